@@ -1,0 +1,55 @@
+# Sluice: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+NPM ?= npm
+NODE ?= node
+# Debian packages the test suite talks to (real peers, not mocks).
+DEB_PACKAGES := postfix swaks redis-server
+DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source
+
+.PHONY: run build deps system-deps lint typecheck test test-only bench clean example
+
+run: build
+	$(NODE) bin/sluice.js serve $(ARGS)
+
+deps: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+build: deps
+	$(NPM) run --silent build
+
+typecheck: deps
+	npx tsc -p tsconfig.json --noEmit
+
+lint: deps
+	npx biome check .
+
+# Installs the real peers when running as root (CI, fresh machines); otherwise says what is missing.
+system-deps:
+	@missing=""; for b in $(DEB_BINARIES); do [ -x $$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages for:$$missing"; \
+	    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing:$$missing (run as root or install: $(DEB_PACKAGES))" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: system-deps build lint
+	$(MAKE) --no-print-directory test-only
+
+test-only:
+	$(NPM) test
+
+bench: system-deps build
+	bench/relay
+
+example: build
+	$(NPM) run --silent example
+
+clean:
+	rm -rf dist node_modules/.installed
