@@ -1,0 +1,29 @@
+/** `sluice serve`: run the MTA until SIGTERM or SIGINT, then shut down cleanly. */
+import { createLogger } from '../log.js';
+import { startServer } from '../server.js';
+import type { Command } from './command.js';
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'run the MTA (SMTP listeners, spool, delivery)',
+  usage: 'sluice serve [--config FILE] [-o key.path=value ...] [--pretty]',
+  options: { pretty: { type: 'boolean' } },
+  async run(parsed) {
+    const config = parsed.config();
+    const log = createLogger(config.log.level, parsed.values.pretty === true);
+    const server = await startServer(config, log);
+    log.info({ data_dir: config.data_dir, relayhost: config.delivery.relayhost }, 'sluice started');
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        log.info({ signal }, 'shutting down: no new connections, finishing transactions in flight');
+        resolve();
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+    await server.stop();
+    log.info('stopped');
+    log.flush();
+    return 0;
+  },
+};

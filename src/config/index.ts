@@ -1,0 +1,2 @@
+export { ConfigError, loadConfig } from './load.js';
+export { type Config, configSchema } from './schema.js';

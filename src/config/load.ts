@@ -1,0 +1,93 @@
+/**
+ * Loads configuration: schema defaults, then the YAML file (if any), then `-o key.path=value`
+ * overrides, then validation. A bad file yields a ConfigError listing every bad key path and
+ * what was expected, never a half-valid config.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { type Config, configSchema } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export interface LoadOptions {
+  file?: string | undefined;
+  /** Raw `key.path=value` strings, as given after `-o`. */
+  overrides?: string[];
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const source = options.file ?? '(defaults)';
+  const raw = options.file ? readYaml(options.file) : {};
+  for (const override of options.overrides ?? []) applyOverride(raw, override);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(source, result.error.issues.map(describeIssue));
+  const config = result.data;
+  config.data_dir = path.resolve(config.data_dir);
+  return config;
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read file: ${(error as Error).message}`]);
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0)
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `YAML syntax: ${e.message}`),
+    );
+  const value = doc.toJS() as unknown;
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(file, ['the top level must be a mapping of options']);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Sets `a.b.c=value` in the raw tree; the value is read as YAML so `true`, `25` and `[a, b]` keep their types. */
+export function applyOverride(raw: Record<string, unknown>, override: string): void {
+  const eq = override.indexOf('=');
+  if (eq <= 0) throw new ConfigError('-o', [`"${override}": expected key.path=value`]);
+  const keyPath = override.slice(0, eq).split('.');
+  const value = parseOverrideValue(override.slice(eq + 1));
+  let node: Record<string, unknown> = raw;
+  for (const key of keyPath.slice(0, -1)) {
+    const next = node[key];
+    if (next === undefined || next === null || typeof next !== 'object' || Array.isArray(next))
+      node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keyPath[keyPath.length - 1]!] = value;
+}
+
+function parseOverrideValue(text: string): unknown {
+  try {
+    const value = YAML.parse(text) as unknown;
+    // "[host]:port" reads as a YAML mapping; a mapping is never a meaningful -o value, so keep the text.
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return text;
+    return value === undefined ? text : value;
+  } catch {
+    return text;
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+  if (issue.code === 'unrecognized_keys') {
+    const prefix = issue.path.length > 0 ? `${where}.` : '';
+    return issue.keys.map((k) => `${prefix}${k}: unknown option`).join('; ');
+  }
+  return `${where}: ${issue.message}`;
+}

@@ -1,0 +1,108 @@
+/**
+ * Events, shaped and named as SparkPost's message events so existing webhook and API consumers
+ * understand them. Every door and the delivery engine describe what happened through these
+ * builders; the Recorder hands them to the EventStore.
+ */
+import { newEventId } from './ids.js';
+import type { MsysApi } from './smtpapi.js';
+
+export type EventType = 'injection' | 'delivery' | 'delay' | 'bounce' | 'policy_rejection' | 'out_of_band';
+
+/** What is known about a message once it is accepted; carried in the spool with the message. */
+export interface MessageFacts {
+  message_id: string;
+  transmission_id: string;
+  msg_from: string;
+  friendly_from: string;
+  subject: string;
+  msg_size: number;
+  injection_time: string;
+  recv_method: 'esmtp' | 'rest';
+  /** The API key that authenticated the injection, if any. */
+  api_key_id: string | null;
+  client_ip: string;
+  msys: MsysApi;
+}
+
+export interface SluiceEvent {
+  type: EventType;
+  event_id: string;
+  timestamp: string;
+  message_id?: string;
+  rcpt_to?: string;
+  [field: string]: unknown;
+}
+
+export interface DeliveryOutcome {
+  /** Next hop that answered (host name or address), when one was reached. */
+  mx_host?: string | undefined;
+  /** Attempts before this one. */
+  num_retries: number;
+  /** Numeric SMTP reply code, as a string (SparkPost's `error_code`). */
+  error_code?: string | undefined;
+  raw_reason?: string | undefined;
+  bounce_class?: string | undefined;
+}
+
+function common(type: EventType, facts: MessageFacts, rcpt: string, now: Date): SluiceEvent {
+  const msys = facts.msys;
+  return {
+    type,
+    event_id: newEventId(now.getTime()),
+    timestamp: now.toISOString(),
+    message_id: facts.message_id,
+    transmission_id: facts.transmission_id,
+    rcpt_to: rcpt.toLowerCase(),
+    raw_rcpt_to: rcpt,
+    msg_from: facts.msg_from,
+    friendly_from: facts.friendly_from,
+    subject: facts.subject,
+    campaign_id: msys.campaign_id ?? '',
+    rcpt_meta: msys.metadata ?? {},
+    rcpt_tags: msys.tags ?? [],
+    transactional: msys.options?.transactional === true ? '1' : '0',
+    ip_pool: msys.options?.ip_pool ?? 'default',
+    msg_size: String(facts.msg_size),
+    injection_time: facts.injection_time,
+    recv_method: facts.recv_method,
+    routing_domain: rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase(),
+    api_key_id: facts.api_key_id,
+    ip_address: facts.client_ip,
+  };
+}
+
+export function injectionEvent(facts: MessageFacts, rcpt: string, now = new Date()): SluiceEvent {
+  return common('injection', facts, rcpt, now);
+}
+
+export function deliveryEvent(facts: MessageFacts, rcpt: string, outcome: DeliveryOutcome, now = new Date()) {
+  return withOutcome(common('delivery', facts, rcpt, now), facts, outcome, now);
+}
+
+export function delayEvent(facts: MessageFacts, rcpt: string, outcome: DeliveryOutcome, now = new Date()) {
+  return withOutcome(common('delay', facts, rcpt, now), facts, outcome, now);
+}
+
+export function bounceEvent(facts: MessageFacts, rcpt: string, outcome: DeliveryOutcome, now = new Date()) {
+  return withOutcome(common('bounce', facts, rcpt, now), facts, outcome, now);
+}
+
+/** A message refused by policy before it was queued (for example a suppressed recipient). */
+export function policyRejectionEvent(facts: MessageFacts, rcpt: string, reason: string, now = new Date()) {
+  return { ...common('policy_rejection', facts, rcpt, now), raw_reason: reason, error_code: '550' };
+}
+
+function withOutcome(
+  event: SluiceEvent,
+  facts: MessageFacts,
+  outcome: DeliveryOutcome,
+  now: Date,
+): SluiceEvent {
+  event.num_retries = String(outcome.num_retries);
+  event.queue_time = String(Math.max(0, now.getTime() - Date.parse(facts.injection_time)));
+  if (outcome.mx_host !== undefined) event.mx_hostname = outcome.mx_host;
+  if (outcome.error_code !== undefined) event.error_code = outcome.error_code;
+  if (outcome.raw_reason !== undefined) event.raw_reason = outcome.raw_reason;
+  if (outcome.bounce_class !== undefined) event.bounce_class = outcome.bounce_class;
+  return event;
+}

@@ -1,0 +1,17 @@
+/** The grants an API key may hold, named as SparkPost's. */
+export const GRANTS = [
+  'smtp/inject',
+  'transmissions/modify',
+  'transmissions/view',
+  'api_keys/manage',
+  'message_events/view',
+  'suppression_lists/manage',
+  'webhooks/modify',
+  'webhooks/view',
+] as const;
+
+export type Grant = (typeof GRANTS)[number];
+
+export function isGrant(value: string): value is Grant {
+  return (GRANTS as readonly string[]).includes(value);
+}

@@ -1,0 +1,100 @@
+/**
+ * API keys: creation, authentication, grants and valid_ips. A key's secret is 40 lowercase hex
+ * characters (160 random bits), shown once at creation; only its SHA-256 is stored. A slow hash
+ * would add nothing for secrets of this entropy, and lookup by hash keeps comparison off the secret.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { ApiKeyRecord, KeyPatch, KeyStore } from '../store/types.js';
+import { type Grant, isGrant } from './grants.js';
+import { NetworkSet } from './networks.js';
+
+export const KEY_PATTERN = /^[0-9a-f]{40}$/;
+
+export type AuthFailure = 'malformed' | 'unknown' | 'grant' | 'ip';
+export type AuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; reason: AuthFailure };
+
+export interface NewKey {
+  label: string;
+  grants: string[];
+  valid_ips?: string[];
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export class KeyService {
+  /** last_used_at is written at most this often per key, so a busy key does not write on every AUTH. */
+  private static readonly TOUCH_INTERVAL_MS = 60_000;
+  private readonly touched = new Map<string, number>();
+
+  constructor(private readonly store: KeyStore) {}
+
+  async create(input: NewKey, now = new Date()): Promise<{ record: ApiKeyRecord; secret: string }> {
+    const grants = validateGrants(input.grants);
+    const validIps = input.valid_ips ?? [];
+    new NetworkSet(validIps);
+    const secret = randomBytes(20).toString('hex');
+    const record: ApiKeyRecord = {
+      id: randomBytes(8).toString('hex'),
+      label: input.label,
+      grants,
+      valid_ips: validIps,
+      hash: hashSecret(secret),
+      prefix: secret.slice(0, 4),
+      created_at: now.toISOString(),
+      updated_at: now.toISOString(),
+      last_used_at: null,
+    };
+    await this.store.insert(record);
+    return { record, secret };
+  }
+
+  async authenticate(secret: string, clientIp: string, grant: Grant, now = new Date()): Promise<AuthResult> {
+    if (!KEY_PATTERN.test(secret)) return { ok: false, reason: 'malformed' };
+    const key = await this.store.findByHash(hashSecret(secret));
+    if (!key) return { ok: false, reason: 'unknown' };
+    if (!key.grants.includes(grant)) return { ok: false, reason: 'grant' };
+    if (key.valid_ips.length > 0 && !new NetworkSet(key.valid_ips).has(clientIp))
+      return { ok: false, reason: 'ip' };
+    const last = this.touched.get(key.id) ?? 0;
+    if (now.getTime() - last >= KeyService.TOUCH_INTERVAL_MS) {
+      this.touched.set(key.id, now.getTime());
+      await this.store.touch(key.id, now.toISOString());
+    }
+    return { ok: true, key };
+  }
+
+  list(): Promise<ApiKeyRecord[]> {
+    return this.store.list();
+  }
+
+  get(id: string): Promise<ApiKeyRecord | null> {
+    return this.store.findById(id);
+  }
+
+  async update(
+    id: string,
+    patch: { label?: string; grants?: string[]; valid_ips?: string[] },
+    now = new Date(),
+  ) {
+    const clean: KeyPatch = {};
+    if (patch.label !== undefined) clean.label = patch.label;
+    if (patch.grants !== undefined) clean.grants = validateGrants(patch.grants);
+    if (patch.valid_ips !== undefined) {
+      new NetworkSet(patch.valid_ips);
+      clean.valid_ips = patch.valid_ips;
+    }
+    return this.store.update(id, clean, now.toISOString());
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.store.delete(id);
+  }
+}
+
+function validateGrants(grants: string[]): Grant[] {
+  const bad = grants.filter((g) => !isGrant(g));
+  if (bad.length > 0) throw new Error(`unknown grant(s): ${bad.join(', ')}`);
+  return [...new Set(grants)] as Grant[];
+}

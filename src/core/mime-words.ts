@@ -1,0 +1,32 @@
+/**
+ * Just enough RFC 2047 to show a Subject or From in events as a person reads it:
+ * encoded-words (=?charset?B|Q?text?=) decoded with the platform's TextDecoder.
+ */
+const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;
+
+export function decodeMimeWords(value: string): string {
+  // Whitespace between two adjacent encoded-words is not part of the text (RFC 2047 section 6.2).
+  const joined = value.replace(/(=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=)\s+(?==\?)/g, '$1');
+  return joined.replace(ENCODED_WORD, (word, charset: string, encoding: string, text: string) => {
+    try {
+      const bytes =
+        encoding.toUpperCase() === 'B'
+          ? Buffer.from(text, 'base64')
+          : Buffer.from(
+              text
+                .replace(/_/g, ' ')
+                .replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+              'latin1',
+            );
+      return new TextDecoder(charset.split('*')[0]!.toLowerCase()).decode(bytes);
+    } catch {
+      return word;
+    }
+  });
+}
+
+/** The address part of a From header value: "Name <a@b>" → "a@b". */
+export function addressOf(value: string): string {
+  const angle = /<([^<>]*)>/.exec(value);
+  return (angle ? angle[1]! : value).trim();
+}

@@ -1,0 +1,157 @@
+/**
+ * One delivery attempt: a message to the recipients of one domain, through the first next hop
+ * that answers. Returns a result per recipient (delivered, bounce or defer), never throws.
+ * Connection-level trouble at one hop moves on to the next; a reused connection that the peer
+ * closed while idle is retried once on a fresh one before the hop counts as failed.
+ */
+import type { Readable } from 'node:stream';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
+import type { ConnectionPool, Lease } from './pool.js';
+import type { Router } from './route.js';
+
+export type RcptStatus = 'delivered' | 'bounce' | 'defer';
+
+export interface RcptResult {
+  rcpt: string;
+  status: RcptStatus;
+  /** Basic SMTP code from the peer, or 0 when no peer reply applies (DNS, connection). */
+  code: number;
+  enhanced: string | undefined;
+  text: string;
+  mxHost: string | undefined;
+}
+
+export interface Attempt {
+  domain: string;
+  mailFrom: string;
+  rcpts: string[];
+  size: number;
+  /** Called for every try, since a stream can be read only once. */
+  body(): Buffer | Readable;
+}
+
+interface SmtpFailure {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  message: string;
+  rejectedErrors?: Array<{ recipient?: string; responseCode?: number; response?: string }>;
+}
+
+export class Deliverer {
+  constructor(
+    private readonly router: Router,
+    private readonly pool: ConnectionPool,
+  ) {}
+
+  async attempt(job: Attempt): Promise<RcptResult[]> {
+    const route = await this.router.route(job.domain);
+    if (!route.ok) {
+      const status = route.permanent ? 'bounce' : 'defer';
+      return this.all(job, status, route.permanent ? 550 : 451, route.enhanced, route.reason, undefined);
+    }
+    let last: RcptResult[] | null = null;
+    for (const hop of route.hops) {
+      const results = await this.tryHop(job, hop.name, () => this.pool.acquire(hop));
+      if (results) return results;
+      last = this.all(
+        job,
+        'defer',
+        0,
+        '4.4.1',
+        `connection to ${hop.name}[${hop.address}]:${hop.port} failed`,
+        hop.name,
+      );
+    }
+    return last ?? this.all(job, 'defer', 0, '4.4.1', 'no next hop answered', undefined);
+  }
+
+  /** Results from this hop, or null when it could not be reached (try the next one). */
+  private async tryHop(job: Attempt, name: string, acquire: () => ReturnType<ConnectionPool['acquire']>) {
+    for (let tries = 0; tries < 2; tries++) {
+      let lease: Lease;
+      try {
+        lease = await acquire();
+      } catch {
+        return null;
+      }
+      try {
+        const info = await send(lease.connection, job);
+        lease.release(true);
+        return this.fromInfo(job, name, info.rejectedErrors ?? [], info.response);
+      } catch (raw) {
+        const error = raw as SmtpFailure;
+        if (error.code === 'EENVELOPE' || error.code === 'EMESSAGE') {
+          lease.release(error.responseCode !== 421);
+          if (error.rejectedErrors && error.rejectedErrors.length > 0 && error.code === 'EENVELOPE') {
+            return this.fromInfo(job, name, error.rejectedErrors, null);
+          }
+          // No reply code: nodemailer refused the envelope itself (an address it cannot send), which is permanent.
+          const code = error.responseCode ?? 553;
+          return this.all(job, statusOf(code), code, ...reply(error), name);
+        }
+        lease.release(false);
+        if (!lease.reused) return null;
+      }
+    }
+    return null;
+  }
+
+  private fromInfo(
+    job: Attempt,
+    name: string,
+    rejected: NonNullable<SmtpFailure['rejectedErrors']>,
+    response: string | null,
+  ): RcptResult[] {
+    const byRcpt = new Map(rejected.map((r) => [r.recipient ?? '', r]));
+    return job.rcpts.map((rcpt) => {
+      const refusal = byRcpt.get(rcpt);
+      if (refusal) {
+        const [enhanced, text] = reply({ message: '', response: refusal.response ?? '' });
+        return {
+          rcpt,
+          status: statusOf(refusal.responseCode),
+          code: refusal.responseCode ?? 0,
+          enhanced,
+          text,
+          mxHost: name,
+        };
+      }
+      const [enhanced, text] = reply({ message: '', response: response ?? '250' });
+      return { rcpt, status: 'delivered', code: 250, enhanced, text, mxHost: name };
+    });
+  }
+
+  private all(
+    job: Attempt,
+    status: RcptStatus,
+    code: number,
+    enhanced: string | undefined,
+    text: string,
+    mx: string | undefined,
+  ) {
+    return job.rcpts.map((rcpt) => ({ rcpt, status, code, enhanced, text, mxHost: mx }));
+  }
+}
+
+function send(connection: SMTPConnection, job: Attempt) {
+  return new Promise<SMTPConnectionSendInfo>((resolve, reject) => {
+    connection.send({ from: job.mailFrom, to: job.rcpts, size: job.size }, job.body(), (error, info) => {
+      if (error) reject(error);
+      else resolve(info!);
+    });
+  });
+}
+
+function statusOf(code: number | undefined): RcptStatus {
+  return code !== undefined && code >= 500 ? 'bounce' : 'defer';
+}
+
+/** Splits a peer reply ("550 5.1.1 No such user") into enhanced code and text. */
+function reply(error: { message: string; response?: string }): [string | undefined, string] {
+  const response = (error.response ?? '').trim();
+  if (!response) return [undefined, error.message];
+  const match = /^\d{3}[ -](\d\.\d{1,3}\.\d{1,3})?/.exec(response);
+  return [match?.[1], response];
+}

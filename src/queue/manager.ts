@@ -1,0 +1,199 @@
+/**
+ * The queue manager (Postfix's qmgr): owns every spooled message, splits its pending recipients
+ * into one job per domain, runs jobs through the Deliverer within a concurrency limit, turns
+ * results into events, schedules retries with backoff and jitter, bounces what outlives
+ * max_queue_lifetime, and removes a message from the spool once every recipient is final.
+ */
+
+import { bounceEvent, delayEvent, deliveryEvent, type SluiceEvent } from '../core/events.js';
+import { classifyBounce } from '../delivery/bounce-rules.js';
+import type { Deliverer, RcptResult } from '../delivery/deliver.js';
+import type { Logger } from '../log.js';
+import type { EventStore } from '../store/types.js';
+import type { Spool, SpooledMessage } from './spool.js';
+import { TimerHeap } from './timer-heap.js';
+
+export interface QueueOptions {
+  maxConcurrent: number;
+  retrySchedule: number[];
+  maxLifetime: number;
+}
+
+interface Entry {
+  message: SpooledMessage;
+  openJobs: number;
+}
+
+interface Job {
+  entry: Entry;
+  domain: string;
+  rcpts: string[];
+  /** Attempts already made for these recipients. */
+  attempts: number;
+}
+
+export class QueueManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly ready: Job[] = [];
+  private readonly deferred = new TimerHeap<Job>();
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight = 0;
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly deliverer: Deliverer,
+    private readonly events: EventStore,
+    private readonly log: Logger,
+    private readonly options: QueueOptions,
+  ) {}
+
+  /** Picks up everything left in the spool by an earlier run. */
+  async recover(): Promise<number> {
+    const messages = await this.spool.load((file, why) => this.log.warn({ file }, `spool file ${why}`));
+    for (const message of messages) this.add(message);
+    return messages.length;
+  }
+
+  add(message: SpooledMessage): void {
+    const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
+    const entry: Entry = { message, openJobs: 0 };
+    const byDomain = new Map<string, string[]>();
+    for (const rcpt of pending) {
+      const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
+      byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
+    }
+    if (byDomain.size === 0) {
+      void this.spool.remove(message.id);
+      return;
+    }
+    this.entries.set(message.id, entry);
+    for (const [domain, rcpts] of byDomain) {
+      entry.openJobs++;
+      this.ready.push({ entry, domain, rcpts, attempts: 0 });
+    }
+    this.pump();
+  }
+
+  get stats() {
+    return { messages: this.entries.size, inFlight: this.inFlight, deferred: this.deferred.size };
+  }
+
+  /** Stops starting attempts and waits (up to timeoutMs) for those in flight to finish. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.inFlight === 0) return;
+    await Promise.race([
+      new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+    ]);
+  }
+
+  private pump(): void {
+    if (this.stopping) return;
+    while (this.inFlight < this.options.maxConcurrent && this.ready.length > 0) {
+      const job = this.ready.shift()!;
+      this.inFlight++;
+      this.run(job)
+        .catch((error: unknown) =>
+          this.log.error({ err: error, message_id: job.entry.message.id }, 'queue error'),
+        )
+        .finally(() => {
+          this.inFlight--;
+          if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+          this.pump();
+        });
+    }
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    const due = this.deferred.peekDue();
+    if (this.timer || due === undefined || this.stopping) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.ready.push(...this.deferred.popDue(Date.now()));
+        this.pump();
+      },
+      Math.max(0, due - Date.now()),
+    );
+    this.timer.unref();
+  }
+
+  private async run(job: Job): Promise<void> {
+    const { message } = job.entry;
+    const { envelope } = message;
+    const results = await this.deliverer.attempt({
+      domain: job.domain,
+      mailFrom: envelope.mail_from,
+      rcpts: job.rcpts,
+      size: message.messageLength,
+      body: () => this.spool.body(message),
+    });
+    const now = Date.now();
+    const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
+    const final: string[] = [];
+    const retry: string[] = [];
+    for (const result of results) {
+      const kind = result.status === 'defer' && expired ? 'expired' : result.status;
+      this.events.append(this.eventFor(kind, message, job, result, new Date(now)));
+      this.log[kind === 'delivered' ? 'info' : 'warn'](
+        { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
+        `${kind}`,
+      );
+      if (kind === 'defer') retry.push(result.rcpt);
+      else final.push(result.rcpt);
+    }
+    job.entry.openJobs--;
+    if (retry.length > 0) {
+      job.entry.openJobs++;
+      // The in-memory copy served the first attempt; later ones read the spool file.
+      message.body = null;
+      this.deferred.push(now + this.backoff(job.attempts), {
+        ...job,
+        rcpts: retry,
+        attempts: job.attempts + 1,
+      });
+      this.armTimer();
+    }
+    if (job.entry.openJobs === 0) {
+      this.entries.delete(message.id);
+      await this.spool.remove(message.id);
+    } else if (final.length > 0) {
+      await this.spool.markDone(message.id, final);
+    }
+  }
+
+  private eventFor(
+    kind: 'delivered' | 'bounce' | 'defer' | 'expired',
+    message: SpooledMessage,
+    job: Job,
+    result: RcptResult,
+    now: Date,
+  ): SluiceEvent {
+    const facts = message.envelope.facts;
+    const base = { mx_host: result.mxHost, num_retries: job.attempts };
+    if (kind === 'delivered') return deliveryEvent(facts, result.rcpt, base, now);
+    const failure = {
+      ...base,
+      error_code: String(result.code || (kind === 'defer' ? 451 : 550)),
+      raw_reason: result.text,
+      bounce_class: String(classifyBounce(result.enhanced, result.text)),
+    };
+    if (kind === 'defer') return delayEvent(facts, result.rcpt, failure, now);
+    if (kind === 'expired') {
+      const reason = `554 5.4.7 Delivery time expired after ${job.attempts + 1} attempts; last: ${result.text}`;
+      return bounceEvent(facts, result.rcpt, { ...failure, raw_reason: reason, bounce_class: '24' }, now);
+    }
+    return bounceEvent(facts, result.rcpt, failure, now);
+  }
+
+  private backoff(attempts: number): number {
+    const schedule = this.options.retrySchedule;
+    const base = schedule[Math.min(attempts, schedule.length - 1)]!;
+    return Math.round(base * (0.9 + Math.random() * 0.2));
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The durable spool (data_dir/spool/queue). A message is acknowledged (250) only after its file,
+ * envelope and footer included, is fsynced and its directory entry is synced. Delivery progress
+ * for multi-recipient messages is kept in a side file `<id>.done` (one finished recipient a line),
+ * so a restart does not send again to recipients already delivered or bounced.
+ */
+import { createReadStream } from 'node:fs';
+import { appendFile, type FileHandle, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { DirSync } from './dir-sync.js';
+import { decodeFooter, encodeTrailer, FOOTER_LENGTH, type SpoolEnvelope } from './spool-format.js';
+
+const ID_PATTERN = /^[0-9a-f]{20}$/;
+/** Bodies up to this size are kept in memory for their first delivery attempt (no re-read). */
+const KEEP_IN_MEMORY = 256 * 1024;
+const WRITE_BUFFER = 64 * 1024;
+
+export interface SpooledMessage {
+  id: string;
+  envelope: SpoolEnvelope;
+  messageLength: number;
+  /** Recipients already final (delivered or bounced), from the side file. */
+  done: Set<string>;
+  /** The body, when small and just received; dropped after the first attempt. */
+  body: Buffer | null;
+}
+
+export class Spool {
+  readonly dir: string;
+  private readonly dirSync: DirSync;
+
+  constructor(dataDir: string) {
+    this.dir = path.join(dataDir, 'spool', 'queue');
+    this.dirSync = new DirSync(this.dir);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  async createWriter(id: string): Promise<SpoolWriter> {
+    const file = this.fileOf(id);
+    const handle = await open(file, 'wx', 0o600);
+    return new SpoolWriter(id, file, handle, this.dirSync);
+  }
+
+  /** Reads every complete message; removes files that were never acknowledged. */
+  async load(onBroken: (file: string, why: string) => void): Promise<SpooledMessage[]> {
+    const names = (await readdir(this.dir)).filter((n) => ID_PATTERN.test(n)).sort();
+    const messages: SpooledMessage[] = [];
+    for (const id of names) {
+      try {
+        const message = await this.read(id);
+        if (message) messages.push(message);
+        else {
+          onBroken(this.fileOf(id), 'incomplete (never acknowledged); removed');
+          await this.remove(id);
+        }
+      } catch (error) {
+        onBroken(this.fileOf(id), `unreadable: ${(error as Error).message}; left in place`);
+      }
+    }
+    return messages;
+  }
+
+  async read(id: string): Promise<SpooledMessage | null> {
+    const file = this.fileOf(id);
+    const { size } = await stat(file);
+    if (size < FOOTER_LENGTH) return null;
+    const handle = await open(file, 'r');
+    try {
+      const footer = Buffer.alloc(FOOTER_LENGTH);
+      await handle.read(footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+      const layout = decodeFooter(footer, size);
+      if (!layout) return null;
+      const json = Buffer.alloc(layout.jsonLength);
+      await handle.read(json, 0, layout.jsonLength, layout.messageLength);
+      const envelope = JSON.parse(json.toString('utf8')) as SpoolEnvelope;
+      return { id, envelope, messageLength: layout.messageLength, done: await this.readDone(id), body: null };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** The message bytes: from memory when kept, else streamed from the file. */
+  body(message: SpooledMessage): Buffer | Readable {
+    if (message.body) return message.body;
+    if (message.messageLength === 0) return Buffer.alloc(0);
+    return createReadStream(this.fileOf(message.id), { start: 0, end: message.messageLength - 1 });
+  }
+
+  /** Records recipients that reached a final state; a crash after this never re-sends to them. */
+  async markDone(id: string, rcpts: string[]): Promise<void> {
+    await appendFile(this.doneFileOf(id), rcpts.map((r) => `${r}\n`).join(''));
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.fileOf(id), { force: true });
+    await rm(this.doneFileOf(id), { force: true });
+  }
+
+  async count(): Promise<number> {
+    return (await readdir(this.dir)).filter((n) => ID_PATTERN.test(n)).length;
+  }
+
+  private async readDone(id: string): Promise<Set<string>> {
+    try {
+      const text = await readFile(this.doneFileOf(id), 'utf8');
+      return new Set(text.split('\n').filter(Boolean));
+    } catch {
+      return new Set();
+    }
+  }
+
+  fileOf(id: string): string {
+    return path.join(this.dir, id);
+  }
+
+  private doneFileOf(id: string): string {
+    return path.join(this.dir, `${id}.done`);
+  }
+}
+
+/** Streams one message into its spool file; commit() is the durability point. */
+export class SpoolWriter {
+  private buffered: Buffer[] = [];
+  private bufferedLength = 0;
+  private written = 0;
+  private kept: Buffer[] | null = [];
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    private readonly file: string,
+    private readonly handle: FileHandle,
+    private readonly dirSync: DirSync,
+  ) {}
+
+  get length(): number {
+    return this.written + this.bufferedLength;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    this.buffered.push(chunk);
+    this.bufferedLength += chunk.length;
+    if (this.kept) {
+      if (this.length <= KEEP_IN_MEMORY) this.kept.push(chunk);
+      else this.kept = null;
+    }
+    if (this.bufferedLength >= WRITE_BUFFER) await this.flush();
+  }
+
+  /** Appends the envelope, fsyncs file and directory. Returns the body if small enough to keep. */
+  async commit(envelope: SpoolEnvelope): Promise<{ messageLength: number; body: Buffer | null }> {
+    const messageLength = this.length;
+    this.buffered.push(encodeTrailer(messageLength, envelope));
+    await this.flush();
+    await this.handle.sync();
+    await this.close();
+    await this.dirSync.sync();
+    return { messageLength, body: this.kept ? Buffer.concat(this.kept) : null };
+  }
+
+  /** Drops a message that will not be acknowledged. */
+  async abort(): Promise<void> {
+    await this.close();
+    await rm(this.file, { force: true });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.bufferedLength === 0 && this.buffered.length === 0) return;
+    const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
+    this.buffered = [];
+    this.bufferedLength = 0;
+    let offset = 0;
+    while (offset < data.length) {
+      const { bytesWritten } = await this.handle.write(data, offset, data.length - offset, null);
+      offset += bytesWritten;
+    }
+    this.written += data.length;
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
+ * whatever an earlier run left), delivery, and the SMTP listeners. stop() is the SIGTERM path:
+ * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
+ */
+import { hostname as osHostname } from 'node:os';
+import type { SMTPServer } from 'smtp-server';
+import type { Config } from './config/schema.js';
+import { AuthThrottle } from './core/auth-throttle.js';
+import { KeyService } from './core/keys.js';
+import { Deliverer } from './delivery/deliver.js';
+import { ConnectionPool } from './delivery/pool.js';
+import { type DnsResolver, systemResolver } from './delivery/resolver.js';
+import { parseRelayHost, Router } from './delivery/route.js';
+import type { Logger } from './log.js';
+import { QueueManager } from './queue/manager.js';
+import { Spool } from './queue/spool.js';
+import { createSmtpListener } from './smtp/listener.js';
+import { type ListenerKind, RelayPolicy } from './smtp/relay-policy.js';
+import { openStores } from './store/open.js';
+import { loadTlsPair } from './tls/certificate.js';
+
+export interface ServerOptions {
+  resolver?: DnsResolver;
+}
+
+export interface RunningServer {
+  queue: QueueManager;
+  spool: Spool;
+  /** Bound addresses by listener, e.g. { smtp: "127.0.0.1:2525" }. */
+  addresses: Partial<Record<ListenerKind, string>>;
+  stop(): Promise<void>;
+}
+
+export async function startServer(
+  config: Config,
+  log: Logger,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
+  const hostname = config.smtp.hostname ?? osHostname();
+  const stores = openStores(config);
+  const keys = new KeyService(stores.keys);
+  const spool = new Spool(config.data_dir);
+  await spool.init();
+
+  const { delivery } = config;
+  const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
+  const router = new Router(options.resolver ?? systemResolver(), delivery.smtp_port, relayhost);
+  const pool = new ConnectionPool({
+    maxPerHop: delivery.max_connections_per_destination,
+    maxMessages: delivery.max_messages_per_connection,
+    idleMs: delivery.connection_idle_timeout,
+    connectMs: delivery.connect_timeout,
+    commandMs: delivery.command_timeout,
+    heloName: hostname,
+    tls: delivery.tls,
+  });
+  const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
+    maxConcurrent: delivery.max_connections,
+    retrySchedule: delivery.retry_schedule,
+    maxLifetime: delivery.max_queue_lifetime,
+  });
+  const recovered = await queue.recover();
+  if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
+
+  const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
+  if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
+  const deps = {
+    config,
+    hostname,
+    spool,
+    queue,
+    events: stores.events,
+    log,
+    keys,
+    throttle: new AuthThrottle(config.smtp.auth_failure_delay),
+    relay: new RelayPolicy(config.relay),
+    tls,
+  };
+
+  const servers: SMTPServer[] = [];
+  const addresses: RunningServer['addresses'] = {};
+  try {
+    for (const kind of ['smtp', 'submission'] as const) {
+      const address = config.listen[kind];
+      if (!address) continue;
+      const server = createSmtpListener(kind, deps);
+      await listen(server, address);
+      servers.push(server);
+      addresses[kind] = address;
+      log.info({ listener: kind, address }, 'listening');
+    }
+  } catch (error) {
+    for (const server of servers) server.close();
+    await stores.close();
+    throw error;
+  }
+
+  return {
+    queue,
+    spool,
+    addresses,
+    async stop() {
+      await Promise.all(
+        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
+      await queue.stop(30_000);
+      pool.closeAll();
+      await stores.close();
+    },
+  };
+}
+
+function listen(server: SMTPServer, address: string): Promise<void> {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(at + 1));
+  return new Promise((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => {
+      server.server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,118 @@
+/**
+ * DATA for the SMTP door: streams the message through core's MessageIntake into a spool writer,
+ * then hands it to acceptMessage. The client gets 250 only after the spool commit; any refusal
+ * is answered after the whole message was read, as SMTP requires, and the partial file removed.
+ */
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Config } from '../config/schema.js';
+import type { MessageFacts } from '../core/events.js';
+import { newMessageId, transmissionIdFor } from '../core/ids.js';
+import { MessageIntake } from '../core/intake.js';
+import { Rejection } from '../core/reply.js';
+import type { Logger } from '../log.js';
+import { acceptMessage } from '../queue/accept.js';
+import type { QueueManager } from '../queue/manager.js';
+import type { Spool, SpoolWriter } from '../queue/spool.js';
+import type { EventStore } from '../store/types.js';
+import { asRejection } from './enhanced-replies.js';
+import { receivedHeader } from './received.js';
+
+export interface DataDeps {
+  config: Config;
+  hostname: string;
+  spool: Spool;
+  queue: QueueManager;
+  events: EventStore;
+  log: Logger;
+}
+
+export interface SessionUser {
+  keyId: string;
+}
+
+/** Receives one message; resolves to the id it was queued under, or rejects with a Rejection. */
+export async function receiveData(stream: SMTPServerDataStream, session: SMTPServerSession, deps: DataDeps) {
+  const now = new Date();
+  const id = newMessageId(now.getTime());
+  const rcpts = session.envelope.rcptTo.map((r) => r.address);
+  const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+  const user = session.user as SessionUser | undefined;
+  const trace = receivedHeader({
+    helo: session.hostNameAppearsAs,
+    clientIp: session.remoteAddress,
+    hostname: deps.hostname,
+    secure: session.secure,
+    authenticated: Boolean(user),
+    esmtp: session.transmissionType !== 'SMTP',
+    id,
+    rcpts,
+    now,
+  });
+  const { smtp } = deps.config;
+  const intake = new MessageIntake(
+    { maxHeaderSize: smtp.max_header_size, maxLineLength: smtp.max_line_length },
+    trace,
+  );
+  let writer: SpoolWriter | null = null;
+  let refusal: Rejection | null = null;
+  try {
+    writer = await deps.spool.createWriter(id);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (refusal) continue; // keep reading: the reply may only follow the end of DATA
+      try {
+        for (const piece of intake.push(chunk)) await writer.write(piece);
+      } catch (error) {
+        refusal = asRejection(error);
+      }
+    }
+    if (stream.sizeExceeded) {
+      refusal = new Rejection(
+        552,
+        '5.3.4',
+        `Message size exceeds fixed limit of ${smtp.max_message_size} bytes`,
+      );
+    }
+    if (refusal) throw refusal;
+    const { tail, result } = intake.end();
+    for (const piece of tail) await writer.write(piece);
+    const facts: MessageFacts = {
+      message_id: id,
+      transmission_id: transmissionIdFor(id),
+      msg_from: mailFrom,
+      friendly_from: result.from,
+      subject: result.subject,
+      msg_size: result.size,
+      injection_time: now.toISOString(),
+      recv_method: 'esmtp',
+      api_key_id: user?.keyId ?? null,
+      client_ip: session.remoteAddress,
+      msys: result.msys,
+    };
+    await acceptMessage(writer, { v: 1, mail_from: mailFrom, rcpts, facts }, deps);
+    deps.log.info(
+      {
+        message_id: id,
+        session_id: session.id,
+        from: mailFrom,
+        rcpts: rcpts.length,
+        size: result.size,
+        key: user?.keyId,
+      },
+      'accepted',
+    );
+    return id;
+  } catch (error) {
+    const rejection = asRejection(error);
+    if (!(error instanceof Rejection))
+      deps.log.error({ err: error, message_id: id }, 'failed to receive message');
+    else
+      deps.log.info(
+        { message_id: id, session_id: session.id, reply: rejection.toString() },
+        'message refused',
+      );
+    if (writer) await writer.abort().catch(() => {});
+    // Drain what the client still sends so the reply lands after its final dot.
+    if (!stream.readableEnded) for await (const _ of stream as AsyncIterable<Buffer>);
+    throw rejection;
+  }
+}

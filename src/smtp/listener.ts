@@ -1,0 +1,144 @@
+/**
+ * The SMTP door: one smtp-server instance per listener ("smtp" for injection from trusted
+ * networks, "submission" for AUTH with API keys). It keeps session state only; every decision
+ * (who is this key, may this client relay, is this message acceptable) is asked of core.
+ */
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
+import type { AuthThrottle } from '../core/auth-throttle.js';
+import type { KeyService } from '../core/keys.js';
+import { unmapIPv4 } from '../core/networks.js';
+import { Rejection } from '../core/reply.js';
+import type { TlsPair } from '../tls/certificate.js';
+import { type DataDeps, receiveData, type SessionUser } from './data.js';
+import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
+import type { ListenerKind, RelayPolicy } from './relay-policy.js';
+
+/** SparkPost's SMTP injection convention: this user name, an API key as the password. */
+export const SMTP_USERNAME = 'SMTP_Injection';
+
+export interface ListenerDeps extends DataDeps {
+  keys: KeyService;
+  throttle: AuthThrottle;
+  relay: RelayPolicy;
+  tls: TlsPair;
+}
+
+export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTPServer {
+  installEnhancedReplies();
+  const { smtp } = deps.config;
+  const perIp = new Map<string, number>();
+  const counted = new Set<string>();
+  const log = deps.log.child({ listener: kind });
+  const clientIp = (session: SMTPServerSession) => unmapIPv4(session.remoteAddress);
+
+  const server = new SMTPServer({
+    name: deps.hostname,
+    banner: 'Sluice',
+    key: deps.tls.key,
+    cert: deps.tls.cert,
+    size: smtp.max_message_size,
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: !deps.relay.requiresAuth(kind),
+    allowInsecureAuth: smtp.allow_insecure_auth,
+    hideENHANCEDSTATUSCODES: false,
+    hideDSN: true,
+    disableReverseLookup: true,
+    maxClients: smtp.max_connections,
+    maxRecipients: smtp.max_recipients,
+    maxCommandLength: smtp.max_command_length,
+    socketTimeout: smtp.idle_timeout,
+    closeTimeout: 30_000,
+    authRequiredMessage: '5.7.0 Authentication required',
+    logger: false,
+
+    onConnect(session, callback) {
+      const ip = clientIp(session);
+      const current = perIp.get(ip) ?? 0;
+      if (current >= smtp.max_connections_per_ip) {
+        log.warn({ ip, connections: current }, 'too many connections from one address');
+        return callback(smtpError(new Rejection(421, '4.7.0', 'Too many connections from your address')));
+      }
+      perIp.set(ip, current + 1);
+      counted.add(session.id);
+      callback();
+    },
+
+    onClose(session) {
+      if (!counted.delete(session.id)) return;
+      const ip = clientIp(session);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    },
+
+    onAuth(auth: SMTPServerAuthentication, session, callback) {
+      const ip = clientIp(session);
+      authenticate(auth, ip, deps).then(
+        (keyId) => {
+          if (keyId) {
+            deps.throttle.succeeded(ip);
+            log.info({ session_id: session.id, ip, key: keyId }, 'authenticated');
+            const user: SessionUser = { keyId };
+            return callback(null, { user });
+          }
+          const delay = deps.throttle.failed(ip);
+          log.warn(
+            { session_id: session.id, ip, user: auth.username?.slice(0, 64), delay_ms: delay },
+            'auth failed',
+          );
+          setTimeout(() => {
+            callback(smtpError(new Rejection(535, '5.7.8', 'Authentication credentials invalid')));
+          }, delay);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'auth lookup failed');
+          callback(smtpError(new Rejection(454, '4.7.0', 'Temporary authentication failure')));
+        },
+      );
+    },
+
+    onMailFrom(_address, _session, callback) {
+      callback();
+    },
+
+    onRcptTo(_address, session, callback) {
+      try {
+        deps.relay.checkRecipient(
+          kind,
+          clientIp(session),
+          (session.user as SessionUser | undefined)?.keyId ?? null,
+        );
+        callback();
+      } catch (error) {
+        const rejection = asRejection(error);
+        log.warn(
+          { session_id: session.id, ip: clientIp(session), reply: rejection.toString() },
+          'recipient refused',
+        );
+        callback(smtpError(rejection));
+      }
+    },
+
+    onData(stream, session, callback) {
+      receiveData(stream, session, deps).then(
+        (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+        (error: unknown) => callback(smtpError(asRejection(error))),
+      );
+    },
+  });
+
+  server.on('error', (error) => log.warn({ err: error }, 'smtp connection error'));
+  return server;
+}
+
+/** The key id when the credentials name an active key with smtp/inject from this address. */
+async function authenticate(
+  auth: SMTPServerAuthentication,
+  ip: string,
+  deps: ListenerDeps,
+): Promise<string | null> {
+  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
+  if (auth.username !== SMTP_USERNAME || typeof auth.password !== 'string') return null;
+  const result = await deps.keys.authenticate(auth.password, ip, 'smtp/inject');
+  return result.ok ? result.key.id : null;
+}

@@ -1,0 +1,30 @@
+/**
+ * Who may inject through which listener: core's rule, asked by the SMTP door. Sluice has no
+ * local mailboxes, so every recipient is relayed: allowed only for authenticated keys, or for
+ * trusted networks on the smtp listener when relay.require_auth is off. Never an open relay.
+ */
+import type { Config } from '../config/schema.js';
+import { NetworkSet } from '../core/networks.js';
+import { Rejection } from '../core/reply.js';
+
+export type ListenerKind = 'smtp' | 'submission';
+
+export class RelayPolicy {
+  private readonly trusted: NetworkSet;
+
+  constructor(private readonly relay: Config['relay']) {
+    this.trusted = new NetworkSet(relay.networks);
+  }
+
+  /** Whether a listener demands AUTH before MAIL. */
+  requiresAuth(kind: ListenerKind): boolean {
+    return kind === 'submission' || this.relay.require_auth;
+  }
+
+  /** Throws the reply for a recipient this client may not relay to. */
+  checkRecipient(kind: ListenerKind, clientIp: string, authenticatedKey: string | null): void {
+    if (authenticatedKey) return;
+    if (!this.requiresAuth(kind) && this.trusted.has(clientIp)) return;
+    throw new Rejection(554, '5.7.1', 'Relay access denied');
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The embedded store's SQLite database (data_dir/sluice.db), shared by `sluice serve` and the CLI.
+ * WAL lets the CLI read and write while the server runs; schema changes are numbered migrations.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     label TEXT NOT NULL,
+     grants TEXT NOT NULL,
+     valid_ips TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     prefix TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     last_used_at TEXT
+   );
+   CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     event_id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     message_id TEXT,
+     rcpt_to TEXT,
+     timestamp TEXT NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX events_message ON events (message_id);
+   CREATE INDEX events_rcpt ON events (rcpt_to);
+   CREATE INDEX events_time ON events (timestamp);`,
+];
+
+export function openDatabase(dataDir: string): Database.Database {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, 'sluice.db'));
+  db.pragma('journal_mode = WAL');
+  // Events and keys are not mail: NORMAL survives a process crash (kill -9); the spool has its own fsyncs.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]!);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+}

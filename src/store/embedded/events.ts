@@ -1,0 +1,77 @@
+/**
+ * EventStore on the embedded database plus an append-only JSON-lines log (data_dir/events.jsonl)
+ * that `sluice events tail` follows and any log shipper can read. Each append is written at once,
+ * synchronously, so an event survives a crash of the process that reported it.
+ */
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type Database from 'better-sqlite3';
+import type { SluiceEvent } from '../../core/events.js';
+import type { EventFilter, EventStore } from '../types.js';
+
+export const EVENTS_LOG = 'events.jsonl';
+
+export class EmbeddedEventStore implements EventStore {
+  private readonly insert;
+  private logFd: number | null = null;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly dataDir: string,
+  ) {
+    this.insert = db.prepare(
+      'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+  }
+
+  append(event: SluiceEvent): void {
+    const body = JSON.stringify(event);
+    this.insert.run(
+      event.event_id,
+      event.type,
+      event.message_id ?? null,
+      event.rcpt_to ?? null,
+      event.timestamp,
+      body,
+    );
+    writeSync(this.log(), `${body}\n`);
+  }
+
+  async search(filter: EventFilter): Promise<SluiceEvent[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.types && filter.types.length > 0) {
+      where.push(`type IN (${filter.types.map(() => '?').join(',')})`);
+      args.push(...filter.types);
+    }
+    if (filter.recipient) {
+      where.push('rcpt_to = ?');
+      args.push(filter.recipient.toLowerCase());
+    }
+    if (filter.messageId) {
+      where.push('message_id = ?');
+      args.push(filter.messageId);
+    }
+    if (filter.since) {
+      where.push('timestamp >= ?');
+      args.push(filter.since);
+    }
+    const sql = `SELECT body FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    args.push(filter.limit ?? 1000);
+    const rows = this.db.prepare<unknown[], { body: string }>(sql).all(...args);
+    return rows.map((row) => JSON.parse(row.body) as SluiceEvent);
+  }
+
+  close(): void {
+    if (this.logFd !== null) closeSync(this.logFd);
+    this.logFd = null;
+  }
+
+  private log(): number {
+    if (this.logFd === null) {
+      mkdirSync(this.dataDir, { recursive: true });
+      this.logFd = openSync(path.join(this.dataDir, EVENTS_LOG), 'a');
+    }
+    return this.logFd;
+  }
+}
