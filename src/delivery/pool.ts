@@ -134,13 +134,24 @@ class HopPool {
     };
     connection.on('error', dead);
     connection.on('end', dead);
+    // nodemailer calls connect()'s callback on success (or a silent close before the greeting) only:
+    // a refused connection, a timeout or a failed TLS handshake is an 'error' event, then 'end'.
     return new Promise((resolve, reject) => {
+      const fail = (error: Error) => {
+        connection.off('error', fail);
+        connection.off('end', closed);
+        slot.alive = false;
+        connection.close();
+        reject(error);
+      };
+      const closed = () => fail(new Error(`connection to ${hop.address}:${hop.port} closed`));
+      connection.once('error', fail);
+      connection.once('end', closed);
       connection.connect((error) => {
-        if (error) {
-          slot.alive = false;
-          connection.close();
-          reject(error);
-        } else resolve(slot);
+        if (error) return fail(error);
+        connection.off('error', fail);
+        connection.off('end', closed);
+        resolve(slot);
       });
     });
   }
