@@ -29,6 +29,12 @@ export interface Attempt {
   size: number;
   /** Called for every try, since a stream can be read only once. */
   body(): Buffer | Readable;
+  /**
+   * Called with the results of a transaction the peer answered, before its connection may carry
+   * another message; the caller records the outcome here (its rejection is the caller's to handle).
+   * So a crash leaves at most one message per connection delivered but not recorded (RFC 1047).
+   */
+  settle?(results: RcptResult[]): Promise<void>;
 }
 
 interface SmtpFailure {
@@ -78,12 +84,19 @@ export class Deliverer {
       }
       try {
         const info = await send(lease.connection, job);
+        const results = this.fromInfo(job, name, info.rejectedErrors ?? [], info.response);
+        // Still holding the connection: it carries no other message until this outcome is recorded.
+        await job.settle?.(results).catch(() => {});
         lease.release(true);
-        return this.fromInfo(job, name, info.rejectedErrors ?? [], info.response);
+        return results;
       } catch (raw) {
         const error = raw as SmtpFailure;
         if (error.code === 'EENVELOPE' || error.code === 'EMESSAGE') {
-          lease.release(error.responseCode !== 421);
+          // A refused envelope leaves the peer's transaction open (MAIL was accepted): without RSET
+          // the next message on this connection would get "503 nested MAIL command".
+          const reusable =
+            error.responseCode !== 421 && (error.code === 'EMESSAGE' || (await reset(lease.connection)));
+          lease.release(reusable);
           if (error.rejectedErrors && error.rejectedErrors.length > 0 && error.code === 'EENVELOPE') {
             return this.fromInfo(job, name, error.rejectedErrors, null);
           }
@@ -140,6 +153,18 @@ function send(connection: SMTPConnection, job: Attempt) {
     connection.send({ from: job.mailFrom, to: job.rcpts, size: job.size }, job.body(), (error, info) => {
       if (error) reject(error);
       else resolve(info!);
+    });
+  });
+}
+
+/** RSET; resolves false (never rejects) when the connection cannot be reset and should be closed. */
+function reset(connection: SMTPConnection): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const closed = () => resolve(false);
+    connection.once('end', closed);
+    connection.reset((error) => {
+      connection.off('end', closed);
+      resolve(!error);
     });
   });
 }
