@@ -5,7 +5,7 @@
  * max_queue_lifetime, and removes a message from the spool once every recipient is final.
  */
 
-import { bounceEvent, delayEvent, deliveryEvent, type SluiceEvent } from '../core/events.js';
+import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
 import { classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import type { Logger } from '../log.js';
@@ -22,6 +22,8 @@ export interface QueueOptions {
 interface Entry {
   message: SpooledMessage;
   openJobs: number;
+  /** The last spool write (side file or removal) for this message; the next one waits for it. */
+  writes: Promise<void>;
 }
 
 interface Job {
@@ -52,13 +54,39 @@ export class QueueManager {
   /** Picks up everything left in the spool by an earlier run. */
   async recover(): Promise<number> {
     const messages = await this.spool.load((file, why) => this.log.warn({ file }, `spool file ${why}`));
-    for (const message of messages) this.add(message);
+    for (const message of messages) {
+      await this.recordMissingInjection(message);
+      this.add(message);
+    }
     return messages.length;
+  }
+
+  /**
+   * A spool file is complete once its footer is written, before the fsync that precedes the 250 and
+   * the injection events: a crash in between leaves a message that will be delivered but was never
+   * recorded as injected. Record it now, so that every delivery event has its injection event.
+   */
+  private async recordMissingInjection(message: SpooledMessage): Promise<void> {
+    const { rcpts, facts } = message.envelope;
+    const recorded = await this.events.search({
+      messageId: message.id,
+      types: ['injection'],
+      limit: rcpts.length + 100,
+    });
+    const seen = new Set(recorded.map((event) => event.rcpt_to));
+    const missing = rcpts.filter((rcpt) => !seen.has(rcpt.toLowerCase()));
+    if (missing.length === 0) return;
+    const now = new Date();
+    for (const rcpt of missing) this.events.append(injectionEvent(facts, rcpt, now));
+    this.log.info(
+      { message_id: message.id, rcpts: missing.length },
+      'recorded the injection of a message spooled without its 250 being sent',
+    );
   }
 
   add(message: SpooledMessage): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
-    const entry: Entry = { message, openJobs: 0 };
+    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve() };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
       const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
@@ -87,7 +115,7 @@ export class QueueManager {
     if (this.inFlight === 0) return;
     await Promise.race([
       new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs)),
     ]);
   }
 
@@ -125,14 +153,25 @@ export class QueueManager {
 
   private async run(job: Job): Promise<void> {
     const { message } = job.entry;
-    const { envelope } = message;
+    let settled: Promise<void> | null = null;
     const results = await this.deliverer.attempt({
       domain: job.domain,
-      mailFrom: envelope.mail_from,
+      mailFrom: message.envelope.mail_from,
       rcpts: job.rcpts,
       size: message.messageLength,
       body: () => this.spool.body(message),
+      settle: (outcome) => {
+        settled = this.settle(job, outcome);
+        return settled;
+      },
     });
+    await (settled ?? this.settle(job, results));
+  }
+
+  /** Events, retries and the spool record for one attempt's results. */
+  private async settle(job: Job, results: RcptResult[]): Promise<void> {
+    const { message } = job.entry;
+    const { envelope } = message;
     const now = Date.now();
     const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
     const final: string[] = [];
@@ -159,11 +198,18 @@ export class QueueManager {
       });
       this.armTimer();
     }
+    // One spool write at a time per message: a side-file append still running when another job's
+    // remove() unlinks it would leave an orphan `<id>.done` behind.
+    let write: (() => Promise<void>) | null = null;
     if (job.entry.openJobs === 0) {
       this.entries.delete(message.id);
-      await this.spool.remove(message.id);
+      write = () => this.spool.remove(message.id);
     } else if (final.length > 0) {
-      await this.spool.markDone(message.id, final);
+      write = () => this.spool.markDone(message.id, final);
+    }
+    if (write) {
+      job.entry.writes = job.entry.writes.catch(() => {}).then(write);
+      await job.entry.writes;
     }
   }
 

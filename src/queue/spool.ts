@@ -12,6 +12,7 @@ import { DirSync } from './dir-sync.js';
 import { decodeFooter, encodeTrailer, FOOTER_LENGTH, type SpoolEnvelope } from './spool-format.js';
 
 const ID_PATTERN = /^[0-9a-f]{20}$/;
+const DONE_PATTERN = /^[0-9a-f]{20}\.done$/;
 /** Bodies up to this size are kept in memory for their first delivery attempt (no re-read). */
 const KEEP_IN_MEMORY = 256 * 1024;
 const WRITE_BUFFER = 64 * 1024;
@@ -47,7 +48,14 @@ export class Spool {
 
   /** Reads every complete message; removes files that were never acknowledged. */
   async load(onBroken: (file: string, why: string) => void): Promise<SpooledMessage[]> {
-    const names = (await readdir(this.dir)).filter((n) => ID_PATTERN.test(n)).sort();
+    const entries = await readdir(this.dir);
+    const names = entries.filter((n) => ID_PATTERN.test(n)).sort();
+    // A crash between the two unlinks of remove() leaves a side file whose message is gone.
+    const ids = new Set(names);
+    for (const name of entries) {
+      if (DONE_PATTERN.test(name) && !ids.has(name.slice(0, -'.done'.length)))
+        await rm(path.join(this.dir, name), { force: true });
+    }
     const messages: SpooledMessage[] = [];
     for (const id of names) {
       try {
