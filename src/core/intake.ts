@@ -81,9 +81,10 @@ export class MessageIntake {
     let out: Buffer[] | null = null;
     let lineStart = 0;
     for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) {
-      const lineLen = this.lineLength + (lf - lineStart);
-      if (lineLen > this.limits.maxLineLength + 1) throw lineTooLong(this.limits.maxLineLength);
       const prevIsCR = lf > 0 ? chunk[lf - 1] === CR : this.lastWasCR;
+      // The limit counts the line without its ending, whether that ending is CRLF or a bare LF.
+      const lineLen = this.lineLength + (lf - lineStart) - (prevIsCR ? 1 : 0);
+      if (lineLen > this.limits.maxLineLength) throw lineTooLong(this.limits.maxLineLength);
       if (!prevIsCR) {
         out ??= [];
         out.push(chunk.subarray(start, lf), CRLF);
@@ -93,8 +94,10 @@ export class MessageIntake {
       lineStart = lf + 1;
     }
     this.lineLength += chunk.length - lineStart;
-    if (this.lineLength > this.limits.maxLineLength + 1) throw lineTooLong(this.limits.maxLineLength);
     if (chunk.length > 0) this.lastWasCR = chunk[chunk.length - 1] === CR;
+    // An unfinished line may end in the CR of its CRLF; any other byte past the limit is too long.
+    if (this.lineLength - (this.lastWasCR ? 1 : 0) > this.limits.maxLineLength)
+      throw lineTooLong(this.limits.maxLineLength);
     if (!out) return chunk;
     out.push(chunk.subarray(start));
     return Buffer.concat(out);
@@ -120,7 +123,9 @@ export class MessageIntake {
       this.pendingLine.push(rest);
       this.pendingLength += rest.length;
     }
-    if (this.headerBytes + this.pendingLength > this.limits.maxHeaderSize) {
+    // +1: a pending lone CR may be the start of the blank line, which does not count. A real line
+    // this long is refused once complete, so the outcome never depends on where chunks end.
+    if (this.headerBytes + this.pendingLength > this.limits.maxHeaderSize + 1) {
       throw headerTooLarge(this.limits.maxHeaderSize);
     }
     return [];
