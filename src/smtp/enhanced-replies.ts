@@ -3,6 +3,11 @@
  * wrong for most policy replies (a refused relay is 5.7.1). Sluice's replies carry their own
  * enhanced code at the start of the text ("5.7.1 Relay access denied"); this adapter makes
  * smtp-server send such a reply as written, and leaves every other reply to smtp-server.
+ *
+ * It also keeps AUTH out of the EHLO reply until TLS is up (unless allow_insecure_auth): smtp-server
+ * refuses AUTH before STARTTLS (538) but still advertises it, so clients such as Python's smtplib or
+ * swaks send the API key in clear text first and only then learn it was refused (RFC 4954 section 4;
+ * Postfix's smtpd_tls_auth_only).
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { Rejection } from '../core/reply.js';
@@ -16,6 +21,14 @@ export function installEnhancedReplies(): void {
   const original = SMTPConnection.prototype.send;
   SMTPConnection.prototype.send = function send(code, data, context) {
     if (typeof data === 'string' && OWN_ENHANCED.test(data)) return original.call(this, code, data, false);
+    // The EHLO reply is the only one smtp-server sends as a list of lines.
+    if (code === 250 && Array.isArray(data) && !this.secure && !this._server.options.allowInsecureAuth)
+      return original.call(
+        this,
+        code,
+        data.filter((line) => !line.startsWith('AUTH ')),
+        context,
+      );
     return original.call(this, code, data, context);
   };
 }
