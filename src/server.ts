@@ -17,6 +17,7 @@ import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { type ListenerKind, RelayPolicy } from './smtp/relay-policy.js';
+import { closeGracefully } from './smtp/shutdown.js';
 import { openStores } from './store/open.js';
 import { loadTlsPair } from './tls/certificate.js';
 
@@ -101,9 +102,7 @@ export async function startServer(
     spool,
     addresses,
     async stop() {
-      await Promise.all(
-        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-      );
+      await Promise.all(servers.map((server) => closeGracefully(server, 30_000)));
       await queue.stop(30_000);
       pool.closeAll();
       await stores.close();

@@ -103,16 +103,25 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     return id;
   } catch (error) {
     const rejection = asRejection(error);
-    if (!(error instanceof Rejection))
-      deps.log.error({ err: error, message_id: id }, 'failed to receive message');
-    else
+    if (error instanceof Rejection) {
+      const reply = rejection.toString();
+      deps.log.info({ message_id: id, session_id: session.id, reply }, 'message refused');
+    } else if (clientWentAway(error)) {
       deps.log.info(
-        { message_id: id, session_id: session.id, reply: rejection.toString() },
-        'message refused',
+        { message_id: id, session_id: session.id },
+        'client disconnected during DATA; message dropped',
       );
+    } else {
+      deps.log.error({ err: error, message_id: id }, 'failed to receive message');
+    }
     if (writer) await writer.abort().catch(() => {});
     // Drain what the client still sends so the reply lands after its final dot.
     if (!stream.readableEnded) for await (const _ of stream as AsyncIterable<Buffer>);
     throw rejection;
   }
+}
+
+function clientWentAway(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
 }
