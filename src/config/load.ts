@@ -61,6 +61,9 @@ export function applyOverride(raw: Record<string, unknown>, override: string): v
   const eq = override.indexOf('=');
   if (eq <= 0) throw new ConfigError('-o', [`"${override}": expected key.path=value`]);
   const keyPath = override.slice(0, eq).split('.');
+  // These would reach Object.prototype instead of an option.
+  if (keyPath.some((key) => key === '__proto__' || key === 'constructor' || key === 'prototype'))
+    throw new ConfigError('-o', [`"${override}": not an option`]);
   const value = parseOverrideValue(override.slice(eq + 1));
   let node: Record<string, unknown> = raw;
   for (const key of keyPath.slice(0, -1)) {
