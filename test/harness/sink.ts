@@ -60,6 +60,8 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
       });
     },
   });
+  // A peer that dies mid-transaction (kill -9 of the MTA under test) is not the sink's failure.
+  server.on('error', () => {});
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, () => resolve()));
   const address = server.server.address();
