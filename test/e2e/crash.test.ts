@@ -17,15 +17,15 @@
  * Both runs check the events: every delivered copy has an injection and a delivery event.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { searchEvents } from '../harness/clients.js';
 import { waitFor } from '../harness/net.js';
 import { type Sink, startSink } from '../harness/sink.js';
-import { type SluiceProcess, sluiceBin, startSluice } from '../harness/sluice-process.js';
+import { type SluiceProcess, startSluice } from '../harness/sluice-process.js';
 
 const TOTAL = 500;
 const CONNECTIONS = 10;
@@ -206,22 +206,6 @@ interface EventRow {
   rcpt_to: string;
 }
 
-function searchEvents(dataDir: string, type: string): Promise<EventRow[]> {
-  const args = [sluiceBin, 'events', 'search', '-o', `data_dir=${dataDir}`, '--json'];
-  args.push('--type', type, '--limit', '1000000');
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`events search failed: ${error.message}\n${stderr}`));
-      resolve(
-        stdout
-          .split('\n')
-          .filter((line) => line.trim() !== '')
-          .map((line) => JSON.parse(line) as EventRow),
-      );
-    });
-  });
-}
-
 /**
  * Checks the part both scenarios share and returns the counts: every copy is complete and carries
  * Sluice's id (the acked one for acked messages), every acked recipient arrived, unacked arrivals
@@ -251,8 +235,8 @@ async function checkCommon(t: TestContext, dataDir: string, injection: Injection
       assert.ok(perKey.has(`${seq} ${rcpt}`), `unacked seq ${seq} reached some recipients, not ${rcpt}`);
 
   const [injections, deliveries] = await Promise.all([
-    searchEvents(dataDir, 'injection'),
-    searchEvents(dataDir, 'delivery'),
+    searchEvents<EventRow>(dataDir, { type: 'injection' }),
+    searchEvents<EventRow>(dataDir, { type: 'delivery' }),
   ]);
   const injected = new Set(injections.map((e) => `${e.message_id} ${e.rcpt_to}`));
   const delivered = new Set(deliveries.map((e) => `${e.message_id} ${e.rcpt_to}`));

@@ -14,10 +14,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { searchEvents } from '../harness/clients.js';
 import { waitFor } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
 import { type ReceivedMessage, type Sink, startSink } from '../harness/sink.js';
-import { type SluiceProcess, sluiceBin, startSluice } from '../harness/sluice-process.js';
+import { type SluiceProcess, startSluice } from '../harness/sluice-process.js';
 
 const SLUICE_HOSTNAME = 'sluice.stage1.test';
 /** The scratch Postfix's myhostname (test/harness/postfix.ts). */
@@ -76,22 +77,6 @@ interface EventRow {
   message_id: string;
   rcpt_to: string;
   [field: string]: unknown;
-}
-
-function searchEvents(messageId: string): Promise<EventRow[]> {
-  const args = [sluiceBin, 'events', 'search', '-o', `data_dir=${sluice.dataDir}`, '--json'];
-  args.push('--message-id', messageId, '--limit', '1000');
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`events search failed: ${error.message}\n${stderr}`));
-      resolve(
-        stdout
-          .split('\n')
-          .filter((line) => line.trim() !== '')
-          .map((line) => JSON.parse(line) as EventRow),
-      );
-    });
-  });
 }
 
 /** The header section, folded lines joined, as [name, value] pairs in order. */
@@ -200,7 +185,7 @@ test("an app's message relayed by Postfix through Sluice arrives with its X-MSYS
   // Sluice's events: injection and delivery, carrying what X-MSYS-API said.
   const events = (await waitFor(
     async () => {
-      const found = await searchEvents(sluiceId);
+      const found = await searchEvents<EventRow>(sluice.dataDir, { messageId: sluiceId });
       return found.some((e) => e.type === 'delivery') ? found : null;
     },
     30_000,
@@ -268,7 +253,7 @@ test('a message from Postfix to several recipients in two domains reaches each o
 
   const events = (await waitFor(
     async () => {
-      const found = await searchEvents(sluiceId);
+      const found = await searchEvents<EventRow>(sluice.dataDir, { messageId: sluiceId });
       return found.filter((e) => e.type === 'delivery').length >= rcpts.length ? found : null;
     },
     30_000,

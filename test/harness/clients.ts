@@ -55,10 +55,10 @@ export function sluiceCli(args: string[], timeoutMs = 30_000): Promise<RunResult
 }
 
 /** `sluice events search --json` against a data dir, parsed. */
-export async function searchEvents(
+export async function searchEvents<T = Record<string, unknown>>(
   dataDir: string,
   filter: { type?: string; messageId?: string; recipient?: string } = {},
-): Promise<Record<string, unknown>[]> {
+): Promise<T[]> {
   const args = ['events', 'search', '-o', `data_dir=${dataDir}`, '--json', '--limit', '10000'];
   if (filter.type) args.push('--type', filter.type);
   if (filter.messageId) args.push('--message-id', filter.messageId);
@@ -68,7 +68,7 @@ export async function searchEvents(
   return result.stdout
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+    .map((line) => JSON.parse(line) as T);
 }
 
 /** `sluice keys create --json`: returns the key id and secret. */
