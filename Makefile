@@ -13,8 +13,10 @@ run: build
 
 deps: node_modules/.installed
 
+# `npm install` rather than `npm ci`: npm 11 leaves optional platform packages (Biome's binaries)
+# out of the lock file and then refuses `npm ci`; `install` still honours the locked versions.
 node_modules/.installed: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund
+	$(NPM) install --no-audit --no-fund
 	@touch $@
 
 build: deps
