@@ -3,7 +3,7 @@
  * characters (160 random bits), shown once at creation; only its SHA-256 is stored. A slow hash
  * would add nothing for secrets of this entropy, and lookup by hash keeps comparison off the secret.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRecord, KeyPatch, KeyStore } from '../store/types.js';
 import { type Grant, isGrant } from './grants.js';
 import { NetworkSet } from './networks.js';
@@ -52,8 +52,12 @@ export class KeyService {
 
   async authenticate(secret: string, clientIp: string, grant: Grant, now = new Date()): Promise<AuthResult> {
     if (!KEY_PATTERN.test(secret)) return { ok: false, reason: 'malformed' };
-    const key = await this.store.findByHash(hashSecret(secret));
-    if (!key) return { ok: false, reason: 'unknown' };
+    const hash = hashSecret(secret);
+    const key = await this.store.findByHash(hash);
+    // The lookup is by hash; the comparison that decides is constant-time all the same.
+    if (!key || !timingSafeEqual(Buffer.from(key.hash, 'hex'), Buffer.from(hash, 'hex'))) {
+      return { ok: false, reason: 'unknown' };
+    }
     if (!key.grants.includes(grant)) return { ok: false, reason: 'grant' };
     if (key.valid_ips.length > 0 && !new NetworkSet(key.valid_ips).has(clientIp))
       return { ok: false, reason: 'ip' };
