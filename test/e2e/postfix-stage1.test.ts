@@ -10,16 +10,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { searchEvents } from '../harness/clients.js';
 import { waitFor } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
 import { type ReceivedMessage, type Sink, startSink } from '../harness/sink.js';
 import { type SluiceProcess, startSluice } from '../harness/sluice-process.js';
 
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SLUICE_HOSTNAME = 'sluice.stage1.test';
 /** The scratch Postfix's myhostname (test/harness/postfix.ts). */
 const POSTFIX_HOSTNAME = 'sluice-test.localdomain';
@@ -37,7 +39,13 @@ before(async () => {
       'delivery.tls': 'none',
     },
   });
-  postfix = await startPostfix({ relayhost: `[127.0.0.1]:${sluice.smtpPort}` });
+  // The documented settings, as an admin would paste them, pointed at this test's Sluice.
+  const stage1 = readMainCf(
+    path.join(repoRoot, 'contrib/postfix/main.cf.stage1'),
+    `[127.0.0.1]:${sluice.smtpPort}`,
+  );
+  assert.equal(stage1.relayhost, `[127.0.0.1]:${sluice.smtpPort}`, 'contrib sets relayhost');
+  postfix = await startPostfix({ relayhost: stage1.relayhost, extraMainCf: stage1 });
 });
 
 after(async () => {
@@ -268,3 +276,13 @@ test('a message from Postfix to several recipients in two domains reaches each o
   assert.deepEqual(byType('delivery'), rcpts);
   assert.ok(events.every((e) => e.campaign_id === 'stage1-multi'));
 });
+
+/** Reads a main.cf fragment (name = value lines), pointing Sluice's documented address at `sluice`. */
+function readMainCf(file: string, sluice: string): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const match = /^([a-z_0-9]+)\s*=\s*(.*)$/.exec(line.trim());
+    if (match) settings[match[1]!] = match[2]!.replaceAll('[127.0.0.1]:2525', sluice);
+  }
+  return settings;
+}
