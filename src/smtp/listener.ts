@@ -7,11 +7,11 @@ import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } fro
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
+import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
-import type { ListenerKind, RelayPolicy } from './relay-policy.js';
 
 /** SparkPost's SMTP injection convention: this user name, an API key as the password. */
 export const SMTP_USERNAME = 'SMTP_Injection';

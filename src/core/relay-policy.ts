@@ -4,8 +4,8 @@
  * trusted networks on the smtp listener when relay.require_auth is off. Never an open relay.
  */
 import type { Config } from '../config/schema.js';
-import { NetworkSet } from '../core/networks.js';
-import { Rejection } from '../core/reply.js';
+import { NetworkSet } from './networks.js';
+import { Rejection } from './reply.js';
 
 export type ListenerKind = 'smtp' | 'submission';
 
