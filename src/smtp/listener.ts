@@ -9,12 +9,10 @@ import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
+import { checkSmtpLogin } from '../core/smtp-login.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
-
-/** SparkPost's SMTP injection convention: this user name, an API key as the password. */
-export const SMTP_USERNAME = 'SMTP_Injection';
 
 export interface ListenerDeps extends DataDeps {
   keys: KeyService;
@@ -138,7 +136,7 @@ async function authenticate(
   deps: ListenerDeps,
 ): Promise<string | null> {
   if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
-  if (auth.username !== SMTP_USERNAME || typeof auth.password !== 'string') return null;
-  const result = await deps.keys.authenticate(auth.password, ip, 'smtp/inject');
+  if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
+  const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
   return result.ok ? result.key.id : null;
 }

@@ -1,11 +1,46 @@
 /** The `auth` section: `sluice auth`, the Dovecot SASL service Postfix asks to check API keys. */
 import { z } from 'zod';
-import { listener } from '../validators.js';
+import { duration, listener } from '../validators.js';
 
 export const authSection = z
   .strictObject({
     listen: listener
       .default('127.0.0.1:12345')
       .describe('Dovecot auth protocol for Postfix (smtpd_sasl_path = inet:HOST:PORT). null: off'),
+    service: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'expected a service name such as "smtp"')
+      .default('smtp')
+      .describe('Only requests for this service are answered (Postfix: smtpd_sasl_service)'),
+    allow_insecure: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Accept keys from SMTP clients without TLS (Postfix omits "secured"). Only for testing or a trusted network',
+      ),
+    failure_delay: duration
+      .prefault('1s')
+      .describe('First delay before a failure reply to an address; doubles with each failure, up to 30s'),
+    max_line_length: z
+      .number()
+      .int()
+      .min(1024)
+      .default(65_536)
+      .describe('Longest protocol line accepted, in bytes; a longer one closes the connection'),
+    max_pending: z
+      .number()
+      .int()
+      .positive()
+      .default(64)
+      .describe('Requests in progress on one connection; past it the oldest waiting conversation is dropped'),
+    pending_timeout: duration
+      .prefault('5m')
+      .describe('Drop a conversation that waits this long for the next client step (an aborted SMTP AUTH)'),
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe('Concurrent connections from Postfix processes (one per smtpd process)'),
   })
   .prefault({});

@@ -1,0 +1,113 @@
+/**
+ * The auth door's network side: a TCP server speaking the Dovecot authentication protocol, one
+ * AuthSession per connection (one per Postfix smtpd process). It frames bytes into lines with
+ * the codec, hands typed messages to the session and writes what the session answers. Who may
+ * inject is decided by core (checkSmtpLogin → KeyService); failures are slowed by one
+ * AuthThrottle shared by every connection, keyed by the SMTP client's address. stop() closes the
+ * listener and ends every connection; Postfix reconnects on its next AUTH.
+ */
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { Config } from '../config/index.js';
+import type { AuthThrottle } from '../core/auth-throttle.js';
+import type { KeyService } from '../core/keys.js';
+import { checkSmtpLogin } from '../core/smtp-login.js';
+import type { Logger } from '../log.js';
+import { AuthSession } from './session.js';
+import { decodeLine, LineFramer } from './wire.js';
+
+export interface AuthServerDeps {
+  config: Config['auth'];
+  keys: KeyService;
+  throttle: AuthThrottle;
+  log: Logger;
+}
+
+export interface AuthServer {
+  /** "host:port" actually bound (the port may have been 0). */
+  address: string;
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 2_000;
+
+export async function startAuthServer(listen: string, deps: AuthServerDeps): Promise<AuthServer> {
+  const { config, log } = deps;
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const cuid = String(++connections);
+    const connLog = log.child({ conn: cuid, peer: socket.remoteAddress });
+    const framer = new LineFramer(config.max_line_length);
+    const session = new AuthSession({
+      verify: (username, password, ip) => checkSmtpLogin(deps.keys, username, password, ip),
+      throttle: deps.throttle,
+      send: (line) => {
+        if (!socket.destroyed) socket.write(line);
+      },
+      close: () => socket.end(),
+      log: connLog,
+      options: {
+        service: config.service,
+        allowInsecure: config.allow_insecure,
+        maxPending: config.max_pending,
+        pendingTimeoutMs: config.pending_timeout,
+      },
+      identity: { spid: String(process.pid), cuid, cookie: randomBytes(16).toString('hex') },
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const { lines, error } = framer.push(chunk);
+      for (const line of lines) {
+        const decoded = decodeLine(line);
+        if (!decoded.ok) return session.protocolError(decoded.error);
+        session.receive(decoded.message);
+      }
+      if (error) {
+        session.protocolError(error);
+        // A peer still streaming an endless line is not read any further.
+        socket.pause();
+      }
+    });
+    socket.on('end', () => {
+      if (framer.pending > 0) connLog.warn({ bytes: framer.pending }, 'connection ended mid-line');
+      socket.end();
+    });
+    socket.on('error', (error) => connLog.debug({ err: error }, 'auth connection error'));
+    socket.on('close', () => {
+      session.end();
+      sockets.delete(socket);
+    });
+    session.start();
+  });
+  server.maxConnections = config.max_connections;
+  server.on('error', (error) => log.error({ err: error }, 'auth listener error'));
+
+  const at = listen.lastIndexOf(':');
+  const host = listen.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(at + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as net.AddressInfo;
+  const address =
+    bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+
+  return {
+    address,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.end();
+      const grace = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, STOP_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
+    },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * `sluice auth`: the Dovecot SASL service Postfix asks to check SMTP AUTH credentials
+ * (smtpd_sasl_type = dovecot, smtpd_sasl_path = inet:HOST:PORT). User SMTP_Injection, password an
+ * API key with smtp/inject; Postfix's sasl_username becomes the key id. Runs until SIGTERM or
+ * SIGINT, then stops accepting and ends its connections.
+ */
+
+import { startAuthServer } from '../auth/server.js';
+import { AuthThrottle } from '../core/auth-throttle.js';
+import { KeyService } from '../core/keys.js';
+import { createLogger } from '../log.js';
+import { openStores } from '../store/open.js';
+import type { Command } from './command.js';
+
+export const auth: Command = {
+  name: 'auth',
+  summary: 'run the Dovecot-protocol SASL service for Postfix (API keys as SMTP passwords)',
+  usage: 'sluice auth [--config FILE] [-o key.path=value ...] [--pretty]',
+  options: { pretty: { type: 'boolean' } },
+  async run(parsed) {
+    const config = parsed.config();
+    if (!config.auth.listen) {
+      process.stderr.write('sluice auth: auth.listen is null: there is nothing to listen on\n');
+      return 78; // EX_CONFIG
+    }
+    const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
+    const stores = openStores(config);
+    try {
+      const server = await startAuthServer(config.auth.listen, {
+        config: config.auth,
+        keys: new KeyService(stores.keys),
+        throttle: new AuthThrottle(config.auth.failure_delay),
+        log,
+      });
+      log.info({ address: server.address, data_dir: config.data_dir }, 'sluice auth listening');
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ signal }, 'shutting down');
+          resolve();
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+      await server.stop();
+      log.info('stopped');
+      log.flush();
+      return 0;
+    } finally {
+      await stores.close();
+    }
+  },
+};

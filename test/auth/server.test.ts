@@ -1,0 +1,99 @@
+/**
+ * Specifies the `sluice auth` process on a real socket: the handshake and AUTH over TCP, many
+ * requests in flight on one connection (a slowed failure does not hold up a success), connections
+ * closed on an oversized line or binary garbage while the server keeps serving others, and a clean
+ * exit (status 0) on SIGTERM with a client still connected.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { AuthClient } from '../harness/auth-client.js';
+import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
+import { sluiceCli } from '../harness/clients.js';
+
+let dir: string;
+let auth: SluiceAuthProcess;
+let key: string;
+let keyId: string;
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'sluice-auth-server-'));
+  const created = await sluiceCli([
+    'keys',
+    'create',
+    '--label',
+    'a',
+    '--grant',
+    'smtp/inject',
+    '--json',
+    '-o',
+    `data_dir=${dir}`,
+  ]);
+  assert.equal(created.code, 0, created.stderr);
+  ({ key, id: keyId } = JSON.parse(created.stdout) as { key: string; id: string });
+  auth = await startSluiceAuth(dir, { 'auth.max_line_length': 2048 });
+});
+
+after(async () => {
+  await auth?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('sluice auth over TCP', () => {
+  test('handshake, then PLAIN and LOGIN requests in flight together on one connection', async () => {
+    const client = await AuthClient.connect(auth.port);
+    try {
+      assert.deepEqual(
+        client.handshake.map((l) => l[0]),
+        ['VERSION', 'MECH', 'MECH', 'SPID', 'CUID', 'COOKIE', 'DONE'],
+      );
+      const good = { user: 'SMTP_Injection', password: key };
+      const replies = await Promise.all([
+        client.auth({ mechanism: 'PLAIN', ...good, password: 'f'.repeat(40), rip: '198.51.100.9' }),
+        client.auth({ mechanism: 'PLAIN', ...good }),
+        client.auth({ mechanism: 'LOGIN', ...good }),
+        client.auth({ mechanism: 'PLAIN', ...good, initialResponse: false }),
+      ]);
+      assert.deepEqual(
+        replies.map((r) => [r.verdict, r.params['user'] ?? r.params['reason']]),
+        [
+          ['FAIL', 'Authentication failed'],
+          ['OK', keyId],
+          ['OK', keyId],
+          ['OK', keyId],
+        ],
+      );
+      assert.deepEqual(replies[2]?.challenges, ['Username:', 'Password:']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('an oversized line or binary garbage closes that connection only', async () => {
+    const bystander = await AuthClient.connect(auth.port);
+    for (const abuse of [Buffer.alloc(4096, 0x41), Buffer.from([0xff, 0xfe, 0x00, 0x0a])]) {
+      const client = await AuthClient.connect(auth.port);
+      client.write(abuse);
+      await client.closed;
+    }
+    const reply = await bystander.auth({ mechanism: 'PLAIN', user: 'SMTP_Injection', password: key });
+    assert.equal(reply.verdict, 'OK');
+    await bystander.close();
+    assert.match(auth.output(), /line longer than 2048 bytes/);
+    assert.match(auth.output(), /not valid UTF-8|NUL byte/);
+  });
+
+  test('a client with another major version is disconnected', async () => {
+    const client = await AuthClient.connect(auth.port, { version: '2\t0' });
+    await client.closed;
+  });
+
+  test('SIGTERM with a client connected: exits 0, and no key is in the log', async () => {
+    const client = await AuthClient.connect(auth.port);
+    assert.equal(await auth.stop(), 0);
+    await client.closed;
+    assert.ok(!auth.output().includes(key));
+  });
+});
