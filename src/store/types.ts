@@ -57,3 +57,38 @@ export interface Stores {
   events: EventStore;
   close(): Promise<void>;
 }
+
+/**
+ * One rate counter: at most `limit` units per sliding `windowMs`. `key` names it in the store and
+ * must differ between counters of different windows or limits on the same subject.
+ */
+export interface CounterSpec {
+  key: string;
+  limit: number;
+  windowMs: number;
+}
+
+export interface CounterHold {
+  counter: CounterSpec;
+  amount: number;
+  /** Hold `amount` at most once per reservation (a message among its recipients), not per call. */
+  oncePerReservation?: boolean;
+}
+
+export type ReserveOutcome = { ok: true } | { ok: false; counter: CounterSpec; used: number };
+
+/**
+ * Rate counters with two-phase accounting, so a transaction that never completes is never counted:
+ * reserve() holds quota under a reservation id, commit() turns the real amounts into usage and drops
+ * the holds, release() drops them. Holds of a reservation nobody commits or releases vanish after
+ * `ttlMs`. Every call is atomic on its own; async, so a Redis adapter (Lua scripts) fits the same shape.
+ */
+export interface CounterStore {
+  /** All or nothing: adds every hold unless one counter would pass its limit (used + held + amount). */
+  reserve(reservation: string, holds: CounterHold[], ttlMs: number, now?: number): Promise<ReserveOutcome>;
+  /** Records `usage` (the amounts that really happened) and drops whatever the reservation held. */
+  commit(reservation: string, usage: CounterHold[], now?: number): Promise<void>;
+  release(reservation: string, now?: number): Promise<void>;
+  /** Committed usage in the window ending now, plus current holds (diagnostics and tests). */
+  usage(counter: CounterSpec, now?: number): Promise<number>;
+}

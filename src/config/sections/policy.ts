@@ -1,11 +1,70 @@
-/** The `policy` section: `sluice policy`, the Postfix SMTP access policy delegation service. */
+/**
+ * The `policy` section: `sluice policy`, the Postfix SMTP access policy delegation service, with
+ * the replies it gives (Postfix access(5) actions) and the sending limits it enforces.
+ */
 import { z } from 'zod';
-import { listener } from '../validators.js';
+import { duration, listener } from '../validators.js';
+
+/** One line of Postfix access(5) action syntax; no line breaks (they would end the policy reply). */
+const ACTION =
+  /^(?:DUNNO|OK|HOLD(?: [^\r\n]*)?|(?:REJECT|DEFER|DEFER_IF_PERMIT|DEFER_IF_REJECT|DISCARD|WARN|INFO)(?: [^\r\n]*)?|[45]\d\d(?: [^\r\n]*)?|PREPEND [!-9;-~]+:[^\r\n]*|(?:FILTER|REDIRECT|BCC) [^\r\n]+)$/;
+
+const action = z
+  .string()
+  .regex(
+    ACTION,
+    'expected a Postfix action such as DUNNO, "REJECT text", "DEFER_IF_PERMIT text", "451 4.7.1 text"',
+  );
+
+const positive = z.number().int().positive().nullable().default(null);
+
+const limitRule = z.strictObject({
+  window: duration.describe('Length of the sliding window, e.g. 1m, 1h, 1d'),
+  messages: positive.describe('Messages per window; null: not limited'),
+  recipients: positive.describe('Recipients per window; null: not limited'),
+});
+
+const RULE_HELP = 'each item: {window: 1h, messages: N, recipients: N}';
+
+const limitsSchema = z
+  .strictObject({
+    key: z.array(limitRule).prefault([]).describe(`Per API key (the SASL user name); ${RULE_HELP}`),
+    sender_domain: z.array(limitRule).prefault([]).describe(`Per envelope sender domain; ${RULE_HELP}`),
+    client_address: z.array(limitRule).prefault([]).describe(`Per SMTP client IP address; ${RULE_HELP}`),
+  })
+  .prefault({})
+  .describe('Sending limits, counted when the message is accepted (END-OF-MESSAGE); aborted ones are not');
 
 export const policySection = z
   .strictObject({
     listen: listener
       .default('127.0.0.1:10040')
       .describe('Policy delegation for Postfix (check_policy_service inet:HOST:PORT). null: off'),
+    unauthenticated_action: action
+      .default('DUNNO')
+      .describe('Reply to mail without sasl_username (DUNNO: let the other restrictions decide)'),
+    key_rejected_action: action
+      .default('REJECT 5.7.1 API key not valid for SMTP injection')
+      .describe('Reply when sasl_username is not an active key with the smtp/inject grant'),
+    over_limit_action: action
+      .default('DEFER_IF_PERMIT 4.7.1 Sending rate limit reached ({scope}), try again later')
+      .describe('Reply to a recipient over a limit; {scope} becomes key, sender_domain or client_address'),
+    store_unavailable: z
+      .enum(['defer', 'dunno'])
+      .default('defer')
+      .describe('When keys or counters cannot be read: defer (DEFER_IF_PERMIT 4.3.0) or dunno (fail open)'),
+    reservation_timeout: duration
+      .prefault('10m')
+      .describe('Quota held at RCPT is released if END-OF-MESSAGE does not come within this time'),
+    idle_timeout: duration.prefault('30m').describe('Close a policy connection idle this long'),
+    max_request_size: z
+      .number()
+      .int()
+      .min(1024)
+      .default(65_536)
+      .describe('Largest request accepted, in bytes; a larger one closes the connection'),
+    limits: limitsSchema,
   })
   .prefault({});
+
+export type PolicyConfig = z.output<typeof policySection>;

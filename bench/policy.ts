@@ -1,0 +1,192 @@
+/**
+ * Policy benchmark: requests/s and p50/p99 latency of `sluice policy` against postfwd (Debian
+ * package; postfwd1, the single-process server) running an equivalent rate rule, in the same run,
+ * over 10 and 100 persistent connections. Each connection plays Postfix's smtpd: one request at a
+ * time, RCPT then END-OF-MESSAGE of a fresh instance, client addresses cycling over 256 values.
+ * Both servers limit messages per client address (a limit high enough never to trigger). Prints a
+ * markdown table on stdout (progress on stderr); stops every process it starts, also on failure.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, waitForPort } from '../test/harness/net.js';
+import { onProcessExit } from '../test/harness/postfix.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const POSTFWD = '/usr/sbin/postfwd1';
+const USAGE = `usage: bench/policy [--seconds N] [--connections 10,100] [--systems sluice,postfwd]`;
+
+interface Server {
+  name: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+function spawnServer(
+  name: string,
+  file: string,
+  args: string[],
+  port: number,
+  cwd: string,
+  pidFile?: string,
+): Promise<Server> {
+  const child: ChildProcess = spawn(file, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  const collect = (c: Buffer) => {
+    output += c.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  // Kill the whole group, and the daemon by its pid file: postfwd -d detaches into a session of its own.
+  const kill = () => {
+    const pids = [-child.pid!];
+    if (pidFile && existsSync(pidFile)) pids.push(Number(readFileSync(pidFile, 'utf8').trim()));
+    for (const pid of pids) {
+      try {
+        if (pid) process.kill(pid, 'SIGTERM');
+      } catch {}
+    }
+  };
+  const unregister = onProcessExit(kill);
+  return waitForPort(port, '127.0.0.1', 20_000).then(
+    () => ({
+      name,
+      port,
+      async stop() {
+        kill();
+        unregister();
+        await new Promise((r) => setTimeout(r, 300));
+      },
+    }),
+    (error: Error) => {
+      kill();
+      unregister();
+      throw new Error(`${name} did not start: ${error.message}\n${output}`);
+    },
+  );
+}
+
+async function startSluicePolicy(dir: string): Promise<Server> {
+  const port = await freePort();
+  const args = [path.join(repoRoot, 'bin/sluice.js'), 'policy', '-o', `data_dir=${path.join(dir, 'sluice')}`];
+  args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=warn');
+  args.push('-o', 'policy.limits.client_address=[{window: 1m, messages: 1000000000}]');
+  return spawnServer('sluice policy', process.execPath, args, port, dir);
+}
+
+async function startPostfwd(dir: string): Promise<Server> {
+  const port = await freePort();
+  const rules = path.join(dir, 'postfwd.cf');
+  writeFileSync(
+    rules,
+    'id=RATE; protocol_state==RCPT; action=rate(client_address/1000000000/60/DEFER_IF_PERMIT over limit)\n',
+  );
+  chmodSync(dir, 0o777);
+  const args = ['-f', rules, '-i', '127.0.0.1', '-p', String(port), '--nodns', '--perfmon', '-d'];
+  const pidFile = path.join(dir, 'postfwd.pid');
+  args.push('--pidfile', pidFile);
+  if (process.getuid?.() === 0) args.push('-u', 'nobody', '-g', 'nogroup');
+  return spawnServer('postfwd', POSTFWD, args, port, dir, pidFile);
+}
+
+function request(n: number, state: 'RCPT' | 'END-OF-MESSAGE', instance: string): Buffer {
+  return Buffer.from(
+    `request=smtpd_access_policy\nprotocol_state=${state}\nprotocol_name=ESMTP\nclient_address=10.9.0.${n % 256}\n` +
+      `client_name=unknown\nhelo_name=bench.example\nsender=app@bench.example\nrecipient=r${n}@example.net\n` +
+      `recipient_count=${state === 'RCPT' ? 0 : 1}\ninstance=${instance}\nsize=2048\nsasl_username=\n\n`,
+  );
+}
+
+/** One connection asking one request at a time until `until`; returns each latency in µs. */
+async function connection(port: number, id: number, until: number, warmupEnd: number): Promise<number[]> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  socket.setNoDelay(true);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const latencies: number[] = [];
+  let buffered = '';
+  let wake: (() => void) | null = null;
+  socket.on('data', (c: Buffer) => {
+    buffered += c.toString();
+    if (buffered.includes('\n\n')) wake?.();
+  });
+  const ask = async (bytes: Buffer) => {
+    const started = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      socket.write(bytes);
+    });
+    buffered = buffered.slice(buffered.indexOf('\n\n') + 2);
+    if (Date.now() >= warmupEnd) latencies.push(Number(process.hrtime.bigint() - started) / 1000);
+  };
+  for (let n = 0; Date.now() < until; n++) {
+    const instance = `${id}.${n}`;
+    await ask(request(id * 7 + n, 'RCPT', instance));
+    await ask(request(id * 7 + n, 'END-OF-MESSAGE', instance));
+  }
+  socket.destroy();
+  return latencies;
+}
+
+async function measure(server: Server, connections: number, seconds: number) {
+  const warmupEnd = Date.now() + 1000;
+  const until = warmupEnd + seconds * 1000;
+  const all = (
+    await Promise.all(
+      Array.from({ length: connections }, (_, i) => connection(server.port, i, until, warmupEnd)),
+    )
+  ).flat();
+  all.sort((a, b) => a - b);
+  const pct = (p: number) => (all[Math.min(all.length - 1, Math.floor(all.length * p))] ?? 0) / 1000;
+  return { rps: all.length / seconds, p50: pct(0.5), p99: pct(0.99) };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '10,100' },
+      systems: { type: 'string', default: 'sluice,postfwd' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return void process.stdout.write(`${USAGE}\n`);
+  const seconds = Number(values.seconds);
+  const counts = values.connections.split(',').map(Number);
+  const systems = values.systems.split(',');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-policy-'));
+  const rows: Array<{ system: string; connections: number; rps: number; p50: number; p99: number }> = [];
+  try {
+    for (const system of systems) {
+      const server = system === 'postfwd' ? await startPostfwd(dir) : await startSluicePolicy(dir);
+      try {
+        for (const connections of counts) {
+          process.stderr.write(`${server.name}: ${connections} connections, ${seconds}s...\n`);
+          rows.push({ system: server.name, connections, ...(await measure(server, connections, seconds)) });
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const lines = ['| system | connections | requests/s | p50 ms | p99 ms |', '|---|---:|---:|---:|---:|'];
+  for (const r of rows)
+    lines.push(
+      `| ${r.system} | ${r.connections} | ${Math.round(r.rps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`,
+    );
+  lines.push('');
+  for (const connections of counts) {
+    const s = rows.find((r) => r.system === 'sluice policy' && r.connections === connections);
+    const p = rows.find((r) => r.system === 'postfwd' && r.connections === connections);
+    if (s && p)
+      lines.push(`- ${connections} connections: Sluice/postfwd requests/s = ${(s.rps / p.rps).toFixed(2)}x`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();

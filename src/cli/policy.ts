@@ -1,0 +1,67 @@
+/**
+ * `sluice policy`: the Postfix policy delegation service (check_policy_service) on policy.listen,
+ * deciding with core's keys and limits on the configured store, until SIGTERM or SIGINT; then it
+ * answers the requests in hand, closes every connection and the stores, and exits 0.
+ */
+import type { PolicyConfig } from '../config/sections/policy.js';
+import { KeyService } from '../core/keys.js';
+import { type LimitRule, Limits } from '../core/limits.js';
+import { PolicyService } from '../core/policy.js';
+import { createLogger } from '../log.js';
+import { isRefusal } from '../policy/actions.js';
+import { startPolicyServer } from '../policy/server.js';
+import { EmbeddedCounterStore } from '../store/embedded/counters.js';
+import { openStores } from '../store/open.js';
+import { type Command, UsageError } from './command.js';
+
+function rule(item: PolicyConfig['limits']['key'][number]): LimitRule {
+  return { windowMs: item.window, messages: item.messages, recipients: item.recipients };
+}
+
+export const policy: Command = {
+  name: 'policy',
+  summary: 'run the Postfix policy service (API key grants, sending limits)',
+  usage: 'sluice policy [--config FILE] [-o key.path=value ...] [--pretty]',
+  options: { pretty: { type: 'boolean' } },
+  async run(parsed) {
+    const config = parsed.config();
+    const section = config.policy;
+    if (!section.listen) throw new UsageError('policy.listen is null: the policy service is turned off');
+    const log = createLogger(config.log.level, parsed.values.pretty === true);
+    const stores = openStores(config);
+    const keys = new KeyService(stores.keys);
+    const limits = new Limits(
+      new EmbeddedCounterStore(),
+      {
+        key: section.limits.key.map(rule),
+        sender_domain: section.limits.sender_domain.map(rule),
+        client_address: section.limits.client_address.map(rule),
+      },
+      section.reservation_timeout,
+    );
+    const service = new PolicyService((id) => keys.get(id), limits, {
+      refuseUnauthenticated: isRefusal(section.unauthenticated_action),
+    });
+    let server: Awaited<ReturnType<typeof startPolicyServer>>;
+    try {
+      server = await startPolicyServer({ listen: section.listen, config: section, policy: service, log });
+    } catch (error) {
+      await stores.close();
+      throw error;
+    }
+    log.info({ listen: server.address, data_dir: config.data_dir }, 'sluice policy started');
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        log.info({ signal }, 'shutting down: answering requests in hand, then closing connections');
+        resolve();
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+    await server.stop();
+    await stores.close();
+    log.info('stopped');
+    log.flush();
+    return 0;
+  },
+};

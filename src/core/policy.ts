@@ -1,0 +1,96 @@
+/**
+ * Access policy for mail handed to an MTA in front of Sluice (stage 0): is the authenticated API key
+ * still active and allowed to inject (`smtp/inject`, valid_ips), and is the sender within its
+ * limits? Answers are decisions, not protocol replies: the door turns them into its own words
+ * (a Postfix `action=`, an SMTP reply). Transactions are named by an id the door picks (Postfix's
+ * `instance`); `recipient` holds quota, `end-of-message` commits it, `abandon` releases it.
+ * A failing store gives an `unavailable` decision, never an exception.
+ */
+import type { ApiKeyRecord } from '../store/types.js';
+import { type LimitExceeded, type Limits, senderDomain } from './limits.js';
+import { NetworkSet } from './networks.js';
+
+export type PolicyStage = 'recipient' | 'end-of-message' | 'other';
+
+export interface PolicyQuery {
+  stage: PolicyStage;
+  /** Names the mail transaction; null when the client sent none. */
+  transaction: string | null;
+  /** The authenticated key id (SASL user name), null when the client did not authenticate. */
+  keyId: string | null;
+  clientAddress: string | null;
+  sender: string | null;
+  /** Recipients accepted in the transaction (meaningful at end-of-message). */
+  recipientCount: number;
+}
+
+export type PolicyDecision =
+  | { kind: 'pass'; authenticated: boolean }
+  | { kind: 'unauthenticated' }
+  | { kind: 'key-rejected'; reason: 'unknown' | 'grant' | 'ip' }
+  | { kind: 'over-limit'; exceeded: LimitExceeded }
+  | { kind: 'unavailable'; error: Error };
+
+export interface PolicyOptions {
+  /** True when unauthenticated mail is refused anyway: limits are then not consulted for it. */
+  refuseUnauthenticated: boolean;
+}
+
+export class PolicyService {
+  constructor(
+    private readonly findKey: (id: string) => Promise<ApiKeyRecord | null>,
+    private readonly limits: Limits,
+    private readonly options: PolicyOptions,
+  ) {}
+
+  async decide(query: PolicyQuery): Promise<PolicyDecision> {
+    try {
+      return await this.decideOrThrow(query);
+    } catch (error) {
+      return { kind: 'unavailable', error: error as Error };
+    }
+  }
+
+  /** The transaction ended without end-of-message: release what it held. Never throws. */
+  async abandon(transaction: string): Promise<Error | null> {
+    try {
+      await this.limits.release(transaction);
+      return null;
+    } catch (error) {
+      return error as Error;
+    }
+  }
+
+  private async decideOrThrow(query: PolicyQuery): Promise<PolicyDecision> {
+    const subject = {
+      key: query.keyId,
+      senderDomain: senderDomain(query.sender),
+      clientAddress: query.clientAddress,
+    };
+    if (query.stage === 'end-of-message') {
+      // Whatever was decided at RCPT was decided; now the recipients that were accepted count.
+      if (query.transaction) await this.limits.commit(query.transaction, subject, query.recipientCount);
+      return { kind: 'pass', authenticated: query.keyId !== null };
+    }
+    if (query.keyId !== null) {
+      const refused = await this.checkKey(query.keyId, query.clientAddress);
+      if (refused) return refused;
+    } else if (this.options.refuseUnauthenticated) {
+      return { kind: 'unauthenticated' };
+    }
+    if (query.stage === 'recipient' && query.transaction) {
+      const verdict = await this.limits.reserveRecipient(query.transaction, subject);
+      if (!verdict.ok) return { kind: 'over-limit', exceeded: verdict.exceeded };
+    }
+    return { kind: 'pass', authenticated: query.keyId !== null };
+  }
+
+  private async checkKey(id: string, clientAddress: string | null): Promise<PolicyDecision | null> {
+    const key = await this.findKey(id);
+    if (!key) return { kind: 'key-rejected', reason: 'unknown' };
+    if (!key.grants.includes('smtp/inject')) return { kind: 'key-rejected', reason: 'grant' };
+    if (key.valid_ips.length > 0 && (!clientAddress || !new NetworkSet(key.valid_ips).has(clientAddress)))
+      return { kind: 'key-rejected', reason: 'ip' };
+    return null;
+  }
+}
