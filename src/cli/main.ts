@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.js';
+import { auth } from './auth.js';
 import { COMMON_USAGE, type Command, parseFor, UsageError } from './command.js';
 import { configCheck } from './config-check.js';
 import { configExample } from './config-example.js';
@@ -13,10 +14,13 @@ import { keysCreate } from './keys-create.js';
 import { keysDelete } from './keys-delete.js';
 import { keysList } from './keys-list.js';
 import { keysUpdate } from './keys-update.js';
+import { policy } from './policy.js';
 import { serve } from './serve.js';
 
 const COMMANDS: Command[] = [
   serve,
+  auth,
+  policy,
   configCheck,
   configExample,
   keysCreate,
