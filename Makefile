@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1
 
-.PHONY: run build deps system-deps lint typecheck test test-only bench clean example
+.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -47,8 +47,17 @@ test: system-deps build lint
 test-only:
 	$(NPM) test
 
-bench: system-deps build
+# Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
+bench: bench-relay bench-policy bench-auth
+
+bench-relay: system-deps build
 	bench/relay
+
+bench-policy: system-deps build
+	bench/policy
+
+bench-auth: build
+	bench/auth
 
 example: build
 	$(NPM) run --silent example
