@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
+import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
+import { trackingSection } from './sections/tracking.js';
 import { cidr, duration, listener } from './validators.js';
 
 const listenSchema = z
@@ -196,6 +198,8 @@ export const configSchema = z.strictObject({
   log: logSchema,
   auth: authSection,
   policy: policySection,
+  milter: milterSection,
+  tracking: trackingSection,
 });
 
 /** The validated configuration, durations in milliseconds. */
