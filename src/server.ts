@@ -13,6 +13,7 @@ import { Deliverer } from './delivery/deliver.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
+import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
@@ -20,6 +21,8 @@ import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { openStores } from './store/open.js';
 import { loadTlsPair } from './tls/certificate.js';
+import { loadTrackingKeys } from './tracking/keys.js';
+import { TokenSigner } from './tracking/token.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -29,7 +32,9 @@ export interface RunningServer {
   queue: QueueManager;
   spool: Spool;
   /** Bound addresses by listener, e.g. { smtp: "127.0.0.1:2525" }. */
-  addresses: Partial<Record<ListenerKind, string>>;
+  addresses: Partial<Record<ListenerKind | 'http', string>>;
+  /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
+  signer: TokenSigner;
   stop(): Promise<void>;
 }
 
@@ -66,6 +71,9 @@ export async function startServer(
 
   const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
   if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
+  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
+  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
+  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
   const deps = {
     config,
     hostname,
@@ -81,6 +89,7 @@ export async function startServer(
 
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
+  let http: HttpServer | null = null;
   try {
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
@@ -91,8 +100,15 @@ export async function startServer(
       addresses[kind] = address;
       log.info({ listener: kind, address }, 'listening');
     }
+    if (config.listen.http) {
+      const options = { listen: config.listen.http, trustedProxies: config.tracking.trusted_proxies };
+      http = await startHttpServer(options, { signer, events: stores.events, log });
+      addresses.http = http.address;
+      log.info({ listener: 'http', address: http.address }, 'listening');
+    }
   } catch (error) {
     for (const server of servers) server.close();
+    await http?.close();
     await stores.close();
     throw error;
   }
@@ -101,8 +117,9 @@ export async function startServer(
     queue,
     spool,
     addresses,
+    signer,
     async stop() {
-      await Promise.all(servers.map((server) => closeGracefully(server, 30_000)));
+      await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
       await queue.stop(30_000);
       pool.closeAll();
       await stores.close();

@@ -6,7 +6,16 @@
 import { newEventId } from './ids.js';
 import type { MsysApi } from './smtpapi.js';
 
-export type EventType = 'injection' | 'delivery' | 'delay' | 'bounce' | 'policy_rejection' | 'out_of_band';
+export type EventType =
+  | 'injection'
+  | 'delivery'
+  | 'delay'
+  | 'bounce'
+  | 'policy_rejection'
+  | 'out_of_band'
+  | 'open'
+  | 'initial_open'
+  | 'click';
 
 /** What is known about a message once it is accepted; carried in the spool with the message. */
 export interface MessageFacts {
@@ -104,5 +113,60 @@ function withOutcome(
   if (outcome.error_code !== undefined) event.error_code = outcome.error_code;
   if (outcome.raw_reason !== undefined) event.raw_reason = outcome.raw_reason;
   if (outcome.bounce_class !== undefined) event.bounce_class = outcome.bounce_class;
+  return event;
+}
+
+/** Who opened or clicked: the HTTP client as the tracking server saw it. */
+export interface EngagementClient {
+  user_agent: string;
+  ip_address: string;
+}
+
+/** Fields an engagement event copies from the message's injection event (SparkPost's set). */
+const FROM_INJECTION = [
+  'transmission_id',
+  'raw_rcpt_to',
+  'msg_from',
+  'friendly_from',
+  'subject',
+  'campaign_id',
+  'rcpt_meta',
+  'rcpt_tags',
+  'transactional',
+  'ip_pool',
+  'injection_time',
+  'routing_domain',
+  'api_key_id',
+] as const;
+
+/**
+ * An open, initial_open or click. The tracking token names only the message and recipient, so the
+ * message's facts come from its injection event; `injection` is null when that event is not in
+ * the store (expired from it, or recorded by another node), and the event then carries what the
+ * token knows.
+ */
+export function engagementEvent(
+  type: 'open' | 'initial_open' | 'click',
+  target: { message_id: string; rcpt_to: string },
+  injection: SluiceEvent | null,
+  client: EngagementClient,
+  link: { target_link_url: string; target_link_name: string } | null = null,
+  now = new Date(),
+): SluiceEvent {
+  const event: SluiceEvent = {
+    type,
+    event_id: newEventId(now.getTime()),
+    timestamp: now.toISOString(),
+    message_id: target.message_id,
+    rcpt_to: target.rcpt_to.toLowerCase(),
+  };
+  if (injection) for (const field of FROM_INJECTION) if (field in injection) event[field] = injection[field];
+  event.user_agent = client.user_agent;
+  event.ip_address = client.ip_address;
+  if (type !== 'click') event.initial_pixel = type === 'initial_open';
+  if (link) {
+    event.target_link_url = link.target_link_url;
+    event.target_link_name = link.target_link_name;
+  }
   return event;
 }

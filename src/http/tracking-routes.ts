@@ -1,0 +1,77 @@
+/**
+ * The tracking endpoints. GET /q/TOKEN answers a 1×1 GIF that no cache keeps and records `open`
+ * or `initial_open` (the token says which pixel it is); GET /f/TOKEN answers 302 to the link's
+ * original URL and records `click`. A token that does not verify (tampered, unknown key,
+ * expired, malformed, or of the wrong kind for the route) gets 404 with a short body: never a
+ * redirect, so the server cannot be used as an open redirector.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { engagementEvent } from '../core/events.js';
+import type { Logger } from '../log.js';
+import type { EventStore } from '../store/types.js';
+import type { TokenPayload, TokenSigner } from '../tracking/token.js';
+
+export interface TrackingRouteDeps {
+  signer: TokenSigner;
+  events: EventStore;
+  log: Logger;
+}
+
+/** The smallest transparent GIF (43 bytes). */
+export const PIXEL_GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
+const NO_CACHE = {
+  'cache-control': 'no-cache, no-store, must-revalidate, max-age=0, private',
+  pragma: 'no-cache',
+  expires: '0',
+};
+
+export function registerTrackingRoutes(app: FastifyInstance, deps: TrackingRouteDeps): void {
+  app.get<{ Params: { token: string } }>('/q/:token', async (request, reply) => {
+    const payload = deps.signer.verify(request.params.token);
+    if (!payload || payload.kind === 'click') return notFound(reply);
+    await record(deps, request, payload);
+    return reply
+      .code(200)
+      .headers({ 'content-type': 'image/gif', ...NO_CACHE })
+      .send(PIXEL_GIF);
+  });
+
+  app.get<{ Params: { token: string } }>('/f/:token', async (request, reply) => {
+    const payload = deps.signer.verify(request.params.token);
+    // Only http(s) targets were ever signed; checking again costs nothing and keeps it that way.
+    if (payload?.kind !== 'click' || !/^https?:\/\//i.test(payload.url)) return notFound(reply);
+    await record(deps, request, payload);
+    return reply.code(302).headers({ location: payload.url, 'cache-control': 'no-store' }).send();
+  });
+}
+
+async function record(
+  deps: TrackingRouteDeps,
+  request: FastifyRequest,
+  payload: TokenPayload,
+): Promise<void> {
+  const target = { message_id: payload.messageId, rcpt_to: payload.rcpt };
+  try {
+    const [injection] = await deps.events.search({
+      types: ['injection'],
+      messageId: payload.messageId,
+      recipient: payload.rcpt,
+      limit: 1,
+    });
+    const client = { user_agent: request.headers['user-agent'] ?? '', ip_address: request.ip };
+    const link =
+      payload.kind === 'click' ? { target_link_url: payload.url, target_link_name: payload.linkName } : null;
+    deps.events.append(engagementEvent(payload.kind, target, injection ?? null, client, link));
+  } catch (error) {
+    // The person clicking still gets where they were going; the lost event is logged.
+    deps.log.error({ err: error, ...target, type: payload.kind }, 'failed to record a tracking event');
+  }
+}
+
+function notFound(reply: FastifyReply) {
+  return reply
+    .code(404)
+    .headers({ 'content-type': 'text/plain; charset=utf-8', ...NO_CACHE })
+    .send('Not found\n');
+}

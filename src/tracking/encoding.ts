@@ -1,0 +1,123 @@
+/**
+ * Content-Transfer-Encodings and charsets for the tracking transform: decode a part's body to
+ * bytes, encode it back with the same encoding, and say whether a charset can be rewritten safely.
+ *
+ * Rewriting works on a byte string (latin1: one character per byte), so only charsets in which
+ * every byte below 0x80 means its ASCII character are accepted: then `<`, `"`, `=` and a URL's
+ * characters are where the HTML tokenizer sees them, and bytes that are not edited stay as they
+ * were. The charset's real decoder is used only to read link targets.
+ */
+import { TextDecoder } from 'node:util';
+
+/** Charsets whose ASCII bytes are always ASCII characters (no ISO-2022 shifts, no UTF-16). */
+const ASCII_SAFE =
+  /^(?:us-ascii|ascii|utf-?8|iso-8859-\d{1,2}|iso8859-\d{1,2}|latin-?\d|windows-125\d|cp125\d|koi8-[ru])$/i;
+
+export type Cte = '7bit' | '8bit' | 'binary' | 'quoted-printable' | 'base64';
+
+export function parseCte(value: string | undefined): Cte | null {
+  const v = (value ?? '7bit').trim().toLowerCase();
+  return v === '7bit' || v === '8bit' || v === 'binary' || v === 'quoted-printable' || v === 'base64'
+    ? v
+    : null;
+}
+
+/** A decoder for the charset, or why the part cannot be rewritten. */
+export function charsetDecoder(charset: string | undefined): TextDecoder | string {
+  const name = (charset ?? 'us-ascii').trim().toLowerCase();
+  if (!ASCII_SAFE.test(name)) return `charset ${JSON.stringify(name)} is not supported for rewriting`;
+  try {
+    // us-ascii maps to windows-1252 in the WHATWG table: the safe superset for reading URLs.
+    return new TextDecoder(name === 'us-ascii' || name === 'ascii' ? 'windows-1252' : name);
+  } catch {
+    return `charset ${JSON.stringify(name)} is unknown`;
+  }
+}
+
+export function decodeBody(body: Buffer, cte: Cte): Buffer {
+  if (cte === 'base64') return Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/]/g, ''), 'base64');
+  if (cte === 'quoted-printable') return decodeQp(body);
+  return body;
+}
+
+export function encodeBody(bytes: Buffer, cte: Cte): Buffer {
+  if (cte === 'base64') return encodeBase64(bytes);
+  if (cte === 'quoted-printable') return encodeQp(bytes);
+  return bytes;
+}
+
+function encodeBase64(bytes: Buffer): Buffer {
+  const b64 = bytes.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += 76) lines.push(b64.slice(i, i + 76));
+  return Buffer.from(lines.join('\r\n'), 'latin1');
+}
+
+const HEX = '0123456789ABCDEF';
+
+function decodeQp(body: Buffer): Buffer {
+  // Trailing whitespace on an encoded line is transport padding (RFC 2045 6.7 rule 3).
+  const text = body.toString('latin1').replace(/[ \t]+(?=\r?\n|$)/g, '');
+  const out = Buffer.allocUnsafe(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3d) {
+      const next = text.slice(i + 1, i + 3);
+      if (next === '\r\n') {
+        i += 2;
+        continue;
+      }
+      if (next[0] === '\n') {
+        i += 1;
+        continue;
+      }
+      if (/^[0-9A-Fa-f]{2}$/.test(next)) {
+        out[n++] = Number.parseInt(next, 16);
+        i += 2;
+        continue;
+      }
+    }
+    out[n++] = c; // a lone "=" is kept as written, as RFC 2045 advises for robustness
+  }
+  return out.subarray(0, n);
+}
+
+/** Quoted-printable, lines of at most 76 characters, CRLF hard breaks kept as line breaks. */
+function encodeQp(bytes: Buffer): Buffer {
+  const out: string[] = [];
+  const text = bytes.toString('latin1');
+  const lines = text.split('\r\n');
+  for (let l = 0; l < lines.length; l++) {
+    const line = lines[l]!;
+    let current = '';
+    for (let i = 0; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      const last = i === line.length - 1;
+      let token: string;
+      if ((c === 0x20 || c === 0x09) && !last) token = line[i]!;
+      else if (c >= 0x21 && c <= 0x7e && c !== 0x3d) token = line[i]!;
+      else token = `=${HEX[c >> 4]}${HEX[c & 15]}`;
+      // 75 + the soft-break "=" makes 76.
+      if (current.length + token.length > 75) {
+        out.push(`${current}=\r\n`);
+        current = '';
+      }
+      current += token;
+    }
+    out.push(current);
+    if (l < lines.length - 1) out.push('\r\n');
+  }
+  return Buffer.from(out.join(''), 'latin1');
+}
+
+/** Longest line in bytes (line ends excluded): 7bit/8bit parts must not grow past SMTP's 998. */
+export function longestLine(bytes: Buffer): number {
+  let longest = 0;
+  let start = 0;
+  for (let lf = bytes.indexOf(10); lf !== -1; lf = bytes.indexOf(10, lf + 1)) {
+    longest = Math.max(longest, lf - start - (lf > start && bytes[lf - 1] === 13 ? 1 : 0));
+    start = lf + 1;
+  }
+  return Math.max(longest, bytes.length - start);
+}

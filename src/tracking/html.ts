@@ -1,0 +1,207 @@
+/**
+ * Click and open tracking for one HTML document, with htmlparser2's tokenizer (never regexes).
+ *
+ * Contract: the output is the input with exactly these edits and every other character kept —
+ *  - the value of each http(s) href of <a>/<area> becomes the tracking URL (trackLink's answer),
+ *    unless the tag says data-msys-clicktrack="0";
+ *  - data-msys-linkname="…" names the link (at most 63 bytes) and is removed from the tag;
+ *  - an initial-open pixel right after the first <body …> (at the very start when there is none),
+ *    an open pixel right before the last </body> (at the very end when there is none).
+ * Edits are made by splicing at source offsets the tokenizer reports, not by re-serialising a DOM,
+ * so broken markup stays exactly as broken as it was. Links inside comments (Outlook's
+ * <!--[if mso]> blocks) are left alone: they are not markup to the tokenizer.
+ *
+ * `source` is usually a "byte string" (one character per byte, latin1), which keeps offsets equal
+ * to byte offsets in any ASCII-compatible charset; `decode` turns a raw slice of it into real text
+ * (the charset's decoder) so the link target in the token is the URL the author wrote.
+ */
+import { QuoteType, Tokenizer } from 'htmlparser2';
+
+export interface HtmlTrackingOptions {
+  click: boolean;
+  open: boolean;
+  /** Returns the absolute tracking URL for a link (ASCII). */
+  trackLink(url: string, name: string): string;
+  /** Returns the absolute pixel URL (ASCII). */
+  pixel(kind: 'initial_open' | 'open'): string;
+  /** Raw source slice → text. Default: the slice itself. */
+  decode?: (raw: string) => string;
+}
+
+export interface HtmlTrackingResult {
+  html: string;
+  links: number;
+  pixels: number;
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+interface Attr {
+  name: string;
+  /** From the attribute name to the end of its value (closing quote included). */
+  start: number;
+  end: number;
+  /** The raw value, quotes excluded; null when the attribute has no value. */
+  valueStart: number;
+  valueEnd: number;
+  hasValue: boolean;
+  value: string;
+}
+
+const LINK_TAGS = new Set(['a', 'area']);
+const HTTP_URL = /^https?:\/\//i;
+const MAX_LINK_NAME = 63;
+
+export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTrackingResult {
+  const decode = options.decode ?? ((raw: string) => raw);
+  const edits: Edit[] = [];
+  let tag = '';
+  let attrs: Attr[] = [];
+  let current: Attr | null = null;
+  let pieces: string[] = [];
+  let bodyOpenAt = -1;
+  let bodyCloseAt = -1;
+  let links = 0;
+
+  const openTagDone = (endIndex: number) => {
+    if (tag === 'body' && bodyOpenAt === -1) bodyOpenAt = endIndex + 1;
+    if (options.click && LINK_TAGS.has(tag)) links += linkEdits(source, attrs, options, edits);
+    attrs = [];
+  };
+
+  const tokenizer = new Tokenizer(
+    { decodeEntities: true },
+    {
+      onopentagname(start, end) {
+        tag = source.slice(start, end).toLowerCase();
+        attrs = [];
+      },
+      onattribname(start, end) {
+        current = {
+          name: source.slice(start, end).toLowerCase(),
+          start,
+          end,
+          valueStart: end,
+          valueEnd: end,
+          hasValue: false,
+          value: '',
+        };
+        pieces = [];
+      },
+      onattribdata(start, end) {
+        pieces.push(decode(source.slice(start, end)));
+      },
+      onattribentity(codepoint) {
+        pieces.push(String.fromCodePoint(codepoint));
+      },
+      onattribend(quote, endIndex) {
+        if (!current) return;
+        current.end = endIndex;
+        if (quote !== QuoteType.NoValue) {
+          current.hasValue = true;
+          const quoted = quote === QuoteType.Single || quote === QuoteType.Double;
+          current.valueEnd = quoted ? endIndex - 1 : endIndex;
+          current.valueStart = valueStart(source, current.valueStart, quoted);
+          current.value = pieces.join('');
+        }
+        attrs.push(current);
+        current = null;
+      },
+      onopentagend: openTagDone,
+      onselfclosingtag: openTagDone,
+      onclosetag(start, end) {
+        if (source.slice(start, end).toLowerCase() === 'body') bodyCloseAt = source.lastIndexOf('<', start);
+      },
+      oncdata() {},
+      oncomment() {},
+      ondeclaration() {},
+      onend() {},
+      onprocessinginstruction() {},
+      ontext() {},
+      ontextentity() {},
+    },
+  );
+  tokenizer.write(source);
+  tokenizer.end();
+
+  let pixels = 0;
+  if (options.open) {
+    edits.push({
+      start: Math.max(bodyOpenAt, 0),
+      end: Math.max(bodyOpenAt, 0),
+      text: pixelTag(options, 'initial_open'),
+    });
+    const at = bodyCloseAt === -1 ? source.length : bodyCloseAt;
+    edits.push({ start: at, end: at, text: pixelTag(options, 'open') });
+    pixels = 2;
+  }
+  return { html: splice(source, edits), links, pixels };
+}
+
+/** Adds the edits for one <a>/<area> tag; returns how many links it tracked. */
+function linkEdits(source: string, attrs: Attr[], options: HtmlTrackingOptions, edits: Edit[]): number {
+  const href = attrs.find((a) => a.name === 'href');
+  const nameAttr = attrs.find((a) => a.name === 'data-msys-linkname');
+  const optOut = attrs.find((a) => a.name === 'data-msys-clicktrack');
+  if (nameAttr) edits.push({ start: leadingSpace(source, nameAttr.start), end: nameAttr.end, text: '' });
+  if (!href?.hasValue || (optOut && optOut.value.trim() === '0')) return 0;
+  const url = href.value.trim();
+  if (!HTTP_URL.test(url)) return 0;
+  const name = nameAttr ? truncateUtf8(nameAttr.value, MAX_LINK_NAME) : '';
+  edits.push({ start: href.valueStart, end: href.valueEnd, text: options.trackLink(url, name) });
+  return 1;
+}
+
+/** Removing an attribute takes the whitespace before it too, so `<a x y>` does not become `<a x  >`. */
+function leadingSpace(source: string, start: number): number {
+  let i = start;
+  while (i > 0 && /[ \t\r\n\f]/.test(source[i - 1]!)) i--;
+  return i;
+}
+
+/** Finds where a value starts: past the name, the `=` and the whitespace around it, and the quote. */
+function valueStart(source: string, nameEnd: number, quoted: boolean): number {
+  let i = nameEnd;
+  while (i < source.length && /[\s=]/.test(source[i]!)) i++;
+  return quoted ? i + 1 : i;
+}
+
+function pixelTag(options: HtmlTrackingOptions, kind: 'initial_open' | 'open'): string {
+  return (
+    `<img src="${options.pixel(kind)}" width="1" height="1" border="0" alt="" ` +
+    'style="height:1px !important;width:1px !important;border-width:0 !important;' +
+    'margin:0 !important;padding:0 !important" />'
+  );
+}
+
+function splice(source: string, edits: Edit[]): string {
+  if (edits.length === 0) return source;
+  // Stable by start: the two pixels may share an offset (empty document) and keep their order.
+  const sorted = edits.map((e, i) => ({ e, i })).sort((a, b) => a.e.start - b.e.start || a.i - b.i);
+  const out: string[] = [];
+  let at = 0;
+  for (const { e } of sorted) {
+    if (e.start < at) continue; // overlapping edits cannot come from one tokenizer pass; be safe
+    out.push(source.slice(at, e.start), e.text);
+    at = e.end;
+  }
+  out.push(source.slice(at));
+  return out.join('');
+}
+
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > maxBytes) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}

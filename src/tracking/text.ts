@@ -1,0 +1,36 @@
+/**
+ * Click tracking for text/plain: each bare http(s) URL becomes its tracking URL; every other
+ * character is kept. A URL is a run of printable ASCII without spaces, quotes or angle brackets
+ * (so `<https://…>` and `"https://…"` work), minus trailing sentence punctuation, and a closing
+ * parenthesis it did not open. Non-ASCII bytes end a URL: the source is a byte string (one
+ * character per byte) and percent-encoding is how a URL in mail carries anything else.
+ */
+
+const URL_RUN = /https?:\/\/[\x21\x23-\x3b\x3d\x3f-\x7e]+/gi;
+const TRAILING = /[.,;:!?'*]+$/;
+
+export interface TextTrackingResult {
+  text: string;
+  links: number;
+}
+
+export function trackText(source: string, trackLink: (url: string) => string): TextTrackingResult {
+  let links = 0;
+  const text = source.replace(URL_RUN, (match: string, offset: number) => {
+    // "xhttp://" is not a URL start; a letter or digit right before means we are inside a word.
+    if (offset > 0 && /[A-Za-z0-9]/.test(source[offset - 1]!)) return match;
+    let url = match.replace(TRAILING, '');
+    while (url.endsWith(')') && count(url, '(') < count(url, ')'))
+      url = url.slice(0, -1).replace(TRAILING, '');
+    if (!/^https?:\/\/[^/?#]/i.test(url)) return match;
+    links++;
+    return trackLink(url) + match.slice(url.length);
+  });
+  return { text, links };
+}
+
+function count(s: string, ch: string): number {
+  let n = 0;
+  for (const c of s) if (c === ch) n++;
+  return n;
+}
