@@ -14,6 +14,7 @@ import { keysCreate } from './keys-create.js';
 import { keysDelete } from './keys-delete.js';
 import { keysList } from './keys-list.js';
 import { keysUpdate } from './keys-update.js';
+import { milter } from './milter.js';
 import { policy } from './policy.js';
 import { serve } from './serve.js';
 
@@ -21,6 +22,7 @@ const COMMANDS: Command[] = [
   serve,
   auth,
   policy,
+  milter,
   configCheck,
   configExample,
   keysCreate,

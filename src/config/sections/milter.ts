@@ -1,5 +1,6 @@
 /** The `milter` section: `sluice milter`, the Mail Filter service for Postfix and Sendmail (stage 0). */
 import { z } from 'zod';
+import { duration } from '../validators.js';
 
 export const milterSection = z
   .strictObject({
@@ -9,5 +10,34 @@ export const milterSection = z
       .nullable()
       .default('inet:127.0.0.1:8891')
       .describe('Where Postfix/Sendmail connect: "inet:host:port" or "unix:/path". null: off'),
+    // A string, so YAML cannot read 0660 as a number: on the command line, -o 'milter.socket_mode="0600"'.
+    socket_mode: z
+      .string()
+      .regex(/^0?[0-7]{3}$/, 'expected an octal file mode such as "0660"')
+      .default('0660')
+      .describe('File mode of a unix: socket (Postfix connects as its own user: give it access)'),
+    max_packet_size: z
+      .number()
+      .int()
+      .min(65_536)
+      .max(64 * 1024 * 1024)
+      .default(1_048_576)
+      .describe(
+        'Largest milter packet accepted, in bytes (a header field travels in one packet); a larger one closes the connection',
+      ),
+    idle_timeout: duration
+      .prefault('10m')
+      .describe('Close an MTA connection silent this long (Postfix keeps one open per SMTP client)'),
+    progress_interval: duration
+      .prefault('10s')
+      .describe('While end-of-message work runs, tell the MTA this often that it is in progress'),
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe('Concurrent MTA connections (Postfix: one per SMTP client being served)'),
   })
   .prefault({});
+
+export type MilterConfig = z.output<typeof milterSection>;

@@ -1,0 +1,74 @@
+/**
+ * `sluice milter`: the mail filter service Postfix (smtpd_milters) or Sendmail (INPUT_MAIL_FILTER)
+ * calls for every message, on milter.listen. It applies X-MSYS-API, adds X-Sluice-Message-ID and
+ * records injection events in the configured store, deciding about keys with core's
+ * PolicyService. Runs until SIGTERM or SIGINT, then closes the listener and its connections.
+ */
+import { KeyService } from '../core/keys.js';
+import { Limits } from '../core/limits.js';
+import { NetworkSet } from '../core/networks.js';
+import { PolicyService } from '../core/policy.js';
+import { createLogger } from '../log.js';
+import { SluiceFilter } from '../milter/filter.js';
+import { startMilterServer } from '../milter/server.js';
+import { EmbeddedCounterStore } from '../store/embedded/counters.js';
+import { openStores } from '../store/open.js';
+import type { Command } from './command.js';
+
+const NO_LIMITS = { key: [], sender_domain: [], client_address: [] };
+
+export const milter: Command = {
+  name: 'milter',
+  summary: 'run the mail filter for Postfix and Sendmail (X-MSYS-API, message ids, events)',
+  usage: 'sluice milter [--config FILE] [-o key.path=value ...] [--pretty]',
+  options: { pretty: { type: 'boolean' } },
+  async run(parsed) {
+    const config = parsed.config();
+    const section = config.milter;
+    if (!section.listen) {
+      process.stderr.write('sluice milter: milter.listen is null: there is nothing to listen on\n');
+      return 78; // EX_CONFIG
+    }
+    const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'milter' });
+    const stores = openStores(config);
+    try {
+      const keys = new KeyService(stores.keys);
+      // Only the key check is asked of the policy here (stage "other"): limits stay sluice policy's.
+      const policy = new PolicyService(
+        (id) => keys.get(id),
+        new Limits(new EmbeddedCounterStore(), NO_LIMITS, 60_000),
+        {
+          refuseUnauthenticated: false,
+        },
+      );
+      const trusted = new NetworkSet(config.relay.networks);
+      const server = await startMilterServer(
+        {
+          listen: section.listen,
+          socketMode: Number.parseInt(section.socket_mode, 8),
+          maxPacketSize: section.max_packet_size,
+          idleTimeoutMs: section.idle_timeout,
+          maxConnections: section.max_connections,
+          progressIntervalMs: section.progress_interval,
+        },
+        () => new SluiceFilter({ policy, events: stores.events, trusted }),
+        log,
+      );
+      log.info({ address: server.address, data_dir: config.data_dir }, 'sluice milter listening');
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ signal }, 'shutting down');
+          resolve();
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+      await server.stop();
+      log.info('stopped');
+      log.flush();
+      return 0;
+    } finally {
+      await stores.close();
+    }
+  },
+};
