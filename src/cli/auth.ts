@@ -11,6 +11,7 @@ import { KeyService } from '../core/keys.js';
 import { createLogger } from '../log.js';
 import { openStores } from '../store/open.js';
 import type { Command } from './command.js';
+import { runUntilSignal } from './until-signal.js';
 
 export const auth: Command = {
   name: 'auth',
@@ -33,18 +34,7 @@ export const auth: Command = {
         log,
       });
       log.info({ address: server.address, data_dir: config.data_dir }, 'sluice auth listening');
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          log.info({ signal }, 'shutting down');
-          resolve();
-        };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
-      });
-      await server.stop();
-      log.info('stopped');
-      log.flush();
-      return 0;
+      return await runUntilSignal(log, () => server.stop(), 'finishing requests in hand');
     } finally {
       await stores.close();
     }

@@ -14,6 +14,7 @@ import { startMilterServer } from '../milter/server.js';
 import { EmbeddedCounterStore } from '../store/embedded/counters.js';
 import { openStores } from '../store/open.js';
 import type { Command } from './command.js';
+import { runUntilSignal } from './until-signal.js';
 
 const NO_LIMITS = { key: [], sender_domain: [], client_address: [] };
 
@@ -55,18 +56,7 @@ export const milter: Command = {
         log,
       );
       log.info({ address: server.address, data_dir: config.data_dir }, 'sluice milter listening');
-      await new Promise<void>((resolve) => {
-        const shutdown = (signal: string) => {
-          log.info({ signal }, 'shutting down');
-          resolve();
-        };
-        process.once('SIGTERM', () => shutdown('SIGTERM'));
-        process.once('SIGINT', () => shutdown('SIGINT'));
-      });
-      await server.stop();
-      log.info('stopped');
-      log.flush();
-      return 0;
+      return await runUntilSignal(log, () => server.stop(), 'finishing messages in hand');
     } finally {
       await stores.close();
     }

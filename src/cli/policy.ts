@@ -13,6 +13,7 @@ import { startPolicyServer } from '../policy/server.js';
 import { EmbeddedCounterStore } from '../store/embedded/counters.js';
 import { openStores } from '../store/open.js';
 import { type Command, UsageError } from './command.js';
+import { runUntilSignal } from './until-signal.js';
 
 function rule(item: PolicyConfig['limits']['key'][number]): LimitRule {
   return { windowMs: item.window, messages: item.messages, recipients: item.recipients };
@@ -50,18 +51,13 @@ export const policy: Command = {
       throw error;
     }
     log.info({ listen: server.address, data_dir: config.data_dir }, 'sluice policy started');
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        log.info({ signal }, 'shutting down: answering requests in hand, then closing connections');
-        resolve();
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
-    });
-    await server.stop();
-    await stores.close();
-    log.info('stopped');
-    log.flush();
-    return 0;
+    return await runUntilSignal(
+      log,
+      async () => {
+        await server.stop();
+        await stores.close();
+      },
+      'answering requests in hand, then closing connections',
+    );
   },
 };

@@ -2,6 +2,7 @@
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import type { Command } from './command.js';
+import { runUntilSignal } from './until-signal.js';
 
 export const serve: Command = {
   name: 'serve',
@@ -13,17 +14,10 @@ export const serve: Command = {
     const log = createLogger(config.log.level, parsed.values.pretty === true);
     const server = await startServer(config, log);
     log.info({ data_dir: config.data_dir, relayhost: config.delivery.relayhost }, 'sluice started');
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string) => {
-        log.info({ signal }, 'shutting down: no new connections, finishing transactions in flight');
-        resolve();
-      };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
-    });
-    await server.stop();
-    log.info('stopped');
-    log.flush();
-    return 0;
+    return await runUntilSignal(
+      log,
+      () => server.stop(),
+      'no new connections, finishing transactions in flight',
+    );
   },
 };
