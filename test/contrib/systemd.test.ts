@@ -19,6 +19,7 @@ const UNITS: Array<[string, string]> = [
   ['sluice.service', 'serve'],
   ['sluice-auth.service', 'auth'],
   ['sluice-policy.service', 'policy'],
+  ['sluice-milter.service', 'milter'],
 ];
 
 for (const [name, command] of UNITS) {

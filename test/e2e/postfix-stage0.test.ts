@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../src/config/schema.js';
 import { loadTlsPair } from '../../src/tls/certificate.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
-import { createKey, runProgram, type SwaksResult, swaks } from '../harness/clients.js';
+import { createKey, runProgram, type SwaksResult, searchEvents, swaks } from '../harness/clients.js';
 import { freePort, waitFor, waitForPort } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
 import { type Sink, startSink } from '../harness/sink.js';
@@ -51,7 +51,10 @@ let policyExited: Promise<number | null>;
 let policyOutput = '';
 let postfix: PostfixInstance;
 let stage0: Map<string, string>;
-const keys: Record<'first' | 'second' | 'aborter', { id: string; key: string }> = {} as never;
+const keys: Record<'first' | 'second' | 'aborter' | 'tagged', { id: string; key: string }> = {} as never;
+let milter: ChildProcess;
+let milterExited: Promise<number | null>;
+let milterOutput = '';
 
 /** `name = value` settings of a main.cf excerpt, continuation lines folded in, comments skipped. */
 function parseMainCf(text: string): Map<string, string> {
@@ -104,6 +107,25 @@ async function startPolicy(dataDir: string, port: number): Promise<void> {
   await Promise.race([waitForPort(port), early]);
 }
 
+async function startMilter(dataDir: string, port: number): Promise<void> {
+  milter = spawn(
+    process.execPath,
+    [sluiceBin, 'milter', '-o', `data_dir=${dataDir}`, '-o', `milter.listen=inet:127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const collect = (chunk: Buffer) => {
+    milterOutput += chunk.toString();
+  };
+  milter.stdout?.on('data', collect);
+  milter.stderr?.on('data', collect);
+  milterExited = new Promise((resolve) => milter.once('exit', (code) => resolve(code)));
+  const early = milterExited.then((code) => {
+    throw new Error(`sluice milter exited early with ${code}:\n${milterOutput}`);
+  });
+  early.catch(() => {});
+  await Promise.race([waitForPort(port), early]);
+}
+
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sluice-stage0-'));
   chmodSync(dir, 0o755);
@@ -111,12 +133,15 @@ before(async () => {
   keys.first = await createKey(dataDir, { label: 'stage0 first app' });
   keys.second = await createKey(dataDir, { label: 'stage0 second app' });
   keys.aborter = await createKey(dataDir, { label: 'stage0 aborting app' });
+  keys.tagged = await createKey(dataDir, { label: 'stage0 app with X-MSYS-API' });
 
   // Both services on the one data dir: the keys sluice auth accepts are the keys sluice policy knows.
   // A short failure delay: Postfix waits a limited time for AUTH answers, and one test fails on purpose.
   auth = await startSluiceAuth(dataDir, { 'auth.failure_delay': '50ms' });
   const policyPort = await freePort();
   await startPolicy(dataDir, policyPort);
+  const milterPort = await freePort();
+  await startMilter(dataDir, milterPort);
   sink = await startSink();
   await loadTlsPair({ cert: null, key: null }, dir, 'sluice-test.localdomain');
 
@@ -128,11 +153,14 @@ before(async () => {
   assert.equal(stage0.get('smtpd_sasl_path'), authAt, 'contrib names the default auth.listen');
   assert.equal(stage0.get('smtpd_recipient_restrictions'), policyAt, 'contrib names policy.listen');
   assert.equal(stage0.get('smtpd_end_of_data_restrictions'), policyAt);
+  const milterAt = defaults.milter.listen!;
+  assert.equal(stage0.get('smtpd_milters'), milterAt, 'contrib names milter.listen');
   const settings: Record<string, string> = {};
   for (const [name, value] of stage0)
     settings[name] = value
       .replaceAll(authAt, `inet:127.0.0.1:${auth.port}`)
-      .replaceAll(policyAt, `check_policy_service inet:127.0.0.1:${policyPort}`);
+      .replaceAll(policyAt, `check_policy_service inet:127.0.0.1:${policyPort}`)
+      .replaceAll(milterAt, `inet:127.0.0.1:${milterPort}`);
 
   postfix = await startPostfix({
     relayhost: `[127.0.0.1]:${sink.port}`,
@@ -154,6 +182,10 @@ after(async () => {
   if (policy && policy.exitCode === null && policy.signalCode === null) {
     policy.kill('SIGTERM');
     await policyExited;
+  }
+  if (milter && milter.exitCode === null && milter.signalCode === null) {
+    milter.kill('SIGTERM');
+    await milterExited;
   }
   await sink?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -201,7 +233,7 @@ const atSink = (subject: string) =>
   waitFor(() => sink.messages.find((m) => m.text.includes(`Subject: ${subject}\r\n`)), 30_000, subject);
 
 describe('stage 0: Postfix delivers, sluice auth and sluice policy decide', () => {
-  test('Postfix knows every parameter of main.cf.stage0; the milter lines stay commented out', async () => {
+  test('Postfix knows every parameter of main.cf.stage0, milter lines included', async () => {
     // postconf warns "unused parameter: NAME=..." for a name Postfix does not know (a typo, or a
     // parameter that only means something with a master.cf service of that name).
     const checked = await runProgram('/usr/sbin/postconf', ['-c', postfix.configDir, '-n']);
@@ -210,8 +242,8 @@ describe('stage 0: Postfix delivers, sluice auth and sluice policy decide', () =
       .split('\n')
       .filter((l) => /warning:/.test(l) && [...stage0.keys()].some((name) => l.includes(name)));
     assert.deepEqual(warnings, []);
-    assert.equal(stage0.has('smtpd_milters'), false, 'sluice milter is not released yet');
-    assert.match(readFileSync(STAGE0, 'utf8'), /^# smtpd_milters = inet:127\.0\.0\.1:/m);
+    assert.equal(stage0.get('milter_default_action'), 'tempfail', 'unfiltered mail never passes');
+    assert.match(stage0.get('milter_mail_macros') ?? '', /\{auth_authen\}/);
   });
 
   test("a valid key's message is relayed to the sink; Postfix logs the key id as sasl_username", async () => {
@@ -298,14 +330,50 @@ describe('stage 0: Postfix delivers, sluice auth and sluice policy decide', () =
     );
   });
 
-  test('no key ever reaches a log; both services stop cleanly on SIGTERM', async () => {
+  test('through the milter, X-MSYS-API is applied and removed, and the injection names the key', async () => {
+    const data = Buffer.from(
+      'From: app@example.com\r\nTo: you@example.net\r\nSubject: tagged\r\n' +
+        'X-MSYS-API: {"campaign_id":"stage0-campaign","tags":["welcome"]}\r\n\r\nHello.\r\n',
+    );
+    const sent = await swaks({
+      port: postfix.port,
+      localAddress: APP_ADDRESS,
+      from: 'app@example.com',
+      to: ['you@example.net'],
+      tls: true,
+      auth: { user: USER, password: keys.tagged.key },
+      data,
+    });
+    relayed(sent);
+    const arrived = await atSink('tagged');
+    assert.ok(arrived);
+    assert.doesNotMatch(arrived.text, /X-MSYS-API/i);
+    const id = /^X-Sluice-Message-ID: ?([0-9a-f]{20})\r?$/m.exec(arrived.text)?.[1];
+    assert.ok(id, arrived.text);
+    const [injection] = (await waitFor(
+      async () => {
+        const found = await searchEvents(path.join(dir, 'data'), { messageId: id, type: 'injection' });
+        return found.length > 0 ? found : null;
+      },
+      10_000,
+      'the injection event',
+    )) as Record<string, unknown>[];
+    assert.equal(injection?.api_key_id, keys.tagged.id);
+    assert.equal(injection?.campaign_id, 'stage0-campaign');
+    assert.deepEqual(injection?.rcpt_tags, ['welcome']);
+  });
+
+  test('no key ever reaches a log; every service stops cleanly on SIGTERM', async () => {
     for (const { key } of Object.values(keys)) {
       assert.ok(!postfix.log().includes(key), 'Postfix log');
       assert.ok(!auth.output().includes(key), 'sluice auth log');
       assert.ok(!policyOutput.includes(key), 'sluice policy log');
+      assert.ok(!milterOutput.includes(key), 'sluice milter log');
     }
     assert.equal(await auth.stop(), 0, auth.output());
     policy.kill('SIGTERM');
     assert.equal(await policyExited, 0, policyOutput);
+    milter.kill('SIGTERM');
+    assert.equal(await milterExited, 0, milterOutput);
   });
 });
