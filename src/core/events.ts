@@ -4,6 +4,7 @@
  * builders; the Recorder hands them to the EventStore.
  */
 import { newEventId } from './ids.js';
+import type { Rejection } from './reply.js';
 import type { MsysApi } from './smtpapi.js';
 
 export type EventType =
@@ -97,8 +98,17 @@ export function bounceEvent(facts: MessageFacts, rcpt: string, outcome: Delivery
 }
 
 /** A message refused by policy before it was queued (for example a suppressed recipient). */
-export function policyRejectionEvent(facts: MessageFacts, rcpt: string, reason: string, now = new Date()) {
-  return { ...common('policy_rejection', facts, rcpt, now), raw_reason: reason, error_code: '550' };
+export function policyRejectionEvent(
+  facts: MessageFacts,
+  rcpt: string,
+  refusal: Rejection,
+  now = new Date(),
+) {
+  return {
+    ...common('policy_rejection', facts, rcpt, now),
+    raw_reason: refusal.toString(),
+    error_code: String(refusal.code),
+  };
 }
 
 function withOutcome(

@@ -5,7 +5,7 @@
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
-import type { MessageFacts } from '../core/events.js';
+import { type MessageFacts, policyRejectionEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
 import { Rejection } from '../core/reply.js';
@@ -55,6 +55,20 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
   );
   let writer: SpoolWriter | null = null;
   let refusal: Rejection | null = null;
+  /** What is known of the message before (or without) its header: enough for a refusal's events. */
+  const known = (): MessageFacts => ({
+    message_id: id,
+    transmission_id: transmissionIdFor(id),
+    msg_from: mailFrom,
+    friendly_from: '',
+    subject: '',
+    msg_size: stream.byteLength ?? 0,
+    injection_time: now.toISOString(),
+    recv_method: 'esmtp',
+    api_key_id: user?.keyId ?? null,
+    client_ip: session.remoteAddress,
+    msys: {},
+  });
   try {
     writer = await deps.spool.createWriter(id);
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -76,16 +90,10 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     const { tail, result } = intake.end();
     for (const piece of tail) await writer.write(piece);
     const facts: MessageFacts = {
-      message_id: id,
-      transmission_id: transmissionIdFor(id),
-      msg_from: mailFrom,
+      ...known(),
       friendly_from: result.from,
       subject: result.subject,
       msg_size: result.size,
-      injection_time: now.toISOString(),
-      recv_method: 'esmtp',
-      api_key_id: user?.keyId ?? null,
-      client_ip: session.remoteAddress,
       msys: result.msys,
     };
     await acceptMessage(writer, { v: 1, mail_from: mailFrom, rcpts, facts }, deps);
@@ -106,6 +114,8 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     if (error instanceof Rejection) {
       const reply = rejection.toString();
       deps.log.info({ message_id: id, session_id: session.id, reply }, 'message refused');
+      // The sender learns from the reply; whoever reads events learns from a policy_rejection.
+      for (const rcpt of rcpts) deps.events.append(policyRejectionEvent(known(), rcpt, rejection));
     } else if (clientWentAway(error)) {
       deps.log.info(
         { message_id: id, session_id: session.id },
