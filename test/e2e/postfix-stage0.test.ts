@@ -14,7 +14,6 @@
  * the one aborted before it (see contrib/postfix/README.md).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,10 +24,10 @@ import { configSchema } from '../../src/config/schema.js';
 import { loadTlsPair } from '../../src/tls/certificate.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
 import { createKey, runProgram, type SwaksResult, searchEvents, swaks } from '../harness/clients.js';
-import { freePort, waitFor, waitForPort } from '../harness/net.js';
+import { waitFor } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
+import { type SluiceService, startSluiceService } from '../harness/service-process.js';
 import { type Sink, startSink } from '../harness/sink.js';
-import { sluiceBin } from '../harness/sluice-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const STAGE0 = path.join(repoRoot, 'contrib/postfix/main.cf.stage0');
@@ -46,15 +45,11 @@ const POSTFIX_QUEUED = /^<~ {2}250 2\.0\.0 Ok: queued as [0-9A-F]+/m;
 let dir: string;
 let sink: Sink;
 let auth: SluiceAuthProcess;
-let policy: ChildProcess;
-let policyExited: Promise<number | null>;
-let policyOutput = '';
+let policy: SluiceService;
 let postfix: PostfixInstance;
 let stage0: Map<string, string>;
 const keys: Record<'first' | 'second' | 'aborter' | 'tagged', { id: string; key: string }> = {} as never;
-let milter: ChildProcess;
-let milterExited: Promise<number | null>;
-let milterOutput = '';
+let milter: SluiceService;
 
 /** `name = value` settings of a main.cf excerpt, continuation lines folded in, comments skipped. */
 function parseMainCf(text: string): Map<string, string> {
@@ -74,14 +69,13 @@ function parseMainCf(text: string): Map<string, string> {
   return settings;
 }
 
-async function startPolicy(dataDir: string, port: number): Promise<void> {
+/** The policy settings under test (a per-key limit, a recognisable over-limit text) as a YAML file. */
+function writePolicyConfig(): string {
   const config = path.join(dir, 'sluice.yaml');
   writeFileSync(
     config,
     [
-      `data_dir: ${JSON.stringify(dataDir)}`,
       'policy:',
-      `  listen: "127.0.0.1:${port}"`,
       `  over_limit_action: "${OVER_LIMIT}"`,
       '  limits:',
       '    key:',
@@ -91,39 +85,7 @@ async function startPolicy(dataDir: string, port: number): Promise<void> {
       '',
     ].join('\n'),
   );
-  policy = spawn(process.execPath, [sluiceBin, 'policy', '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const collect = (chunk: Buffer) => {
-    policyOutput += chunk.toString();
-  };
-  policy.stdout?.on('data', collect);
-  policy.stderr?.on('data', collect);
-  policyExited = new Promise((resolve) => policy.once('exit', (code) => resolve(code)));
-  const early = policyExited.then((code) => {
-    throw new Error(`sluice policy exited early with ${code}:\n${policyOutput}`);
-  });
-  early.catch(() => {});
-  await Promise.race([waitForPort(port), early]);
-}
-
-async function startMilter(dataDir: string, port: number): Promise<void> {
-  milter = spawn(
-    process.execPath,
-    [sluiceBin, 'milter', '-o', `data_dir=${dataDir}`, '-o', `milter.listen=inet:127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const collect = (chunk: Buffer) => {
-    milterOutput += chunk.toString();
-  };
-  milter.stdout?.on('data', collect);
-  milter.stderr?.on('data', collect);
-  milterExited = new Promise((resolve) => milter.once('exit', (code) => resolve(code)));
-  const early = milterExited.then((code) => {
-    throw new Error(`sluice milter exited early with ${code}:\n${milterOutput}`);
-  });
-  early.catch(() => {});
-  await Promise.race([waitForPort(port), early]);
+  return config;
 }
 
 before(async () => {
@@ -138,10 +100,8 @@ before(async () => {
   // Both services on the one data dir: the keys sluice auth accepts are the keys sluice policy knows.
   // A short failure delay: Postfix waits a limited time for AUTH answers, and one test fails on purpose.
   auth = await startSluiceAuth(dataDir, { 'auth.failure_delay': '50ms' });
-  const policyPort = await freePort();
-  await startPolicy(dataDir, policyPort);
-  const milterPort = await freePort();
-  await startMilter(dataDir, milterPort);
+  policy = await startSluiceService('policy', { dataDir, configFile: writePolicyConfig() });
+  milter = await startSluiceService('milter', { dataDir });
   sink = await startSink();
   await loadTlsPair({ cert: null, key: null }, dir, 'sluice-test.localdomain');
 
@@ -159,8 +119,8 @@ before(async () => {
   for (const [name, value] of stage0)
     settings[name] = value
       .replaceAll(authAt, `inet:127.0.0.1:${auth.port}`)
-      .replaceAll(policyAt, `check_policy_service inet:127.0.0.1:${policyPort}`)
-      .replaceAll(milterAt, `inet:127.0.0.1:${milterPort}`);
+      .replaceAll(policyAt, `check_policy_service inet:127.0.0.1:${policy.port}`)
+      .replaceAll(milterAt, `inet:127.0.0.1:${milter.port}`);
 
   postfix = await startPostfix({
     relayhost: `[127.0.0.1]:${sink.port}`,
@@ -179,14 +139,8 @@ before(async () => {
 after(async () => {
   await postfix?.stop();
   await auth?.stop();
-  if (policy && policy.exitCode === null && policy.signalCode === null) {
-    policy.kill('SIGTERM');
-    await policyExited;
-  }
-  if (milter && milter.exitCode === null && milter.signalCode === null) {
-    milter.kill('SIGTERM');
-    await milterExited;
-  }
+  await policy?.stop();
+  await milter?.stop();
   await sink?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -300,7 +254,7 @@ describe('stage 0: Postfix delivers, sluice auth and sluice policy decide', () =
     // Three holds of a message each, yet the key's whole budget is still there.
     for (let n = 1; n <= LIMIT; n++) relayed(await send(`after aborts ${n}`, keys.aborter.key));
     await atSink(`after aborts ${LIMIT}`);
-    assert.match(policyOutput, /released an abandoned transaction/);
+    assert.match(policy.output(), /released an abandoned transaction/);
     assert.equal(
       sink.messages.some((m) => m.text.includes('Subject: aborted')),
       false,
@@ -367,13 +321,11 @@ describe('stage 0: Postfix delivers, sluice auth and sluice policy decide', () =
     for (const { key } of Object.values(keys)) {
       assert.ok(!postfix.log().includes(key), 'Postfix log');
       assert.ok(!auth.output().includes(key), 'sluice auth log');
-      assert.ok(!policyOutput.includes(key), 'sluice policy log');
-      assert.ok(!milterOutput.includes(key), 'sluice milter log');
+      assert.ok(!policy.output().includes(key), 'sluice policy log');
+      assert.ok(!milter.output().includes(key), 'sluice milter log');
     }
     assert.equal(await auth.stop(), 0, auth.output());
-    policy.kill('SIGTERM');
-    assert.equal(await policyExited, 0, policyOutput);
-    milter.kill('SIGTERM');
-    assert.equal(await milterExited, 0, milterOutput);
+    assert.equal(await policy.stop(), 0, policy.output());
+    assert.equal(await milter.stop(), 0, milter.output());
   });
 });

@@ -5,47 +5,30 @@
  * connection usable, and the 550 reply code for an invalid X-MSYS-API. Also checks the events.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runProgram, searchEvents } from '../harness/clients.js';
-import { freePort, waitForPort } from '../harness/net.js';
-import { sluiceBin } from '../harness/sluice-process.js';
+
+import { type SluiceService, startSluiceService } from '../harness/service-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SCRIPT = path.join(repoRoot, 'test/milter/miltertest/stages.lua');
 
 let dir: string;
 let port: number;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-let output = '';
+let milter: SluiceService;
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sluice-miltertest-'));
-  port = await freePort();
-  child = spawn(
-    process.execPath,
-    [sluiceBin, 'milter', '-o', `data_dir=${dir}`, '-o', `milter.listen=inet:127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const collect = (c: Buffer) => {
-    output += c.toString();
-  };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitForPort(port);
+  milter = await startSluiceService('milter', { dataDir: dir });
+  port = milter.port;
 });
 
 after(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await milter?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -53,7 +36,7 @@ test('miltertest drives every stage of sluice milter', async () => {
   const run = await runProgram('/usr/bin/miltertest', ['-v', '-s', SCRIPT], {
     env: { MILTER: `inet:${port}@127.0.0.1` },
   });
-  assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}\n${output}`);
+  assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}\n${milter.output()}`);
   assert.match(run.stdout, /^ok$/m);
   const events = await searchEvents(dir, { type: 'injection' });
   assert.equal(events.length, 1, 'the aborted message and the refused one record nothing');

@@ -9,7 +9,6 @@
  * main.cf.milter's milter_default_action (tempfail: 451 4.7.1, nothing queued).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,10 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../src/config/schema.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
 import { createKey, type SwaksResult, searchEvents, swaks } from '../harness/clients.js';
-import { freePort, waitFor, waitForPort } from '../harness/net.js';
+import { waitFor } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
+import { type SluiceService, startSluiceService } from '../harness/service-process.js';
 import { type Sink, startSink } from '../harness/sink.js';
-import { sluiceBin } from '../harness/sluice-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MILTER_CF = path.join(repoRoot, 'contrib/postfix/main.cf.milter');
@@ -31,9 +30,7 @@ let dir: string;
 let dataDir: string;
 let sink: Sink;
 let auth: SluiceAuthProcess;
-let milter: ChildProcess;
-let milterExited: Promise<number | null>;
-let milterOutput = '';
+let milter: SluiceService;
 let postfix: PostfixInstance;
 let key: { id: string; key: string };
 
@@ -56,23 +53,8 @@ before(async () => {
   auth = await startSluiceAuth(dataDir, { 'auth.allow_insecure': true });
   sink = await startSink();
 
-  const port = await freePort();
-  milter = spawn(
-    process.execPath,
-    [sluiceBin, 'milter', '-o', `data_dir=${dataDir}`, '-o', `milter.listen=inet:127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const collect = (chunk: Buffer) => {
-    milterOutput += chunk.toString();
-  };
-  milter.stdout?.on('data', collect);
-  milter.stderr?.on('data', collect);
-  milterExited = new Promise((resolve) => milter.once('exit', (code) => resolve(code)));
-  const early = milterExited.then((code) => {
-    throw new Error(`sluice milter exited early with ${code}:\n${milterOutput}`);
-  });
-  early.catch(() => {});
-  await Promise.race([waitForPort(port), early]);
+  milter = await startSluiceService('milter', { dataDir });
+  const port = milter.port;
 
   // The documented lines, as an admin pastes them; only the milter address changes.
   const documented = parseMainCf(readFileSync(MILTER_CF, 'utf8'));
@@ -97,10 +79,7 @@ before(async () => {
 
 after(async () => {
   await postfix?.stop();
-  if (milter && milter.exitCode === null && milter.signalCode === null) {
-    milter.kill('SIGTERM');
-    await milterExited;
-  }
+  await milter?.stop();
   await auth?.stop();
   await sink?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -149,7 +128,7 @@ describe('sluice milter in a real Postfix', () => {
   test('a valid X-MSYS-API is applied: header removed, X-Sluice-Message-ID added, the rest intact', async () => {
     const msys = '{"campaign_id":"spring","tags":["a","b"],"metadata":{"user":42}}';
     const sent = await send('valid 1', [msys], true);
-    assert.equal(sent.code, 0, `${sent.stdout}\n${milterOutput}`);
+    assert.equal(sent.code, 0, `${sent.stdout}\n${milter.output()}`);
     assert.match(sent.stdout, QUEUED);
     const delivered = (await atSink('valid 1'))!;
     assert.doesNotMatch(delivered.text, /X-MSYS-API/i);
@@ -203,8 +182,7 @@ describe('sluice milter in a real Postfix', () => {
   });
 
   test('milter down: Postfix applies milter_default_action = tempfail (451 4.7.1), nothing is queued', async () => {
-    milter.kill('SIGTERM');
-    assert.equal(await milterExited, 0, milterOutput);
+    assert.equal(await milter.stop(), 0, milter.output());
     const sent = await send('down 1', ['{}']);
     assert.ok(
       sent.serverLines.some((l) => /^451 4\.7\.1 Service unavailable - try again later/.test(l)),

@@ -5,45 +5,27 @@
  * the process stays up and the next connection negotiates normally.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeResponse, encodeCommand, type MilterResponse, PacketFramer } from '../../src/milter/wire.js';
-import { freePort, waitFor, waitForPort } from '../harness/net.js';
-import { sluiceBin } from '../harness/sluice-process.js';
+import { waitFor } from '../harness/net.js';
+import { type SluiceService, startSluiceService } from '../harness/service-process.js';
 
 let dir: string;
 let port: number;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-let output = '';
+let milter: SluiceService;
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sluice-milter-server-'));
-  port = await freePort();
-  child = spawn(
-    process.execPath,
-    [sluiceBin, 'milter', '-o', `data_dir=${dir}`, '-o', `milter.listen=inet:127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitForPort(port);
+  milter = await startSluiceService('milter', { dataDir: dir });
+  port = milter.port;
 });
 
 after(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await milter?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -96,8 +78,8 @@ describe('sluice milter on bad input', () => {
   for (const [name, bytes, endAfter, logged] of cases) {
     test(`${name}: the connection is closed and the log says why`, async () => {
       await exchange(bytes, endAfter);
-      await waitFor(() => logged.test(output), 10_000, `log line ${logged}`);
-      assert.equal(child.exitCode, null, 'still running');
+      await waitFor(() => logged.test(milter.output()), 10_000, `log line ${logged}`);
+      assert.equal(milter.child.exitCode, null, 'still running');
     });
   }
 
@@ -120,6 +102,6 @@ describe('sluice milter on bad input', () => {
     });
     const replies = await exchange(Buffer.concat([OPTNEG, encodeCommand({ kind: 'quit' })]));
     assert.equal(replies[0]?.kind, 'optneg');
-    assert.equal(child.exitCode, null);
+    assert.equal(milter.child.exitCode, null);
   });
 });

@@ -8,17 +8,16 @@
  * server: that is what lets a new `instance` release the one abandoned before it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { swaks } from '../harness/clients.js';
-import { freePort, waitFor, waitForPort } from '../harness/net.js';
+import { waitFor } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
+import { type SluiceService, startSluiceService } from '../harness/service-process.js';
 import { type Sink, startSink } from '../harness/sink.js';
-import { sluiceBin } from '../harness/sluice-process.js';
 
 const WINDOW_S = 3;
 const OVER_LIMIT = 'DEFER_IF_PERMIT 4.7.1 Sender domain over its limit ({scope}), retry later';
@@ -26,9 +25,7 @@ const OVER_LIMIT = 'DEFER_IF_PERMIT 4.7.1 Sender domain over its limit ({scope})
 let dir: string;
 let sink: Sink;
 let postfix: PostfixInstance;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-let output = '';
+let policy: SluiceService;
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sluice-policy-'));
@@ -44,25 +41,18 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  const port = await freePort();
-  const args = [sluiceBin, 'policy', '--config', config, '-o', `data_dir=${path.join(dir, 'data')}`];
-  args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=debug');
-  child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (c: Buffer) => {
-    output += c.toString();
+  policy = await startSluiceService('policy', {
+    dataDir: path.join(dir, 'data'),
+    configFile: config,
+    overrides: { 'log.level': 'debug' },
   });
-  child.stderr?.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitForPort(port);
   sink = await startSink();
-  const policy = `check_policy_service inet:127.0.0.1:${port}`;
+  const check = `check_policy_service inet:127.0.0.1:${policy.port}`;
   postfix = await startPostfix({
     relayhost: `[127.0.0.1]:${sink.port}`,
     extraMainCf: {
-      smtpd_recipient_restrictions: `${policy}, permit_mynetworks, reject_unauth_destination`,
-      smtpd_end_of_data_restrictions: policy,
+      smtpd_recipient_restrictions: `${check}, permit_mynetworks, reject_unauth_destination`,
+      smtpd_end_of_data_restrictions: check,
       default_process_limit: '1',
     },
   });
@@ -71,10 +61,7 @@ before(async () => {
 after(async () => {
   await postfix?.stop();
   await sink?.stop();
-  if (child && child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await policy?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -133,12 +120,11 @@ describe('sluice policy behind Postfix', () => {
     }
     const over = await send(from, 17);
     assert.match(rcptReply(over.stdout), /^450 4\.7\.1 .*over its limit/);
-    assert.match(output, /released an abandoned transaction/);
+    assert.match(policy.output(), /released an abandoned transaction/);
   });
 
   test('SIGTERM stops sluice policy cleanly', async () => {
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, output);
-    assert.match(output, /"msg":"stopped"/);
+    assert.equal(await policy.stop(), 0, policy.output());
+    assert.match(policy.output(), /"msg":"stopped"/);
   });
 });
