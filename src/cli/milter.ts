@@ -6,8 +6,8 @@
  */
 import { KeyService } from '../core/keys.js';
 import { Limits } from '../core/limits.js';
-import { NetworkSet } from '../core/networks.js';
 import { PolicyService } from '../core/policy.js';
+import { RelayPolicy } from '../core/relay-policy.js';
 import { createLogger } from '../log.js';
 import { SluiceFilter } from '../milter/filter.js';
 import { startMilterServer } from '../milter/server.js';
@@ -42,7 +42,7 @@ export const milter: Command = {
           refuseUnauthenticated: false,
         },
       );
-      const trusted = new NetworkSet(config.relay.networks);
+      const relay = new RelayPolicy(config.relay);
       const server = await startMilterServer(
         {
           listen: section.listen,
@@ -52,7 +52,7 @@ export const milter: Command = {
           maxConnections: section.max_connections,
           progressIntervalMs: section.progress_interval,
         },
-        () => new SluiceFilter({ policy, events: stores.events, trusted }),
+        () => new SluiceFilter({ policy, events: stores.events, relay }),
         log,
       );
       log.info({ address: server.address, data_dir: config.data_dir }, 'sluice milter listening');

@@ -16,8 +16,9 @@
 import { injectionEvent, type MessageFacts } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { addressOf, decodeMimeWords } from '../core/mime-words.js';
-import { type NetworkSet, unmapIPv4 } from '../core/networks.js';
+import { unmapIPv4 } from '../core/networks.js';
 import type { PolicyService } from '../core/policy.js';
+import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import type { EventStore } from '../store/types.js';
@@ -29,8 +30,8 @@ export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
 export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
   events: EventStore;
-  /** Clients that may inject without a key (config relay.networks), as on the SMTP door. */
-  trusted: NetworkSet;
+  /** Whose unauthenticated mail is an injection (relay.networks), the same rule as the SMTP door. */
+  relay: RelayPolicy;
   now?: () => Date;
 }
 
@@ -79,7 +80,7 @@ export class SluiceFilter implements MilterHandlers {
     const sender = unbracket(args[0] ?? '');
     this.message = null;
     if (keyId === null) {
-      if (clientAddress === null || !this.deps.trusted.has(clientAddress)) return { kind: 'accept' };
+      if (clientAddress === null || !this.deps.relay.isTrusted(clientAddress)) return { kind: 'accept' };
     } else {
       const decision = await this.deps.policy.decide({
         stage: 'other',

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { SluiceEvent } from '../../src/core/events.js';
-import { NetworkSet } from '../../src/core/networks.js';
 import type { PolicyDecision, PolicyQuery } from '../../src/core/policy.js';
+import { RelayPolicy } from '../../src/core/relay-policy.js';
 import { SMFIF, SMFIP } from '../../src/milter/constants.js';
 import { SluiceFilter } from '../../src/milter/filter.js';
 import { type MilterHandlers, MilterSession } from '../../src/milter/session.js';
@@ -209,7 +209,7 @@ describe('Sluice filter', () => {
         },
       },
       events: { append: (e) => events.push(e), search: async () => [] },
-      trusted: new NetworkSet(['127.0.0.0/8']),
+      relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
     });
     return { ...harness(filter), events, queries };
   }
