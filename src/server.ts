@@ -1,6 +1,7 @@
 /**
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
- * whatever an earlier run left), delivery, and the SMTP listeners. stop() is the SIGTERM path:
+ * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
+ * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
  */
 import { hostname as osHostname } from 'node:os';
@@ -15,6 +16,8 @@ import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import type { MilterServer } from './milter/server.js';
+import { startMilterService } from './milter/service.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
@@ -32,7 +35,7 @@ export interface RunningServer {
   queue: QueueManager;
   spool: Spool;
   /** Bound addresses by listener, e.g. { smtp: "127.0.0.1:2525" }. */
-  addresses: Partial<Record<ListenerKind | 'http', string>>;
+  addresses: Partial<Record<ListenerKind | 'http' | 'milter', string>>;
   /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
   signer: TokenSigner;
   stop(): Promise<void>;
@@ -90,6 +93,7 @@ export async function startServer(
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
+  let milter: MilterServer | null = null;
   try {
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
@@ -106,9 +110,22 @@ export async function startServer(
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
+    if (config.milter.with_serve && config.milter.listen) {
+      const milterLog = log.child({ service: 'milter' });
+      milter = await startMilterService({
+        config,
+        findKey: (id) => keys.get(id),
+        events: stores.events,
+        signer,
+        log: milterLog,
+      });
+      addresses.milter = milter.address;
+      log.info({ listener: 'milter', address: milter.address }, 'listening');
+    }
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    await milter?.stop();
     await stores.close();
     throw error;
   }
@@ -119,7 +136,11 @@ export async function startServer(
     addresses,
     signer,
     async stop() {
-      await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
+      await Promise.all([
+        ...servers.map((server) => closeGracefully(server, 30_000)),
+        http?.close(),
+        milter?.stop(),
+      ]);
       await queue.stop(30_000);
       pool.closeAll();
       await stores.close();

@@ -4,14 +4,20 @@
  * - MAIL: the identity is {auth_authen} (with `sluice auth` it is an API key id); core's
  *   PolicyService decides whether that key may inject from this client (550 5.7.1 if not, 451
  *   4.3.0 if the store fails). Mail without a key from outside relay.networks is the world
- *   writing to us, not an app: it is accepted untouched (no header processing, no events).
- * - headers: X-MSYS-API values (and their positions), Subject and From are noted.
- * - EOH: core's parseMsysApi; an invalid header gets its 550 5.6.0 naming the field.
+ *   writing to us, not an app: milter.unauthenticated says what it gets — `pass` (default:
+ *   accepted untouched, no header processing, no events), `process` (as an injection) or
+ *   `reject` (550 5.7.1).
+ * - headers: X-MSYS-API values (and their positions), Subject, From and the MIME fields are noted.
+ * - EOH: core's parseMsysApi (an invalid header gets its 550 5.6.0 naming the field), then core's
+ *   decideTracking (X-MSYS-API options, then the key's defaults, then tracking.open/click).
+ * - body: with tracking on, each chunk goes through core's TrackingTransform (body-tracker.ts).
  * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first),
- *   X-Sluice-Message-ID is added, and an `injection` event per recipient is recorded with the
- *   SMTP door's fields. The events are written before the MTA queues the message: a message
- *   the MTA then loses still has its injection event.
- * The tracking rewrite belongs here too, at EOM through replace-body: `trackedBody` is its seam.
+ *   X-Sluice-Message-ID is added, the tracked body (if anything was tracked) replaces the body,
+ *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
+ *   are written before the MTA queues the message: a message the MTA then loses still has them.
+ * A milter sees one body for all recipients, so a tracking token names the recipient only when
+ * the message has exactly one; with several, the token's recipient is empty (open and click
+ * events then carry the message id, not who opened).
  */
 import { injectionEvent, type MessageFacts } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
@@ -21,9 +27,12 @@ import type { PolicyService } from '../core/policy.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
-import type { EventStore } from '../store/types.js';
+import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
+import type { ApiKeyRecord, EventStore } from '../store/types.js';
+import type { TokenSigner } from '../tracking/token.js';
+import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
 import { SMFIF, SMFIP } from './constants.js';
-import type { MilterContext, MilterHandlers, Modification, Verdict } from './session.js';
+import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './session.js';
 
 export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
 
@@ -32,7 +41,24 @@ export interface FilterDeps {
   events: EventStore;
   /** Whose unauthenticated mail is an injection (relay.networks), the same rule as the SMTP door. */
   relay: RelayPolicy;
+  /** What mail without a key from outside relay.networks gets (milter.unauthenticated). */
+  unauthenticated?: 'pass' | 'process' | 'reject';
+  /** The key record, for its tracking defaults. */
+  findKey?: (id: string) => Promise<ApiKeyRecord | null>;
+  /** Absent: never tracks. */
+  tracking?: MilterTrackingConfig;
   now?: () => Date;
+}
+
+export interface MilterTrackingConfig {
+  signer: TokenSigner;
+  /** Tracking server base URL, without the trailing slash. */
+  baseUrl: string;
+  maxPartSize: number;
+  defaults: TrackingDefaults;
+  /** Where a rewritten body larger than memoryLimit waits for EOM. */
+  spillDir: string;
+  memoryLimit: number;
 }
 
 interface MessageState {
@@ -46,6 +72,10 @@ interface MessageState {
   headerBytes: number;
   bodyBytes: number;
   msys: MsysApi;
+  /** Header fields the MIME walk reads (Content-*, MIME-Version, DKIM-Signature), in order. */
+  walkFields: Array<[string, string]>;
+  id: string | null;
+  tracker: BodyTracker | null;
 }
 
 const replyFor = (r: Rejection): Verdict => ({
@@ -57,7 +87,7 @@ const replyFor = (r: Rejection): Verdict => ({
 
 export class SluiceFilter implements MilterHandlers {
   readonly wants = {
-    actions: SMFIF.ADDHDRS | SMFIF.CHGHDRS,
+    actions: SMFIF.ADDHDRS | SMFIF.CHGHDRS | SMFIF.CHGBODY,
     // Replies only where a decision can be made (MAIL, EOH, EOM); HELO and unknown commands are not needed.
     protocol:
       SMFIP.NR_CONN |
@@ -80,7 +110,12 @@ export class SluiceFilter implements MilterHandlers {
     const sender = unbracket(args[0] ?? '');
     this.message = null;
     if (keyId === null) {
-      if (clientAddress === null || !this.deps.relay.isTrusted(clientAddress)) return { kind: 'accept' };
+      if (clientAddress === null || !this.deps.relay.isTrusted(clientAddress)) {
+        const rule = this.deps.unauthenticated ?? 'pass';
+        if (rule === 'pass') return { kind: 'accept' };
+        if (rule === 'reject')
+          return replyFor(new Rejection(550, '5.7.1', 'Authentication required: send with an API key'));
+      }
     } else {
       const decision = await this.deps.policy.decide({
         stage: 'other',
@@ -109,6 +144,9 @@ export class SluiceFilter implements MilterHandlers {
       headerBytes: 0,
       bodyBytes: 0,
       msys: {},
+      walkFields: [],
+      id: null,
+      tracker: null,
     };
     return undefined;
   }
@@ -127,10 +165,11 @@ export class SluiceFilter implements MilterHandlers {
     if (lower === MSYS_HEADER) m.msysValues.push(unfolded);
     else if (lower === 'subject' && m.subject === null) m.subject = decodeMimeWords(unfolded);
     else if (lower === 'from' && m.from === null) m.from = addressOf(decodeMimeWords(unfolded));
+    if (WALK_FIELDS.test(name) && m.walkFields.length < 100) m.walkFields.push([name, value]);
     return undefined;
   }
 
-  eoh(ctx: MilterContext): Verdict | undefined {
+  async eoh(ctx: MilterContext): Promise<Verdict | undefined> {
     const m = this.message;
     if (!m) return undefined;
     try {
@@ -141,27 +180,54 @@ export class SluiceFilter implements MilterHandlers {
       this.message = null;
       return replyFor(error);
     }
+    m.id = newMessageId((this.deps.now?.() ?? new Date()).getTime());
+    const tracking = this.deps.tracking;
+    if (tracking) {
+      const key = m.keyId !== null && this.deps.findKey ? await this.deps.findKey(m.keyId) : null;
+      const decision = decideTracking(m.msys, key?.defaults, tracking.defaults);
+      if (decision.open || decision.click)
+        m.tracker = new BodyTracker(
+          {
+            ...decision,
+            baseUrl: tracking.baseUrl,
+            signer: tracking.signer,
+            messageId: m.id,
+            // One body for every recipient: a token can name the recipient only when there is one.
+            rcpt: m.rcpts.length === 1 ? m.rcpts[0]! : '',
+            maxPartSize: tracking.maxPartSize,
+            spillDir: tracking.spillDir,
+            memoryLimit: tracking.memoryLimit,
+          },
+          m.walkFields,
+        );
+    }
     return undefined;
   }
 
-  body(_ctx: MilterContext, chunk: Buffer): undefined {
-    if (this.message) this.message.bodyBytes += chunk.length;
+  async body(_ctx: MilterContext, chunk: Buffer): Promise<undefined> {
+    const m = this.message;
+    if (!m) return undefined;
+    m.bodyBytes += chunk.length;
+    await m.tracker?.push(chunk);
     return undefined;
   }
 
-  async eom(ctx: MilterContext): Promise<{ modifications: Modification[]; verdict: Verdict }> {
+  async eom(ctx: MilterContext): Promise<EomResult> {
     const m = this.message;
     this.message = null;
     if (!m) return { modifications: [], verdict: { kind: 'continue' } };
     const now = this.deps.now?.() ?? new Date();
-    const id = newMessageId(now.getTime());
+    const id = m.id ?? newMessageId(now.getTime());
     const modifications: Modification[] = [];
     // Deleting the last occurrence first keeps the indexes of the others valid.
     for (let index = m.msysValues.length; index >= 1; index--)
       modifications.push({ kind: 'chgheader', index, name: 'X-MSYS-API', value: '' });
     modifications.push({ kind: 'addheader', name: MESSAGE_ID_HEADER, value: id });
-    const body = trackedBody(m);
-    if (body !== null) modifications.push({ kind: 'replbody', chunk: body });
+    const tracked = m.tracker ? await m.tracker.finish() : null;
+    if (tracked?.error)
+      ctx.log.warn({ message_id: id, err: tracked.error }, 'tracking failed: the body is left as it came');
+    else if (tracked && tracked.result.reasons.length > 0)
+      ctx.log.info({ message_id: id, reasons: tracked.result.reasons }, 'tracking left parts untouched');
 
     const facts: MessageFacts = {
       message_id: id,
@@ -179,24 +245,32 @@ export class SluiceFilter implements MilterHandlers {
     };
     for (const rcpt of m.rcpts) this.deps.events.append(injectionEvent(facts, rcpt, now));
     ctx.log.info(
-      { message_id: id, queue_id: ctx.queueId(), key: m.keyId, rcpts: m.rcpts.length, from: m.sender },
+      {
+        message_id: id,
+        queue_id: ctx.queueId(),
+        key: m.keyId,
+        rcpts: m.rcpts.length,
+        from: m.sender,
+        links: tracked?.result.links ?? 0,
+        pixels: tracked?.result.pixels ?? 0,
+      },
       'injection recorded',
     );
-    return { modifications, verdict: { kind: 'continue' } };
+    const tracker = m.tracker;
+    return {
+      modifications,
+      body: tracked?.body ?? null,
+      verdict: { kind: 'continue' },
+      ...(tracker ? { cleanup: () => tracker.dispose() } : {}),
+    };
   }
 
   abort(): void {
+    const tracker = this.message?.tracker;
     this.message = null;
+    // Nothing waits for it: a spill file is removed in the background.
+    if (tracker) void tracker.dispose();
   }
-}
-
-/**
- * The seam for open and click tracking (the tracking issue): the rewritten body to send with
- * replace-body, or null to leave the body alone. Not implemented: the body is never rewritten,
- * and SMFIF_CHGBODY is not asked for until it is.
- */
-function trackedBody(_message: MessageState): Buffer | null {
-  return null;
 }
 
 /** Reply text without control characters (a JSON error message may quote any). */
