@@ -16,6 +16,8 @@ export async function acceptMessage(
 ): Promise<void> {
   const { messageLength, body } = await writer.commit(envelope);
   const now = new Date();
-  for (const rcpt of envelope.rcpts) deps.events.append(injectionEvent(envelope.facts, rcpt, now));
+  // A message from an upstream Sluice milter had its injection recorded there.
+  if (!envelope.upstream)
+    for (const rcpt of envelope.rcpts) deps.events.append(injectionEvent(envelope.facts, rcpt, now));
   deps.queue.add({ id: writer.id, envelope, messageLength, done: new Set(), body });
 }
