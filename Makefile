@@ -3,8 +3,8 @@ SHELL := /bin/bash
 NPM ?= npm
 NODE ?= node
 # Debian packages the test suite talks to (real peers, not mocks).
-DEB_PACKAGES := postfix swaks redis-server postfwd miltertest
-DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest
+DEB_PACKAGES := postfix swaks redis-server postfwd miltertest m4
+DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/bin/m4
 
 .PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth clean example
 
@@ -40,6 +40,8 @@ system-deps:
 	    echo "missing:$$missing (run as root or install: $(DEB_PACKAGES))" >&2; exit 1; \
 	  fi; \
 	fi
+	@# Sendmail conflicts with postfix as a package: its .debs are unpacked into .cache/sendmail.
+	@sh test/harness/fetch-sendmail.sh $(CURDIR)/.cache/sendmail
 
 test: system-deps build lint
 	$(MAKE) --no-print-directory test-only
