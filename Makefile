@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd miltertest m4
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/bin/m4
 
-.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth clean example
+.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth bench-milter clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -50,7 +50,7 @@ test-only:
 	$(NPM) test
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth
+bench: bench-relay bench-policy bench-auth bench-milter
 
 bench-relay: system-deps build
 	bench/relay
@@ -60,6 +60,9 @@ bench-policy: system-deps build
 
 bench-auth: build
 	bench/auth
+
+bench-milter: system-deps build
+	bench/milter
 
 example: build
 	$(NPM) run --silent example

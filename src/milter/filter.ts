@@ -8,8 +8,10 @@
  *   accepted untouched, no header processing, no events), `process` (as an injection) or
  *   `reject` (550 5.7.1).
  * - headers: X-MSYS-API values (and their positions), Subject, From and the MIME fields are noted.
- * - EOH: core's parseMsysApi (an invalid header gets its 550 5.6.0 naming the field), then core's
- *   decideTracking (X-MSYS-API options, then the key's defaults, then tracking.open/click).
+ * - EOH: core's parseMsysApi, then core's decideTracking (X-MSYS-API options, then the key's
+ *   defaults, then tracking.open/click). EOH is negotiated without a reply (one round trip less
+ *   per message): an invalid header gets its 550 5.6.0 naming the field at EOM, which the client
+ *   sees at the same moment (after its final dot); the body is then neither tracked nor kept.
  * - body: with tracking on, each chunk goes through core's TrackingTransform (body-tracker.ts).
  * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first),
  *   X-Sluice-Message-ID is added, the tracked body (if anything was tracked) replaces the body,
@@ -76,6 +78,8 @@ interface MessageState {
   walkFields: Array<[string, string]>;
   id: string | null;
   tracker: BodyTracker | null;
+  /** An invalid X-MSYS-API: the reply at EOM. */
+  refusal: Rejection | null;
 }
 
 const replyFor = (r: Rejection): Verdict => ({
@@ -95,6 +99,7 @@ export class SluiceFilter implements MilterHandlers {
       SMFIP.NR_RCPT |
       SMFIP.NR_DATA |
       SMFIP.NR_HDR |
+      SMFIP.NR_EOH |
       SMFIP.NR_BODY |
       SMFIP.NOUNKNOWN,
     // Postfix does not send {auth_authen} at EOM by default: it is asked for at MAIL.
@@ -147,6 +152,7 @@ export class SluiceFilter implements MilterHandlers {
       walkFields: [],
       id: null,
       tracker: null,
+      refusal: null,
     };
     return undefined;
   }
@@ -177,8 +183,8 @@ export class SluiceFilter implements MilterHandlers {
     } catch (error) {
       if (!(error instanceof Rejection)) throw error;
       ctx.log.info({ queue_id: ctx.queueId(), key: m.keyId, reply: error.toString() }, 'X-MSYS-API refused');
-      this.message = null;
-      return replyFor(error);
+      m.refusal = error;
+      return undefined;
     }
     m.id = newMessageId((this.deps.now?.() ?? new Date()).getTime());
     const tracking = this.deps.tracking;
@@ -206,7 +212,7 @@ export class SluiceFilter implements MilterHandlers {
 
   async body(_ctx: MilterContext, chunk: Buffer): Promise<undefined> {
     const m = this.message;
-    if (!m) return undefined;
+    if (!m || m.refusal) return undefined;
     m.bodyBytes += chunk.length;
     await m.tracker?.push(chunk);
     return undefined;
@@ -216,6 +222,7 @@ export class SluiceFilter implements MilterHandlers {
     const m = this.message;
     this.message = null;
     if (!m) return { modifications: [], verdict: { kind: 'continue' } };
+    if (m.refusal) return { modifications: [], verdict: replyFor(m.refusal) };
     const now = this.deps.now?.() ?? new Date();
     const id = m.id ?? newMessageId(now.getTime());
     const modifications: Modification[] = [];

@@ -17,6 +17,7 @@
  * A handler that throws makes the message tempfail (at its next replying stage); it never
  * takes the connection down.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import { MAX_BODY_CHUNK, MILTER_VERSION, SMFIF, SMFIP } from './constants.js';
 import {
@@ -100,6 +101,9 @@ export interface SessionDeps {
   log: Logger;
   /** While an EOM handler runs, a progress packet goes out this often (the MTA's timer restarts). */
   progressIntervalMs?: number;
+  /** hold() keeps output back until release() sends it in one go (the EOM packets: fewer writes). */
+  hold?(): void;
+  release?(): void;
 }
 
 type Phase = 'optneg' | 'ready' | 'conn' | 'mail' | 'data' | 'headers' | 'body' | 'closed';
@@ -312,6 +316,8 @@ export class MilterSession {
 
   private async eom(lastChunk: Buffer): Promise<void> {
     const h = this.deps.handlers;
+    const started = performance.now();
+    let held = false;
     let result: EomResult = { modifications: [], verdict: { kind: 'continue' } };
     const interval = this.deps.progressIntervalMs ?? 10_000;
     const progress = setInterval(() => this.send({ kind: 'progress' }), interval);
@@ -326,6 +332,8 @@ export class MilterSession {
       if (result.body && (this.actions & SMFIF.CHGBODY) === 0)
         throw new Error('modification replbody was not negotiated');
       if (this.phase === 'closed') return;
+      this.deps.hold?.();
+      held = true;
       for (const modification of result.modifications) this.modify(modification);
       // A body that fails half-way still ends in a tempfail: the MTA then drops what it was sent.
       if (result.body) for await (const piece of result.body) this.modify({ kind: 'replbody', chunk: piece });
@@ -343,8 +351,14 @@ export class MilterSession {
         .cleanup?.()
         .catch((error: unknown) => this.deps.log.warn({ err: error }, 'milter cleanup failed'));
     }
+    if (this.phase !== 'closed') this.reply(result.verdict);
+    if (held) this.deps.release?.();
     if (this.phase === 'closed') return;
-    this.reply(result.verdict);
+    // From the EOM command to the last reply byte handed to the socket: what the MTA waits for.
+    this.deps.log.debug(
+      { eom_ms: Number((performance.now() - started).toFixed(3)) },
+      'end of message answered',
+    );
     this.endMessage(false);
   }
 
