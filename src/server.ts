@@ -21,6 +21,7 @@ import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { openStores } from './store/open.js';
+import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
@@ -80,6 +81,7 @@ export async function startServer(
     maxLifetime: delivery.max_queue_lifetime,
     renderer,
   });
+  const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
@@ -120,6 +122,7 @@ export async function startServer(
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    retention.stop();
     await stores.close();
     throw error;
   }
@@ -133,6 +136,7 @@ export async function startServer(
       await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
       await queue.stop(30_000);
       pool.closeAll();
+      retention.stop();
       await stores.close();
     },
   };
