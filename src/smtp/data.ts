@@ -14,11 +14,12 @@ import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
+import { resolveMessageOptions } from '../core/tracking-decision.js';
 import type { Logger } from '../log.js';
 import { acceptMessage } from '../queue/accept.js';
 import type { QueueManager } from '../queue/manager.js';
 import type { Spool, SpoolWriter } from '../queue/spool.js';
-import type { EventStore } from '../store/types.js';
+import type { EventStore, KeyDefaults } from '../store/types.js';
 import { asRejection } from './enhanced-replies.js';
 import { receivedHeader } from './received.js';
 
@@ -34,6 +35,8 @@ export interface DataDeps {
 
 export interface SessionUser {
   keyId: string;
+  /** The key's message defaults, read at AUTH. */
+  defaults: KeyDefaults;
 }
 
 /** Receives one message; resolves to the id it was queued under, or rejects with a Rejection. */
@@ -106,8 +109,15 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       msg_size: result.size,
       // Tracked (or not) upstream: tracking it again would wrap its links twice.
       msys: upstream
-        ? { ...result.msys, options: { ...result.msys.options, open_tracking: false, click_tracking: false } }
-        : result.msys,
+        ? resolveMessageOptions(
+            {
+              ...result.msys,
+              options: { ...result.msys.options, open_tracking: false, click_tracking: false },
+            },
+            null,
+            deps.config.tracking,
+          )
+        : resolveMessageOptions(result.msys, user?.defaults, deps.config.tracking),
     };
     const envelope = { v: 1 as const, mail_from: mailFrom, rcpts, facts, ...(upstream ? { upstream } : {}) };
     await acceptMessage(writer, envelope, deps);
