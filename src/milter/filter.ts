@@ -13,8 +13,9 @@
  *   per message): an invalid header gets its 550 5.6.0 naming the field at EOM, which the client
  *   sees at the same moment (after its final dot); the body is then neither tracked nor kept.
  * - body: with tracking on, each chunk goes through core's TrackingTransform (body-tracker.ts).
- * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first),
- *   X-Sluice-Message-ID is added, the tracked body (if anything was tracked) replaces the body,
+ * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first), so
+ *   is any X-Sluice-Message-ID the message came with (a downstream Sluice believes that header),
+ *   ours is added, the tracked body (if anything was tracked) replaces the body,
  *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
  *   are written before the MTA queues the message: a message the MTA then loses still has them.
  * A milter sees one body for all recipients, so a tracking token names the recipient only when
@@ -37,6 +38,7 @@ import { SMFIF, SMFIP } from './constants.js';
 import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './session.js';
 
 export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
+const MESSAGE_ID_LOWER = MESSAGE_ID_HEADER.toLowerCase();
 
 export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
@@ -69,6 +71,8 @@ interface MessageState {
   rcpts: string[];
   /** X-MSYS-API values in message order: the n-th is the MTA's header index n (1-based, per name). */
   msysValues: string[];
+  /** X-Sluice-Message-ID fields the message came with (not ours: removed, so ours is the only one). */
+  staleIds: number;
   subject: string | null;
   from: string | null;
   headerBytes: number;
@@ -144,6 +148,7 @@ export class SluiceFilter implements MilterHandlers {
       sender,
       rcpts: [],
       msysValues: [],
+      staleIds: 0,
       subject: null,
       from: null,
       headerBytes: 0,
@@ -169,6 +174,7 @@ export class SluiceFilter implements MilterHandlers {
     const lower = name.toLowerCase();
     const unfolded = value.replace(/\r?\n(?=[ \t])/g, '').trim();
     if (lower === MSYS_HEADER) m.msysValues.push(unfolded);
+    else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
     else if (lower === 'subject' && m.subject === null) m.subject = decodeMimeWords(unfolded);
     else if (lower === 'from' && m.from === null) m.from = addressOf(decodeMimeWords(unfolded));
     if (WALK_FIELDS.test(name) && m.walkFields.length < 100) m.walkFields.push([name, value]);
@@ -229,6 +235,9 @@ export class SluiceFilter implements MilterHandlers {
     // Deleting the last occurrence first keeps the indexes of the others valid.
     for (let index = m.msysValues.length; index >= 1; index--)
       modifications.push({ kind: 'chgheader', index, name: 'X-MSYS-API', value: '' });
+    // An id the message brought along (an app's, or a loop's) would be believed downstream.
+    for (let index = m.staleIds; index >= 1; index--)
+      modifications.push({ kind: 'chgheader', index, name: MESSAGE_ID_HEADER, value: '' });
     modifications.push({ kind: 'addheader', name: MESSAGE_ID_HEADER, value: id });
     const tracked = m.tracker ? await m.tracker.finish() : null;
     if (tracked?.error)

@@ -4,8 +4,9 @@
  * message (stage 0) and relays it to serve's smtp listener (stage 1), which delivers to a sink.
  * The message keeps the id the milter gave it (X-Sluice-Message-ID): its links are tracked once,
  * not wrapped twice; its injection is recorded once (by the milter, with the X-MSYS-API values)
- * and its delivery under the same id. An app that talks to serve directly with a key cannot
- * choose its own id with the header: it gets a new one.
+ * and its delivery under the same id. An app cannot choose the id with the header: through
+ * Postfix the milter removes the app's header; talking to serve directly with a key, the header
+ * is not believed and the message gets a new id.
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -96,6 +97,29 @@ describe('sluice serve with milter.with_serve, behind and in front of Postfix', 
     const injection = events.find((e) => e.type === 'injection')!;
     assert.equal(injection.campaign_id, 'c9');
     assert.equal(injection.rcpt_to, 'solo@example.net');
+  });
+
+  test('an X-Sluice-Message-ID the app wrote is removed by the milter: only the milter’s id travels', async () => {
+    const forged = 'bbbbbbbbbbbbbbbbbbbb';
+    const sent = await swaks({
+      port: postfix.port,
+      from: 'app@example.com',
+      to: ['solo@example.net'],
+      data: message('forged via postfix', [`X-Sluice-Message-ID: ${forged}`]),
+    });
+    assert.equal(sent.code, 0, sent.stdout);
+    const delivered = (await atSink('forged via postfix'))!;
+    const ids = [...delivered.text.matchAll(/\r\nX-Sluice-Message-ID: ([0-9a-f]{20})\r\n/gi)].map(
+      (m) => m[1]!,
+    );
+    assert.equal(ids.length, 1, delivered.text);
+    assert.notEqual(ids[0], forged);
+    await waitFor(
+      async () => (await searchEvents(sluice.dataDir, { type: 'delivery', messageId: ids[0]! })).length > 0,
+      30_000,
+      'delivery under the milter’s id',
+    );
+    assert.equal((await searchEvents(sluice.dataDir, { messageId: forged })).length, 0);
   });
 
   test('an app with a key talking to serve directly does not choose its id with the header', async () => {
