@@ -96,10 +96,12 @@ const replyFor = (r: Rejection): Verdict => ({
 export class SluiceFilter implements MilterHandlers {
   readonly wants = {
     actions: SMFIF.ADDHDRS | SMFIF.CHGHDRS | SMFIF.CHGBODY,
-    // Replies only where a decision can be made (MAIL, EOH, EOM); HELO and unknown commands are not needed.
+    // Replies only where a decision can be made (MAIL, EOM); HELO, DATA and unknown commands are not
+    // even sent: each packet less is a write less for the MTA and a read less here.
     protocol:
       SMFIP.NR_CONN |
       SMFIP.NOHELO |
+      SMFIP.NODATA |
       SMFIP.NR_RCPT |
       SMFIP.NR_DATA |
       SMFIP.NR_HDR |
