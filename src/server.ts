@@ -101,8 +101,22 @@ export async function startServer(
       log.info({ listener: kind, address }, 'listening');
     }
     if (config.listen.http) {
-      const options = { listen: config.listen.http, trustedProxies: config.tracking.trusted_proxies };
-      http = await startHttpServer(options, { signer, events: stores.events, log });
+      const options = {
+        listen: config.listen.http,
+        trustedProxies: config.tracking.trusted_proxies,
+        maxBody: config.http.max_body,
+      };
+      const api = {
+        config,
+        hostname,
+        keys,
+        events: stores.events,
+        suppressions: stores.suppressions,
+        spool,
+        queue,
+        log,
+      };
+      http = await startHttpServer(options, { signer, events: stores.events, log, api });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
