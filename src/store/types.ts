@@ -56,11 +56,27 @@ export interface EventFilter {
   limit?: number;
 }
 
+/** The API's event query (SparkPost's GET /events/message): every list is "any of". */
+export interface EventPageFilter {
+  types?: string[];
+  recipients?: string[];
+  messageIds?: string[];
+  campaigns?: string[];
+  /** ISO timestamps bounding `timestamp`, both inclusive. */
+  from?: string;
+  to?: string;
+  limit: number;
+  /** Opaque position returned as `next` by the previous page. */
+  cursor?: string;
+}
+
 export interface EventStore {
   /** Durable once it returns (as durable as the adapter's engine). */
   append(event: SluiceEvent): void;
   /** Newest first. */
   search(filter: EventFilter): Promise<SluiceEvent[]>;
+  /** Newest first, paged; `next` is null on the last page; `total` counts every match. */
+  page(filter: EventPageFilter): Promise<{ events: SluiceEvent[]; next: string | null; total: number }>;
 }
 
 /**

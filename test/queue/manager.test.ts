@@ -42,6 +42,10 @@ class MemoryEvents implements EventStore {
       .reverse()
       .slice(0, filter.limit ?? 1000);
   }
+  async page(filter: { limit: number }) {
+    const events = [...this.all].reverse();
+    return { events: events.slice(0, filter.limit), next: null, total: events.length };
+  }
   of(type: string, rcpt?: string): SluiceEvent[] {
     return this.all.filter((e) => e.type === type && (rcpt === undefined || e.rcpt_to === rcpt));
   }

@@ -11,8 +11,10 @@ import type { QueueManager } from '../../queue/manager.js';
 import type { Spool } from '../../queue/spool.js';
 import type { EventStore, SuppressionStore } from '../../store/types.js';
 import { apiKeyRoutes } from './api-keys-v1.js';
+import { eventRoutes } from './events-v1.js';
 import { registerOpenApi } from './openapi-v1.js';
 import { type ApiRoute, registerRoutes } from './route.js';
+import { suppressionRoutes } from './suppression-list-v1.js';
 import { transmissionRoutes } from './transmissions-v1.js';
 
 export interface ApiDeps {
@@ -29,7 +31,12 @@ export interface ApiDeps {
 export const API_VERSION = '1.0.0';
 
 export function apiRoutes(deps: ApiDeps): ApiRoute[] {
-  return [...transmissionRoutes(deps), ...apiKeyRoutes(deps.keys)];
+  return [
+    ...transmissionRoutes(deps),
+    ...apiKeyRoutes(deps.keys),
+    ...eventRoutes(deps.events),
+    ...suppressionRoutes(deps.suppressions),
+  ];
 }
 
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
