@@ -23,6 +23,7 @@ import { openStores } from './store/open.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
+import { observedEvents, WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -46,6 +47,20 @@ export async function startServer(
   const hostname = config.smtp.hostname ?? osHostname();
   const stores = openStores(config);
   const keys = new KeyService(stores.keys);
+  const { webhooks: hooks } = config;
+  const dispatcher = new WebhookDispatcher(
+    stores.webhooks,
+    {
+      batchIntervalMs: hooks.batch_interval,
+      maxBatch: hooks.max_batch,
+      retrySchedule: hooks.retry_schedule,
+      maxAgeMs: hooks.max_age,
+      timeoutMs: hooks.timeout,
+    },
+    log.child({ part: 'webhooks' }),
+  );
+  // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
+  const events = observedEvents(stores.events, (event) => dispatcher.offer(event));
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -61,11 +76,12 @@ export async function startServer(
     heloName: hostname,
     tls: delivery.tls,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
+  const queue = new QueueManager(spool, new Deliverer(router, pool), events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     maxLifetime: delivery.max_queue_lifetime,
   });
+  await dispatcher.start();
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
@@ -79,7 +95,7 @@ export async function startServer(
     hostname,
     spool,
     queue,
-    events: stores.events,
+    events,
     log,
     keys,
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
@@ -110,19 +126,22 @@ export async function startServer(
         config,
         hostname,
         keys,
-        events: stores.events,
+        events,
         suppressions: stores.suppressions,
+        webhooks: stores.webhooks,
+        dispatcher,
         spool,
         queue,
         log,
       };
-      http = await startHttpServer(options, { signer, events: stores.events, log, api });
+      http = await startHttpServer(options, { signer, events, log, api });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    await dispatcher.stop();
     await stores.close();
     throw error;
   }
@@ -136,6 +155,7 @@ export async function startServer(
       await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
       await queue.stop(30_000);
       pool.closeAll();
+      await dispatcher.stop();
       await stores.close();
     },
   };

@@ -9,13 +9,15 @@ import { RequestRate } from '../../core/request-rate.js';
 import type { Logger } from '../../log.js';
 import type { QueueManager } from '../../queue/manager.js';
 import type { Spool } from '../../queue/spool.js';
-import type { EventStore, SuppressionStore } from '../../store/types.js';
+import type { EventStore, SuppressionStore, WebhookStore } from '../../store/types.js';
+import type { WebhookDispatcher } from '../../webhooks/dispatcher.js';
 import { apiKeyRoutes } from './api-keys-v1.js';
 import { eventRoutes } from './events-v1.js';
 import { registerOpenApi } from './openapi-v1.js';
 import { type ApiRoute, registerRoutes } from './route.js';
 import { suppressionRoutes } from './suppression-list-v1.js';
 import { transmissionRoutes } from './transmissions-v1.js';
+import { webhookRoutes } from './webhooks-v1.js';
 
 export interface ApiDeps {
   config: Config;
@@ -23,6 +25,9 @@ export interface ApiDeps {
   keys: KeyService;
   events: EventStore;
   suppressions: SuppressionStore;
+  webhooks: WebhookStore;
+  /** null: webhooks are managed but not delivered by this process. */
+  dispatcher: WebhookDispatcher | null;
   spool: Spool;
   queue: QueueManager;
   log: Logger;
@@ -36,6 +41,11 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
     ...apiKeyRoutes(deps.keys),
     ...eventRoutes(deps.events),
     ...suppressionRoutes(deps.suppressions),
+    ...webhookRoutes({
+      store: deps.webhooks,
+      dispatcher: deps.dispatcher,
+      timeoutMs: deps.config.webhooks.timeout,
+    }),
   ];
 }
 
