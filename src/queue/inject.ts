@@ -17,7 +17,7 @@ import type { Spool, SpoolWriter } from './spool.js';
 export interface InjectDeps {
   config: Config;
   spool: Spool;
-  queue: QueueManager;
+  queue: Pick<QueueManager, 'add'>;
   events: EventStore;
 }
 

@@ -73,6 +73,8 @@ export interface EventPageFilter {
 export interface EventStore {
   /** Durable once it returns (as durable as the adapter's engine). */
   append(event: SluiceEvent): void;
+  /** Several events in one write (one transaction): a door that accepted many messages at once. */
+  appendMany(events: readonly SluiceEvent[]): void;
   /** Newest first. */
   search(filter: EventFilter): Promise<SluiceEvent[]>;
   /** Newest first, paged; `next` is null on the last page; `total` counts every match. */

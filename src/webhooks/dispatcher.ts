@@ -199,6 +199,10 @@ export function observedEvents(store: EventStore, observe: (event: SluiceEvent) 
       store.append(event);
       observe(event);
     },
+    appendMany(events) {
+      store.appendMany(events);
+      for (const event of events) observe(event);
+    },
     search: (filter) => store.search(filter),
     page: (filter) => store.page(filter),
   };

@@ -210,6 +210,7 @@ describe('Sluice filter', () => {
       },
       events: {
         append: (e) => events.push(e),
+        appendMany: (more) => events.push(...more),
         search: async () => [],
         page: async () => ({ events: [], next: null, total: 0 }),
       },

@@ -34,6 +34,9 @@ class MemoryEvents implements EventStore {
   append(event: SluiceEvent): void {
     this.all.push(event);
   }
+  appendMany(events: readonly SluiceEvent[]): void {
+    this.all.push(...events);
+  }
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
     return this.all
       .filter((e) => !filter.types || filter.types.includes(e.type))

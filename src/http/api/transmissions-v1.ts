@@ -8,8 +8,8 @@
  * ?num_rcpt_errors; the others are still sent.
  */
 
-import { composeMessage, fromAddress } from '../../core/compose.js';
-import type { MessageFacts } from '../../core/events.js';
+import { fromAddress, TransmissionComposer } from '../../core/compose.js';
+import type { MessageFacts, SluiceEvent } from '../../core/events.js';
 import { policyRejectionEvent } from '../../core/events.js';
 import { newMessageId, transmissionIdFor } from '../../core/ids.js';
 import { unmapIPv4 } from '../../core/networks.js';
@@ -18,8 +18,9 @@ import type { MsysApi } from '../../core/smtpapi.js';
 import { findSuppression, suppressedRejection } from '../../core/suppression.js';
 import { decideTracking, isTransactional } from '../../core/tracking-decision.js';
 import { injectWhole } from '../../queue/inject.js';
+import type { SpooledMessage } from '../../queue/spool.js';
 import { rfc5322Date } from '../../smtp/received.js';
-import type { ApiKeyRecord } from '../../store/types.js';
+import type { ApiKeyRecord, EventStore } from '../../store/types.js';
 import { invalidValue } from './errors.js';
 import type { ApiDeps } from './index.js';
 import { type ApiRoute, route } from './route.js';
@@ -95,6 +96,19 @@ async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: str
   delete resolved.skip_suppression;
   const errors: RcptError[] = [];
   let accepted = 0;
+  const composer = new TransmissionComposer(body.content);
+  // Durable messages are queued once the whole transmission is in, so on a small machine the
+  // first deliveries do not compete with spooling the rest (the caller waits for the latter).
+  // Their injection events are written together too: one transaction instead of one per message.
+  const ready: SpooledMessage[] = [];
+  const held = { add: (message: SpooledMessage) => ready.push(message) };
+  const recorded: SluiceEvent[] = [];
+  const collect: EventStore = {
+    append: (event) => recorded.push(event),
+    appendMany: (events) => recorded.push(...events),
+    search: (filter) => deps.events.search(filter),
+    page: (filter) => deps.events.page(filter),
+  };
 
   const one = async (recipient: TransmissionRecipient) => {
     const address = typeof recipient.address === 'string' ? { email: recipient.address } : recipient.address;
@@ -127,21 +141,21 @@ async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: str
     if (await findSuppression(deps.suppressions, address.email, transactional))
       return refuse(suppressedRejection(address.email));
     try {
-      const bytes = await composeMessage(
-        body.content,
+      const bytes = await composer.compose(
         {
           email: address.email,
           name: 'name' in address ? address.name : undefined,
           headerTo: 'header_to' in address ? address.header_to : undefined,
         },
         [recipient.substitution_data, body.substitution_data],
+        messageId,
       );
       const trace = Buffer.from(
         `Received: from [${clientIp}]\r\n\tby ${deps.hostname} (Sluice) with HTTP id ${messageId}\r\n\tfor <${address.email}>;\r\n\t${rfc5322Date(now)}\r\n`,
       );
       await injectWhole(
         { trace, bytes, mailFrom, rcpts: [address.email], facts, msys: (header) => ({ ...header, ...msys }) },
-        deps,
+        { ...deps, queue: held, events: collect },
       );
       accepted++;
     } catch (error) {
@@ -155,7 +169,12 @@ async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: str
   const workers = Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
     for (let next = queue.shift(); next; next = queue.shift()) await one(next);
   });
-  await Promise.all(workers);
+  try {
+    await Promise.all(workers);
+  } finally {
+    deps.events.appendMany(recorded);
+    for (const message of ready) deps.queue.add(message);
+  }
   deps.log.info(
     { transmission_id: id, key: key.id, accepted, rejected: errors.length, ip: clientIp },
     'transmission accepted',

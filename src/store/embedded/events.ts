@@ -26,6 +26,20 @@ export class EmbeddedEventStore implements EventStore {
 
   append(event: SluiceEvent): void {
     const body = JSON.stringify(event);
+    this.row(event, body);
+    writeSync(this.log(), `${body}\n`);
+  }
+
+  appendMany(events: readonly SluiceEvent[]): void {
+    if (events.length === 0) return;
+    const bodies = events.map((event) => JSON.stringify(event));
+    this.db.transaction(() => {
+      for (let i = 0; i < events.length; i++) this.row(events[i]!, bodies[i]!);
+    })();
+    writeSync(this.log(), `${bodies.join('\n')}\n`);
+  }
+
+  private row(event: SluiceEvent, body: string): void {
     this.insert.run(
       event.event_id,
       event.type,
@@ -34,7 +48,6 @@ export class EmbeddedEventStore implements EventStore {
       event.timestamp,
       body,
     );
-    writeSync(this.log(), `${body}\n`);
   }
 
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
