@@ -48,7 +48,7 @@ test-only:
 	$(NPM) test
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth
+bench: bench-relay bench-policy bench-auth bench-http
 
 bench-relay: system-deps build
 	bench/relay

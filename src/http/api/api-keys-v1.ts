@@ -16,6 +16,7 @@ export function view(record: ApiKeyRecord) {
     grants: record.grants,
     valid_ips: record.valid_ips,
     short_key: record.prefix,
+    defaults: record.defaults,
     created_at: record.created_at,
     last_used_at: record.last_used_at,
   };

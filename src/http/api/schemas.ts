@@ -43,16 +43,29 @@ export const errorsSchema = z.object({
 export const grantSchema = z.enum(GRANTS);
 export const keyIdParams = z.object({ id: z.string().regex(/^[0-9a-f]{16}$/, 'must be a key id') });
 
+/** Sluice's addition: what the key's mail gets when the message does not say (as `sluice keys --default`). */
+export const keyDefaults = z.strictObject({
+  open_tracking: z.boolean().optional(),
+  click_tracking: z.boolean().optional(),
+  transactional: z.boolean().optional(),
+  ip_pool: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "-" or "."')
+    .optional(),
+});
+
 export const createKeyBody = z.strictObject({
   label: z.string().min(1).max(1024),
   grants: z.array(grantSchema).min(1),
   valid_ips: z.array(cidr).optional(),
+  defaults: keyDefaults.optional(),
 });
 
 export const updateKeyBody = z.strictObject({
   label: z.string().min(1).max(1024).optional(),
   grants: z.array(grantSchema).min(1).optional(),
   valid_ips: z.array(cidr).optional(),
+  defaults: keyDefaults.optional(),
 });
 
 export const keyView = z.object({
@@ -61,6 +74,7 @@ export const keyView = z.object({
   grants: z.array(grantSchema),
   valid_ips: z.array(z.string()),
   short_key: z.string(),
+  defaults: keyDefaults,
   created_at: z.string(),
   last_used_at: z.string().nullable(),
 });
