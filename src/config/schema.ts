@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
+import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
@@ -203,6 +204,7 @@ export const configSchema = z.strictObject({
   tracking: trackingSection,
   http: httpSection,
   webhooks: webhooksSection,
+  events: eventsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

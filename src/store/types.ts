@@ -79,6 +79,9 @@ export interface EventStore {
   search(filter: EventFilter): Promise<SluiceEvent[]>;
   /** Newest first, paged; `next` is null on the last page; `total` counts every match. */
   page(filter: EventPageFilter): Promise<{ events: SluiceEvent[]; next: string | null; total: number }>;
+  /** Deletes events with a timestamp before `before` (ISO); returns how many went. Adapters whose
+   * engine bounds its own size (a capped Redis stream) may leave it out. */
+  prune?(before: string): Promise<number>;
 }
 
 /**

@@ -16,7 +16,7 @@ import { unmapIPv4 } from '../../core/networks.js';
 import { Rejection } from '../../core/reply.js';
 import type { MsysApi } from '../../core/smtpapi.js';
 import { findSuppression, suppressedRejection } from '../../core/suppression.js';
-import { decideTracking, isTransactional } from '../../core/tracking-decision.js';
+import { resolveMessageOptions } from '../../core/tracking-decision.js';
 import { injectWhole } from '../../queue/inject.js';
 import type { SpooledMessage } from '../../queue/spool.js';
 import { rfc5322Date } from '../../smtp/received.js';
@@ -82,18 +82,13 @@ function checkShape(body: TransmissionBody, maxRecipients: number): void {
 async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: string, deps: ApiDeps) {
   const now = new Date();
   const id = transmissionIdFor(newMessageId(now.getTime()));
-  const options = body.options ?? {};
-  const asked: MsysApi = { options };
-  const transactional = isTransactional(asked, key.defaults);
-  const tracking = decideTracking(asked, key.defaults, deps.config.tracking);
-  const resolved = {
-    ...options,
-    transactional,
-    open_tracking: tracking.open,
-    click_tracking: tracking.click,
-  };
+  // The same settled precedence as SMTP (message, then key defaults, then config), so delivery
+  // reads tracking, transactional and ip_pool from the spooled facts alone.
+  const settled = resolveMessageOptions({ options: body.options ?? {} }, key.defaults, deps.config.tracking);
+  const resolved = { ...settled.options };
   // skip_suppression is an operator's decision, not a caller's: it is never honoured over HTTP.
   delete resolved.skip_suppression;
+  const transactional = resolved.transactional === true;
   const errors: RcptError[] = [];
   let accepted = 0;
   const composer = new TransmissionComposer(body.content);
