@@ -3,7 +3,8 @@
  * message per recipient with `{{name}}` substitution (recipient data before transmission data,
  * unknown keys empty), attachments and inline images, campaign, tags and metadata in the events;
  * a suppressed recipient rejected alone (policy_rejection event, rcpt_to_errors); email_rfc822
- * content; each message delivered to a recording sink; events readable through GET
+ * content; each message delivered to a recording sink; open and click tracking applied at delivery
+ * as for SMTP mail (the pixel's open event carries the transmission); events readable through GET
  * /api/v1/events/message, newest first, filtered, and paged by following links.next.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { type ApiAnswer, type ApiCall, apiClient, type Json } from '../harness/api-client.js';
 import { createKey } from '../harness/clients.js';
-import { waitFor } from '../harness/net.js';
+import { freePort, waitFor } from '../harness/net.js';
 import { type Sink, startSink } from '../harness/sink.js';
 import { type SluiceProcess, startSluice } from '../harness/sluice-process.js';
 
@@ -21,7 +22,14 @@ let api: ApiCall;
 
 before(async () => {
   sink = await startSink();
-  sluice = await startSluice({ overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}` } });
+  const http = await freePort();
+  sluice = await startSluice({
+    ports: { http },
+    overrides: {
+      'delivery.relayhost': `[127.0.0.1]:${sink.port}`,
+      'tracking.base_url': `http://127.0.0.1:${http}`,
+    },
+  });
   const key = await createKey(sluice.dataDir, {
     label: 'app',
     grants: ['transmissions/modify', 'message_events/view', 'suppression_lists/manage'],
@@ -140,6 +148,38 @@ describe('POST /api/v1/transmissions', () => {
     assert.equal(got.mailFrom, 'bounces@shop.example');
     assert.deepEqual(got.rcptTo, ['carol@three.example']);
     assert.match(got.text, /\r\nSubject: raw for Carol\r\n\r\nHi Carol\r\n$/);
+  });
+
+  test('options.open_tracking and click_tracking: delivered with a pixel and signed links; the open is an event', async () => {
+    const before = sink.messages.length;
+    const answer = await api('POST', '/api/v1/transmissions', {
+      campaign_id: 'tracked',
+      options: { open_tracking: true, click_tracking: true },
+      recipients: [{ address: 'dan@track.example' }],
+      content: {
+        from: 'news@shop.example',
+        subject: 'tracked',
+        html: '<html><body><p><a href="https://shop.example/offer">offer</a></p></body></html>',
+      },
+    });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    await waitFor(() => sink.messages.length > before, 20_000, 'the tracked delivery');
+    const html = String((await simpleParser(sink.messages.at(-1)!.data)).html);
+    const base = `http://127.0.0.1:${sluice.httpPort}`;
+    const pixel = new RegExp(`${base}/q/[A-Za-z0-9_.-]+`).exec(html)?.[0];
+    assert.ok(pixel, `an open pixel in ${html}`);
+    assert.match(html, new RegExp(`href="${base}/f/[A-Za-z0-9_.-]+"`), 'the link is rewritten');
+    assert.ok(!html.includes('href="https://shop.example/offer"'));
+    const gif = await fetch(pixel, { headers: { 'user-agent': 'MailReader/1' } });
+    assert.equal(gif.status, 200);
+    await waitFor(
+      async () => (await events('events=initial_open,open&campaigns=tracked')).length > 0,
+      10_000,
+      'an open',
+    );
+    const [open] = await events('events=initial_open,open&campaigns=tracked');
+    assert.equal(open.transmission_id, answer.body.results.id);
+    assert.equal(open.rcpt_to, 'dan@track.example');
   });
 
   test('events page newest first; following links.next visits every event exactly once', async () => {

@@ -126,7 +126,7 @@ async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: str
     };
     const refuse = (rejection: Rejection) => {
       const known: MessageFacts = { ...facts, friendly_from: '', subject: '', msg_size: 0, msys };
-      deps.events.append(policyRejectionEvent(known, address.email, rejection));
+      collect.append(policyRejectionEvent(known, address.email, rejection));
       errors.push({
         message: 'recipient rejected',
         code: String(rejection.code),
