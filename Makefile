@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
 
-.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth bench-milter clean example
+.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth bench-milter bench-http clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -50,7 +50,7 @@ test-only:
 	$(NPM) test
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth bench-milter
+bench: bench-relay bench-policy bench-auth bench-milter bench-http
 
 bench-relay: system-deps build
 	bench/relay
@@ -63,6 +63,9 @@ bench-auth: build
 
 bench-milter: system-deps build
 	bench/milter
+
+bench-http: system-deps build
+	bench/http $(ARGS)
 
 example: build
 	$(NPM) run --silent example

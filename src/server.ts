@@ -28,6 +28,7 @@ import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
+import { observedEvents, WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -51,6 +52,20 @@ export async function startServer(
   const hostname = config.smtp.hostname ?? osHostname();
   const stores = openStores(config);
   const keys = new KeyService(stores.keys);
+  const { webhooks: hooks } = config;
+  const dispatcher = new WebhookDispatcher(
+    stores.webhooks,
+    {
+      batchIntervalMs: hooks.batch_interval,
+      maxBatch: hooks.max_batch,
+      retrySchedule: hooks.retry_schedule,
+      maxAgeMs: hooks.max_age,
+      timeoutMs: hooks.timeout,
+    },
+    log.child({ part: 'webhooks' }),
+  );
+  // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
+  const events = observedEvents(stores.events, (event) => dispatcher.offer(event));
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -78,12 +93,13 @@ export async function startServer(
     heloName: hostname,
     tls: delivery.tls,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
+  const queue = new QueueManager(spool, new Deliverer(router, pool), events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     maxLifetime: delivery.max_queue_lifetime,
     renderer,
   });
+  await dispatcher.start();
   const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
@@ -95,7 +111,7 @@ export async function startServer(
     hostname,
     spool,
     queue,
-    events: stores.events,
+    events,
     log,
     keys,
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
@@ -118,8 +134,24 @@ export async function startServer(
       log.info({ listener: kind, address }, 'listening');
     }
     if (config.listen.http) {
-      const options = { listen: config.listen.http, trustedProxies: config.tracking.trusted_proxies };
-      http = await startHttpServer(options, { signer, events: stores.events, log });
+      const options = {
+        listen: config.listen.http,
+        trustedProxies: config.tracking.trusted_proxies,
+        maxBody: config.http.max_body,
+      };
+      const api = {
+        config,
+        hostname,
+        keys,
+        events,
+        suppressions: stores.suppressions,
+        webhooks: stores.webhooks,
+        dispatcher,
+        spool,
+        queue,
+        log,
+      };
+      http = await startHttpServer(options, { signer, events, log, api });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
@@ -139,6 +171,7 @@ export async function startServer(
     for (const server of servers) server.close();
     await http?.close();
     await milter?.stop();
+    await dispatcher.stop();
     retention.stop();
     await stores.close();
     throw error;
@@ -157,6 +190,7 @@ export async function startServer(
       ]);
       await queue.stop(30_000);
       pool.closeAll();
+      await dispatcher.stop();
       retention.stop();
       await stores.close();
     },

@@ -12,7 +12,7 @@ import type { SpoolEnvelope } from './spool-format.js';
 export async function acceptMessage(
   writer: SpoolWriter,
   envelope: SpoolEnvelope,
-  deps: { events: EventStore; queue: QueueManager },
+  deps: { events: EventStore; queue: Pick<QueueManager, 'add'> },
 ): Promise<void> {
   const { messageLength, body } = await writer.commit(envelope);
   const now = new Date();

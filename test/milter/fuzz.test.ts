@@ -122,7 +122,12 @@ test('fuzz: mutated milter conversations through framer, session and filter neve
             ? { kind: 'key-rejected', reason: 'grant' }
             : { kind: 'pass', authenticated: true },
       },
-      events: { append: (e) => events.push(e), search: async () => [] },
+      events: {
+        append: (e) => events.push(e),
+        appendMany: (more) => events.push(...more),
+        search: async () => [],
+        page: async () => ({ events: [], next: null, total: 0 }),
+      },
       relay: new RelayPolicy({ networks: ['127.0.0.0/8', '::1/128'], require_auth: false }),
       unauthenticated: pick(['pass', 'process', 'reject'] as const),
       findKey: async () => null,

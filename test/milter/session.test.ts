@@ -208,7 +208,12 @@ describe('Sluice filter', () => {
           return { kind: 'pass', authenticated: true };
         },
       },
-      events: { append: (e) => events.push(e), search: async () => [] },
+      events: {
+        append: (e) => events.push(e),
+        appendMany: (more) => events.push(...more),
+        search: async () => [],
+        page: async () => ({ events: [], next: null, total: 0 }),
+      },
       relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
     });
     return { ...harness(filter), events, queries };

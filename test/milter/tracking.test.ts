@@ -45,7 +45,12 @@ function setup(
   const spillDir = mkdtempSync(path.join(spillRoot, 'spill-'));
   const filter = new SluiceFilter({
     policy: { decide: async () => ({ kind: 'pass', authenticated: true }) },
-    events: { append: (e) => events.push(e), search: async () => [] },
+    events: {
+      append: (e) => events.push(e),
+      appendMany: (more) => events.push(...more),
+      search: async () => [],
+      page: async () => ({ events: [], next: null, total: 0 }),
+    },
     relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
     unauthenticated: options.unauthenticated ?? 'pass',
     findKey: async (id) => ({ id, defaults: options.keyDefaults ?? {} }) as ApiKeyRecord,
