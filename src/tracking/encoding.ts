@@ -22,16 +22,36 @@ export function parseCte(value: string | undefined): Cte | null {
     : null;
 }
 
+export interface CharsetDecoder {
+  decode(bytes: Buffer): string;
+}
+
 /** A decoder for the charset, or why the part cannot be rewritten. */
-export function charsetDecoder(charset: string | undefined): TextDecoder | string {
+export function charsetDecoder(charset: string | undefined): CharsetDecoder | string {
   const name = (charset ?? 'us-ascii').trim().toLowerCase();
   if (!ASCII_SAFE.test(name)) return `charset ${JSON.stringify(name)} is not supported for rewriting`;
+  let decoder: TextDecoder;
   try {
     // us-ascii maps to windows-1252 in the WHATWG table: the safe superset for reading URLs.
-    return new TextDecoder(name === 'us-ascii' || name === 'ascii' ? 'windows-1252' : name);
+    decoder = new TextDecoder(name === 'us-ascii' || name === 'ascii' ? 'windows-1252' : name);
   } catch {
     return `charset ${JSON.stringify(name)} is unknown`;
   }
+  // Node 20's TextDecoder reads windows-1252 (and the labels WHATWG maps to it: iso-8859-1,
+  // latin1, us-ascii) as ISO-8859-1, so 0x80-0x9F became C1 controls instead of € “ ” – …
+  return decoder.encoding === 'windows-1252' ? { decode: decodeWindows1252 } : decoder;
+}
+
+/** windows-1252 bytes 0x80-0x9F (WHATWG index); the five unassigned ones map to their C1 control. */
+const CP1252_HIGH =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+function decodeWindows1252(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  return /[\x80-\x9f]/.test(text)
+    ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!)
+    : text;
 }
 
 export function decodeBody(body: Buffer, cte: Cte): Buffer {
