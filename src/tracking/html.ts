@@ -6,7 +6,8 @@
  *    unless the tag says data-msys-clicktrack="0";
  *  - data-msys-linkname="…" names the link (at most 63 bytes) and is removed from the tag;
  *  - an initial-open pixel right after the first <body …> (at the very start when there is none),
- *    an open pixel right before the last </body> (at the very end when there is none).
+ *    an open pixel right before the last </body> (at the very end when there is none, or before
+ *    an unterminated comment or tag that runs to the end, where it would not be seen).
  * Edits are made by splicing at source offsets the tokenizer reports, not by re-serialising a DOM,
  * so broken markup stays exactly as broken as it was. Links inside comments (Outlook's
  * <!--[if mso]> blocks) are left alone: they are not markup to the tokenizer.
@@ -66,8 +67,15 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
   let bodyOpenAt = -1;
   let bodyCloseAt = -1;
   let links = 0;
+  // Where the last finished token ends. A document cut off inside a comment or a tag leaves a
+  // tail after it; an open pixel appended after that tail would sit inside the comment.
+  let complete = 0;
+  const done = (end: number) => {
+    if (end > complete) complete = end;
+  };
 
   const openTagDone = (endIndex: number) => {
+    done(endIndex + 1);
     if (tag === 'body' && bodyOpenAt === -1) bodyOpenAt = endIndex + 1;
     if (options.click && LINK_TAGS.has(tag)) links += linkEdits(source, attrs, options, edits);
     attrs = [];
@@ -115,14 +123,29 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       onselfclosingtag: openTagDone,
       onclosetag(start, end) {
         if (source.slice(start, end).toLowerCase() === 'body') bodyCloseAt = source.lastIndexOf('<', start);
+        const gt = source.indexOf('>', end);
+        done(gt === -1 ? end : gt + 1);
       },
-      oncdata() {},
-      oncomment() {},
-      ondeclaration() {},
+      // An unterminated comment or CDATA is reported at the end of input with no ">" to close it.
+      oncdata(_start, endIndex) {
+        if (source[endIndex] === '>') done(endIndex + 1);
+      },
+      oncomment(_start, endIndex) {
+        if (source[endIndex] === '>') done(endIndex + 1);
+      },
+      ondeclaration(_start, endIndex) {
+        done(endIndex + 1);
+      },
       onend() {},
-      onprocessinginstruction() {},
-      ontext() {},
-      ontextentity() {},
+      onprocessinginstruction(_start, endIndex) {
+        done(endIndex + 1);
+      },
+      ontext(_start, endIndex) {
+        done(endIndex);
+      },
+      ontextentity(_codepoint, endIndex) {
+        done(endIndex);
+      },
     },
   );
   tokenizer.write(source);
@@ -135,7 +158,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       end: Math.max(bodyOpenAt, 0),
       text: pixelTag(options, 'initial_open'),
     });
-    const at = bodyCloseAt === -1 ? source.length : bodyCloseAt;
+    const at = bodyCloseAt === -1 ? complete : bodyCloseAt;
     edits.push({ start: at, end: at, text: pixelTag(options, 'open') });
     pixels = 2;
   }
