@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
+import { MAX_TOKEN_LENGTH } from '../tracking/token.js';
 import { registerTrackingRoutes, type TrackingRouteDeps } from './tracking-routes.js';
 
 export interface HttpServer {
@@ -23,7 +24,7 @@ export function buildHttpApp(options: { trustedProxies: readonly string[] }, dep
     logger: false,
     trustProxy: options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     // Tokens are long; the default 100-character parameter limit would 404 real links.
-    routerOptions: { maxParamLength: 8192 },
+    routerOptions: { maxParamLength: MAX_TOKEN_LENGTH },
   });
   registerTrackingRoutes(app, deps);
   return app;

@@ -3,7 +3,7 @@
  *
  * Contract: the output is the input with exactly these edits and every other character kept —
  *  - the value of each http(s) href of <a>/<area> becomes the tracking URL (trackLink's answer),
- *    unless the tag says data-msys-clicktrack="0";
+ *    unless the tag says data-msys-clicktrack="0" or trackLink answers null;
  *  - data-msys-linkname="…" names the link (at most 63 bytes) and is removed from the tag;
  *  - an initial-open pixel right after the first <body …> (at the very start when there is none),
  *    an open pixel right before the last </body> (at the very end when there is none, or before
@@ -21,8 +21,8 @@ import { QuoteType, Tokenizer } from 'htmlparser2';
 export interface HtmlTrackingOptions {
   click: boolean;
   open: boolean;
-  /** Returns the absolute tracking URL for a link (ASCII). */
-  trackLink(url: string, name: string): string;
+  /** Returns the absolute tracking URL for a link (ASCII), or null to leave the link as written. */
+  trackLink(url: string, name: string): string | null;
   /** Returns the absolute pixel URL (ASCII). */
   pixel(kind: 'initial_open' | 'open'): string;
   /** Raw source slice → text. Default: the slice itself. */
@@ -175,7 +175,9 @@ function linkEdits(source: string, attrs: Attr[], options: HtmlTrackingOptions, 
   const url = href.value.trim();
   if (!HTTP_URL.test(url)) return 0;
   const name = nameAttr ? truncateUtf8(nameAttr.value, MAX_LINK_NAME) : '';
-  edits.push({ start: href.valueStart, end: href.valueEnd, text: options.trackLink(url, name) });
+  const tracked = options.trackLink(url, name);
+  if (tracked === null) return 0;
+  edits.push({ start: href.valueStart, end: href.valueEnd, text: tracked });
   return 1;
 }
 

@@ -15,7 +15,8 @@ export interface TextTrackingResult {
   links: number;
 }
 
-export function trackText(source: string, trackLink: (url: string) => string): TextTrackingResult {
+/** trackLink answers the tracking URL, or null to leave the URL as written. */
+export function trackText(source: string, trackLink: (url: string) => string | null): TextTrackingResult {
   let links = 0;
   const text = source.replace(URL_RUN, (match: string, offset: number) => {
     // "xhttp://" is not a URL start; a letter or digit right before means we are inside a word.
@@ -27,8 +28,10 @@ export function trackText(source: string, trackLink: (url: string) => string): T
     while (url.endsWith(')') && count(url, '(') < count(url, ')'))
       url = url.slice(0, -1).replace(TRAILING, '');
     if (!/^https?:\/\/[^/?#]/i.test(url)) return match;
+    const tracked = trackLink(url);
+    if (tracked === null) return match;
     links++;
-    return trackLink(url) + match.slice(url.length);
+    return tracked + match.slice(url.length);
   });
   return { text, links };
 }

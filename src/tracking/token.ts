@@ -36,6 +36,8 @@ const VERSION = 1;
 const MAC_LENGTH = 16;
 const KINDS: TokenKind[] = ['click', 'open', 'initial_open'];
 const HEX_ID = /^(?:[0-9a-f]{2})+$/;
+/** Longest token verify() accepts (and the HTTP door routes): a signer must not make longer ones. */
+export const MAX_TOKEN_LENGTH = 8192;
 
 export class TokenSigner {
   private readonly byId = new Map<string, Buffer>();
@@ -63,7 +65,7 @@ export class TokenSigner {
   }
 
   verify(token: string): TokenPayload | null {
-    if (token.length < 24 || token.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
+    if (token.length < 24 || token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
     const raw = Buffer.from(token, 'base64url');
     // base64url decoding is lenient about trailing bits; re-encoding catches altered last characters.
     if (raw.toString('base64url') !== token || raw.length <= MAC_LENGTH) return null;
