@@ -63,6 +63,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
   let tag = '';
   let attrs: Attr[] = [];
   let current: Attr | null = null;
+  let linkTag = false;
   let pieces: string[] = [];
   let bodyOpenAt = -1;
   let bodyCloseAt = -1;
@@ -77,7 +78,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
   const openTagDone = (endIndex: number) => {
     done(endIndex + 1);
     if (tag === 'body' && bodyOpenAt === -1) bodyOpenAt = endIndex + 1;
-    if (options.click && LINK_TAGS.has(tag)) links += linkEdits(source, attrs, options, edits);
+    if (linkTag) links += linkEdits(source, attrs, options, edits);
     attrs = [];
   };
 
@@ -87,8 +88,11 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       onopentagname(start, end) {
         tag = source.slice(start, end).toLowerCase();
         attrs = [];
+        linkTag = options.click && LINK_TAGS.has(tag);
       },
       onattribname(start, end) {
+        // Only <a>/<area> attributes are ever read: skipping the rest keeps long newsletters cheap.
+        if (!linkTag) return;
         current = {
           name: source.slice(start, end).toLowerCase(),
           start,
@@ -101,10 +105,10 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
         pieces = [];
       },
       onattribdata(start, end) {
-        pieces.push(decode(source.slice(start, end)));
+        if (current) pieces.push(decode(source.slice(start, end)));
       },
       onattribentity(codepoint) {
-        pieces.push(String.fromCodePoint(codepoint));
+        if (current) pieces.push(String.fromCodePoint(codepoint));
       },
       onattribend(quote, endIndex) {
         if (!current) return;

@@ -41,6 +41,9 @@ export interface TrackingResult {
 
 type Mode = 'headers' | 'pass' | 'hold';
 
+/** A latin1 byte string holds only U+0000-U+00FF: anything from U+0080 up is a non-ASCII byte. */
+const NON_ASCII = /[\u0080-\u00ff]/;
+
 export class TrackingTransform {
   private pending: Buffer[] = [];
   private mode: Mode = 'headers';
@@ -201,7 +204,8 @@ export class TrackingTransform {
     if (typeof decoder === 'string') return `${decoder}; a ${part.type} part left untouched`;
     const bytes = decodeBody(body, cte);
     const source = bytes.toString('latin1');
-    const decode = (raw: string) => decoder.decode(Buffer.from(raw, 'latin1'));
+    // ASCII reads the same in every accepted charset: only other bytes need the decoder.
+    const decode = (raw: string) => (NON_ASCII.test(raw) ? decoder.decode(Buffer.from(raw, 'latin1')) : raw);
     const trackLink = (url: string, name: string) => this.link(decode(url), name);
     let text: string;
     let links: number;
