@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd miltertest
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest
 
-.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth clean example
+.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth bench-tracking clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -48,7 +48,7 @@ test-only:
 	$(NPM) test
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth
+bench: bench-relay bench-policy bench-auth bench-tracking
 
 bench-relay: system-deps build
 	bench/relay
@@ -58,6 +58,9 @@ bench-policy: system-deps build
 
 bench-auth: build
 	bench/auth
+
+bench-tracking: build
+	bench/tracking
 
 example: build
 	$(NPM) run --silent example
