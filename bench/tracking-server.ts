@@ -4,13 +4,16 @@
  * app from src/http, embedded store in DATA_DIR, one injection event per benchmark message so
  * every click finds its campaign); `... reference` runs a bare fastify route /f/:token that
  * answers 302 without verifying or recording anything. The signing secret comes from the
- * environment (SLUICE_BENCH_SECRET). Prints "listening HOST:PORT" once ready; stops on SIGTERM.
+ * environment (SLUICE_BENCH_SECRET). `sluice-batched` is `sluice` with the click events written
+ * through BatchedEventStore (one transaction per event-loop turn) instead of one commit each. Prints "listening HOST:PORT" once ready; stops on SIGTERM.
  */
 import Fastify from 'fastify';
 import { configSchema } from '../src/config/schema.js';
 import { injectionEvent } from '../src/core/events.js';
 import { startHttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
+import { BatchedEventStore } from '../src/store/embedded/batched-events.js';
+import { EmbeddedEventStore } from '../src/store/embedded/events.js';
 import { openStores } from '../src/store/open.js';
 import { MAX_TOKEN_LENGTH, TokenSigner } from '../src/tracking/token.js';
 import { BENCH_KEY_ID, benchFacts, benchMessages } from './tracking-tokens.js';
@@ -34,14 +37,19 @@ async function main() {
   for (const { messageId, rcpt } of benchMessages())
     stores.events.append(injectionEvent(benchFacts(messageId), rcpt));
   const signer = new TokenSigner([{ id: BENCH_KEY_ID, secret }], 365 * 86_400_000);
+  const batched =
+    mode === 'sluice-batched' && stores.events instanceof EmbeddedEventStore
+      ? new BatchedEventStore(stores.events, (error, lost) => console.error(`lost ${lost} events: ${error}`))
+      : null;
   const server = await startHttpServer(
     { listen: '127.0.0.1:0', trustedProxies: [] },
-    { signer, events: stores.events, log: createLogger('silent') },
+    { signer, events: batched ?? stores.events, log: createLogger('silent') },
   );
   console.log(`listening ${server.address}`);
   process.on('SIGTERM', () => {
     void server
       .close()
+      .then(() => batched?.close())
       .then(() => stores.close())
       .then(() => process.exit(0));
   });
