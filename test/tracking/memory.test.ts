@@ -37,7 +37,7 @@ async function stream(inlineText: number) {
   const { stdout } = await execFileAsync(
     process.execPath,
     ['--expose-gc', '--max-semi-space-size=1', CHILD, String(SIZE), String(MAX_PART), String(inlineText)],
-    { timeout: 120_000, maxBuffer: MB },
+    { timeout: 120_000, maxBuffer: MB, env: { ...process.env, SLUICE_MEMORY_CHILD: '1' } },
   );
   const r = JSON.parse(stdout) as Report;
   assert.ok(r.bytesIn >= SIZE, `${r.bytesIn} bytes streamed`);
