@@ -3,7 +3,7 @@
  * the event loop land in one transaction (all in the database and in events.jsonl, in order) by
  * the next setImmediate; search() and close() see everything appended before them; a full batch
  * is written at once; a failed write is reported with how many events were lost, and later
- * appends still work.
+ * appends still work. Also: a click's injection lookup is served by the (message_id, type) index.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -100,4 +100,16 @@ test('a failed write is reported with the number lost; later appends still work'
   batched.append(click('aa04', 3));
   batched.flush();
   assert.equal(rows('aa04'), 1);
+});
+
+test('the lookup a click makes (its injection) is one index probe, not a scan of the message', () => {
+  const plan = db
+    .prepare(
+      'EXPLAIN QUERY PLAN SELECT body FROM events WHERE type IN (?) AND rcpt_to = ? AND message_id = ? ORDER BY seq DESC LIMIT ?',
+    )
+    .all('injection', 'alice@one.example', 'aa01', 1) as { detail: string }[];
+  assert.match(
+    plan.map((p) => p.detail).join('; '),
+    /USING INDEX events_message_type \(message_id=\? AND type=\?\)/,
+  );
 });
