@@ -1,7 +1,8 @@
 /**
  * Specifies the batched event writer in front of the embedded store: appends made in one turn of
  * the event loop land in one transaction (all in the database and in events.jsonl, in order) by
- * the next setImmediate; search() and close() see everything appended before them; a full batch
+ * the next setImmediate; search() and close() see everything appended before them that they
+ * could return (a search for other types does not write the queue); a full batch
  * is written at once; a failed write is reported with how many events were lost, and later
  * appends still work. Also: a click's injection lookup is served by the (message_id, type) index.
  */
@@ -64,10 +65,15 @@ test('appends of one turn are written together by the next setImmediate, in orde
 test('search() and close() see every event appended before them', async () => {
   const batched = new BatchedEventStore(store, () => assert.fail('no error expected'));
   batched.append(click('aa02', 1));
-  assert.equal((await batched.search({ messageId: 'aa02' })).length, 1);
+  // A search for other types (a click's injection lookup) leaves the queue as it is.
+  assert.equal((await batched.search({ types: ['injection'], messageId: 'aa02' })).length, 0);
+  assert.equal(rows('aa02'), 0, 'still queued');
+  assert.equal((await batched.search({ types: ['click'], messageId: 'aa02' })).length, 1);
+  batched.append(click('aa02', 3));
+  assert.equal((await batched.search({ messageId: 'aa02' })).length, 2);
   batched.append(click('aa02', 2));
   batched.close();
-  assert.equal(rows('aa02'), 2);
+  assert.equal(rows('aa02'), 3);
 });
 
 test('a full batch is written at once', () => {

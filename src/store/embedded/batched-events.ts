@@ -5,8 +5,8 @@
  * search plus an append, and the append's commit is most of its cost).
  *
  * Contract, and how it differs from EmbeddedEventStore.append: append() queues and returns; the
- * queue is written on the next setImmediate, or at once when it reaches maxBatch, and always
- * before search() reads and when flush()/close() are called. A process crash can lose the events
+ * queue is written on the next setImmediate, or at once when it reaches maxBatch, before a
+ * search() whose types could match a queued event, and when flush()/close() are called. A process crash can lose the events
  * of that one turn (milliseconds), never more; a failed write is reported to onError with the
  * number of events lost, since the caller has already answered its client.
  */
@@ -34,7 +34,10 @@ export class BatchedEventStore implements EventStore {
   }
 
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
-    this.flush();
+    // A click's own lookup is for its injection: queued clicks cannot match, so they stay queued
+    // (flushing here would write batches of one).
+    const types = filter.types;
+    if (!types || types.length === 0 || this.pending.some((e) => types.includes(e.type))) this.flush();
     return this.target.search(filter);
   }
 
