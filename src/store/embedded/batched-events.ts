@@ -11,11 +11,9 @@
  * number of events lost, since the caller has already answered its client.
  */
 import type { SluiceEvent } from '../../core/events.js';
-import type { EventFilter, EventStore } from '../types.js';
+import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
 
-export interface BatchTarget extends EventStore {
-  appendMany(events: readonly SluiceEvent[]): void;
-}
+export type BatchTarget = EventStore;
 
 export class BatchedEventStore implements EventStore {
   private pending: SluiceEvent[] = [];
@@ -31,6 +29,23 @@ export class BatchedEventStore implements EventStore {
     this.pending.push(event);
     if (this.pending.length >= this.maxBatch) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  appendMany(events: readonly SluiceEvent[]): void {
+    this.pending.push(...events);
+    if (this.pending.length >= this.maxBatch) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** The API's queries see everything appended before them. */
+  async page(filter: EventPageFilter) {
+    this.flush();
+    return this.target.page(filter);
+  }
+
+  async prune(before: string): Promise<number> {
+    this.flush();
+    return (await this.target.prune?.(before)) ?? 0;
   }
 
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
