@@ -158,7 +158,8 @@ function encodeQp(bytes: Buffer): Buffer {
         if (b < 0x21 || b > 0x7e || b === 0x3d) break;
         j++;
       }
-      n += bytes.copy(out, n, i, j);
+      // A byte loop: runs are short (a line at most), where Buffer.copy's call costs more than it saves.
+      for (let k = i; k < j; k++) out[n++] = bytes[k]!;
       column += j - i;
       i = j - 1;
       continue;

@@ -42,6 +42,14 @@ export const MAX_TOKEN_LENGTH = 8192;
 export class TokenSigner {
   private readonly byId = new Map<string, Buffer>();
   private readonly signing: { id: string; secret: Buffer };
+  /** The encoded shared fields of the last token signed (see sign()). */
+  private prefix: {
+    kind: TokenKind;
+    expires: number;
+    messageId: string;
+    rcpt: string;
+    bytes: Buffer;
+  } | null = null;
 
   /** ttlMs: how long a token stays valid; now: the clock (injected by tests). */
   constructor(
@@ -59,10 +67,29 @@ export class TokenSigner {
 
   sign(payload: Omit<TokenPayload, 'expires'>): string {
     const expires = Math.floor((this.now() + this.ttlMs) / 1000);
-    // Body and MAC in one buffer: a newsletter signs a hundred links or more per recipient.
-    const token = encode({ ...payload, expires }, this.signing.id, MAC_LENGTH);
+    // A message signs a hundred links or more for one recipient: the fields they share (key,
+    // kind, expiry, message id, recipient) are encoded once and reused while they stay the same.
+    let prefix = this.prefix;
+    if (
+      prefix === null ||
+      prefix.kind !== payload.kind ||
+      prefix.expires !== expires ||
+      prefix.messageId !== payload.messageId ||
+      prefix.rcpt !== payload.rcpt
+    ) {
+      prefix = {
+        kind: payload.kind,
+        expires,
+        messageId: payload.messageId,
+        rcpt: payload.rcpt,
+        bytes: encodePrefix(payload.kind, expires, payload.messageId, payload.rcpt, this.signing.id),
+      };
+      this.prefix = prefix;
+    }
+    // Body and MAC in one buffer, the MAC written into its last bytes.
+    const token = encodeLink(prefix.bytes, payload.linkIndex, payload.linkName, payload.url, MAC_LENGTH);
     const bodyLength = token.length - MAC_LENGTH;
-    hmac(this.signing.secret, token.subarray(0, bodyLength)).copy(token, bodyLength);
+    token.set(hmac(this.signing.secret, token.subarray(0, bodyLength)), bodyLength);
     return token.toString('base64url');
   }
 
@@ -92,16 +119,19 @@ function hmac(secret: Buffer, body: Buffer): Buffer {
   return createHmac('sha256', secret).update(body).digest().subarray(0, MAC_LENGTH);
 }
 
-/** The token body, written in one pass into a buffer with `spare` bytes left at the end (for the MAC). */
-function encode(p: TokenPayload, keyId: string, spare: number): Buffer {
+/** The fields every link of one message to one recipient shares: version to recipient. */
+function encodePrefix(
+  kind: TokenKind,
+  expires: number,
+  messageId: string,
+  rcpt: string,
+  keyId: string,
+): Buffer {
   // Sluice's message ids are hex: stored as bytes they take half the room. A flag byte says which.
-  const hexId = HEX_ID.test(p.messageId);
-  const id = hexId ? Buffer.from(p.messageId, 'hex') : p.messageId;
-  const idLength = typeof id === 'string' ? Buffer.byteLength(id) : id.length;
+  const hexId = HEX_ID.test(messageId);
+  const id = hexId ? Buffer.from(messageId, 'hex') : Buffer.from(messageId, 'utf8');
   const keyLength = Buffer.byteLength(keyId);
-  const rcptLength = Buffer.byteLength(p.rcpt);
-  const nameLength = Buffer.byteLength(p.linkName);
-  const urlLength = Buffer.byteLength(p.url);
+  const rcptLength = Buffer.byteLength(rcpt);
   const size =
     1 +
     varintSize(keyLength) +
@@ -109,31 +139,39 @@ function encode(p: TokenPayload, keyId: string, spare: number): Buffer {
     1 +
     4 +
     1 +
-    varintSize(idLength) +
-    idLength +
+    varintSize(id.length) +
+    id.length +
     varintSize(rcptLength) +
-    rcptLength +
-    varintSize(p.linkIndex) +
-    varintSize(nameLength) +
-    nameLength +
-    urlLength;
-  const out = Buffer.allocUnsafe(size + spare);
+    rcptLength;
+  const out = Buffer.allocUnsafe(size);
   let at = 0;
   out[at++] = VERSION;
   at = writeVarint(out, at, keyLength);
   at += out.write(keyId, at, 'utf8');
-  out[at++] = KINDS.indexOf(p.kind);
-  out.writeUInt32BE(Math.min(p.expires, 0xffffffff), at);
+  out[at++] = KINDS.indexOf(kind);
+  out.writeUInt32BE(Math.min(expires, 0xffffffff), at);
   at += 4;
   out[at++] = hexId ? 1 : 0;
-  at = writeVarint(out, at, idLength);
-  at += typeof id === 'string' ? out.write(id, at, 'utf8') : id.copy(out, at);
+  at = writeVarint(out, at, id.length);
+  out.set(id, at);
+  at += id.length;
   at = writeVarint(out, at, rcptLength);
-  at += out.write(p.rcpt, at, 'utf8');
-  at = writeVarint(out, at, p.linkIndex);
+  out.write(rcpt, at, 'utf8');
+  return out;
+}
+
+/** The whole token body (prefix · link index · link name · URL) with `spare` bytes left at the end (for the MAC). */
+function encodeLink(prefix: Buffer, linkIndex: number, linkName: string, url: string, spare: number): Buffer {
+  const nameLength = linkName.length === 0 ? 0 : Buffer.byteLength(linkName);
+  const urlLength = Buffer.byteLength(url);
+  const out = Buffer.allocUnsafe(
+    prefix.length + varintSize(linkIndex) + varintSize(nameLength) + nameLength + urlLength + spare,
+  );
+  out.set(prefix, 0);
+  let at = writeVarint(out, prefix.length, linkIndex);
   at = writeVarint(out, at, nameLength);
-  at += out.write(p.linkName, at, 'utf8');
-  out.write(p.url, at, 'utf8');
+  if (nameLength > 0) at += out.write(linkName, at, 'utf8');
+  out.write(url, at, 'utf8');
   return out;
 }
 
