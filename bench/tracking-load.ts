@@ -2,9 +2,10 @@
  * The tracking endpoint under load: autocannon (in this process, one core) against a server
  * child (tracking-server.ts, the other core), GET /f/TOKEN with redirects not followed, over 1,000
  * distinct signed links. Two servers side by side, in an order that flips every round:
- *  - `sluice`: the real tracking server (verify the token, look up the injection, record the
- *    click in the embedded store, 302), as `sluice serve` runs it;
- *  - `sluice-batched`: the same, with clicks written by BatchedEventStore (a proposal);
+ *  - `sluice`: the real tracking server (verify the token, look up the injection — cached —,
+ *    record the click through BatchedEventStore into the embedded store, 302), as `sluice serve`
+ *    runs it;
+ *  - `sluice-commit-each`: the same, with a commit per click (how serve ran before batching);
  *  - `reference`: a bare fastify route answering 302 without verifying or recording.
  * Every response must be a 302 and, for Sluice, every one must have left a click event (give or
  * take the requests in flight when a run stops): both are checked after each round. Per system: the medians over rounds of requests/s, p50 and p99.
@@ -18,7 +19,7 @@ import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { clickPaths } from './tracking-tokens.js';
 
-export type System = 'sluice' | 'sluice-batched' | 'reference';
+export type System = 'sluice' | 'sluice-commit-each' | 'reference';
 
 export interface LoadRound {
   system: System;
@@ -108,7 +109,7 @@ export async function loadBench(
   const secret = randomBytes(24).toString('base64url');
   const paths = clickPaths(secret);
   const rounds: LoadRound[] = [];
-  const systems: System[] = ['sluice', 'sluice-batched', 'reference'];
+  const systems: System[] = ['sluice', 'sluice-commit-each', 'reference'];
   for (let round = 0; round < options.rounds; round++) {
     for (const system of round % 2 === 0 ? systems : [...systems].reverse()) {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-tracking-'));

@@ -4,8 +4,9 @@
  * app from src/http, embedded store in DATA_DIR, one injection event per benchmark message so
  * every click finds its campaign); `... reference` runs a bare fastify route /f/:token that
  * answers 302 without verifying or recording anything. The signing secret comes from the
- * environment (SLUICE_BENCH_SECRET). `sluice-batched` is `sluice` with the click events written
- * through BatchedEventStore (one transaction per event-loop turn) instead of one commit each. Prints "listening HOST:PORT" once ready; stops on SIGTERM.
+ * environment (SLUICE_BENCH_SECRET). `sluice` writes the click events through BatchedEventStore (one
+ * transaction per event-loop turn), as `sluice serve` does; `sluice-commit-each` is the same
+ * server committing every click on its own (how serve ran before batching). Prints "listening HOST:PORT" once ready; stops on SIGTERM.
  */
 import Fastify from 'fastify';
 import { configSchema } from '../src/config/schema.js';
@@ -13,7 +14,6 @@ import { injectionEvent } from '../src/core/events.js';
 import { startHttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
 import { BatchedEventStore } from '../src/store/embedded/batched-events.js';
-import { EmbeddedEventStore } from '../src/store/embedded/events.js';
 import { openStores } from '../src/store/open.js';
 import { MAX_TOKEN_LENGTH, TokenSigner } from '../src/tracking/token.js';
 import { BENCH_KEY_ID, benchFacts, benchMessages } from './tracking-tokens.js';
@@ -38,7 +38,7 @@ async function main() {
     stores.events.append(injectionEvent(benchFacts(messageId), rcpt));
   const signer = new TokenSigner([{ id: BENCH_KEY_ID, secret }], 365 * 86_400_000);
   const batched =
-    mode === 'sluice-batched' && stores.events instanceof EmbeddedEventStore
+    mode === 'sluice'
       ? new BatchedEventStore(stores.events, (error, lost) => console.error(`lost ${lost} events: ${error}`))
       : null;
   const server = await startHttpServer(

@@ -94,11 +94,11 @@ if (part('load')) {
   );
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   const labels = {
-    sluice: 'sluice (verify + record, as serve runs it)',
-    'sluice-batched': 'sluice, clicks batched per loop turn (proposal)',
+    sluice: 'sluice (verify + record batched per loop turn, as serve runs it)',
+    'sluice-commit-each': 'sluice, a commit per click (before batching)',
     reference: 'reference (bare fastify 302)',
   } as const;
-  for (const system of ['sluice', 'sluice-batched', 'reference'] as const) {
+  for (const system of ['sluice', 'sluice-commit-each', 'reference'] as const) {
     const rs = of(system);
     const rps = median(rs.map((r) => r.rps));
     const recorded = rs.every((r) => r.clicksRecorded === null)

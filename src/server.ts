@@ -2,7 +2,8 @@
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
  * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
  * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
- * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
+ * stop accepting, let transactions in flight finish, write the opens and clicks the tracking
+ * endpoints queued (BatchedEventStore), stop delivery attempts, close the stores.
  */
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
@@ -23,6 +24,7 @@ import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
+import { BatchedEventStore } from './store/embedded/batched-events.js';
 import { openStores } from './store/open.js';
 import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
@@ -122,6 +124,7 @@ export async function startServer(
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
+  let engagement: BatchedEventStore | null = null;
   let milter: MilterServer | null = null;
   try {
     for (const kind of ['smtp', 'submission'] as const) {
@@ -151,7 +154,13 @@ export async function startServer(
         queue,
         log,
       };
-      http = await startHttpServer(options, { signer, events, log, api });
+      // Opens and clicks arrive at HTTP rates: they are written in batches (one transaction per
+      // event-loop turn) rather than a commit each. A crash can lose the engagement events of
+      // that instant (the redirect or pixel was already served); mail events stay immediate.
+      engagement = new BatchedEventStore(events, (error, lost) =>
+        log.error({ err: error, lost }, 'failed to record tracking events'),
+      );
+      http = await startHttpServer(options, { signer, events: engagement, log, api });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
@@ -170,6 +179,7 @@ export async function startServer(
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    engagement?.close();
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
@@ -188,6 +198,8 @@ export async function startServer(
         http?.close(),
         milter?.stop(),
       ]);
+      // After the HTTP door has answered its last request: its queued opens and clicks.
+      engagement?.close();
       await queue.stop(30_000);
       pool.closeAll();
       await dispatcher.stop();

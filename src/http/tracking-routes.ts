@@ -4,12 +4,17 @@
  * original URL and records `click`. A token that does not verify (tampered, unknown key,
  * expired, malformed, or of the wrong kind for the route) gets 404 with a short body: never a
  * redirect, so the server cannot be used as an open redirector.
+ *
+ * Speed: the message's injection event is looked up once and then cached (InjectionCache), and
+ * the engagement event is appended to `deps.events` — which `sluice serve` makes a
+ * BatchedEventStore, so a click costs no commit of its own (see src/server.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { engagementEvent } from '../core/events.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
 import type { TokenPayload, TokenSigner } from '../tracking/token.js';
+import { InjectionCache } from './injection-cache.js';
 
 export interface TrackingRouteDeps {
   signer: TokenSigner;
@@ -27,10 +32,11 @@ const NO_CACHE = {
 };
 
 export function registerTrackingRoutes(app: FastifyInstance, deps: TrackingRouteDeps): void {
+  const injections = new InjectionCache(deps.events);
   app.get<{ Params: { token: string } }>('/q/:token', async (request, reply) => {
     const payload = deps.signer.verify(request.params.token);
     if (!payload || payload.kind === 'click') return notFound(reply);
-    await record(deps, request, payload);
+    await record(deps, injections, request, payload);
     return reply
       .code(200)
       .headers({ 'content-type': 'image/gif', ...NO_CACHE })
@@ -41,7 +47,7 @@ export function registerTrackingRoutes(app: FastifyInstance, deps: TrackingRoute
     const payload = deps.signer.verify(request.params.token);
     // Only http(s) targets were ever signed; checking again costs nothing and keeps it that way.
     if (payload?.kind !== 'click' || !/^https?:\/\//i.test(payload.url)) return notFound(reply);
-    await record(deps, request, payload);
+    await record(deps, injections, request, payload);
     return reply
       .code(302)
       .headers({ location: locationOf(payload.url), 'cache-control': 'no-store' })
@@ -63,21 +69,19 @@ export function locationOf(url: string): string {
 
 async function record(
   deps: TrackingRouteDeps,
+  injections: InjectionCache,
   request: FastifyRequest,
   payload: TokenPayload,
 ): Promise<void> {
   const target = { message_id: payload.messageId, rcpt_to: payload.rcpt };
   try {
-    const [injection] = await deps.events.search({
-      types: ['injection'],
-      messageId: payload.messageId,
-      recipient: payload.rcpt,
-      limit: 1,
-    });
+    const injection =
+      injections.peek(payload.messageId, payload.rcpt) ??
+      (await injections.lookup(payload.messageId, payload.rcpt));
     const client = { user_agent: request.headers['user-agent'] ?? '', ip_address: request.ip };
     const link =
       payload.kind === 'click' ? { target_link_url: payload.url, target_link_name: payload.linkName } : null;
-    deps.events.append(engagementEvent(payload.kind, target, injection ?? null, client, link));
+    deps.events.append(engagementEvent(payload.kind, target, injection, client, link));
   } catch (error) {
     // The person clicking still gets where they were going; the lost event is logged.
     deps.log.error({ err: error, ...target, type: payload.kind }, 'failed to record a tracking event');
