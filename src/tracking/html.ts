@@ -15,7 +15,13 @@
  * `source` is usually a "byte string" (one character per byte, latin1), which keeps offsets equal
  * to byte offsets in any ASCII-compatible charset; `decode` turns a raw slice of it into real text
  * (the charset's decoder) so the link target in the token is the URL the author wrote.
+ *
+ * Speed: the tokenizer runs with entity decoding off (it then skips through text and values
+ * without looking at each "&"); only the attributes of <a>/<area> are decoded, with the same
+ * decoder in the same attribute mode the tokenizer uses (entities' decodeHTMLAttribute), after
+ * the charset decoder — entity references are ASCII, so the order does not matter.
  */
+import { decodeHTMLAttribute } from 'entities';
 import { QuoteType, Tokenizer } from 'htmlparser2';
 
 export interface HtmlTrackingOptions {
@@ -83,7 +89,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
   };
 
   const tokenizer = new Tokenizer(
-    { decodeEntities: true },
+    { decodeEntities: false },
     {
       onopentagname(start, end) {
         tag = source.slice(start, end).toLowerCase();
@@ -105,11 +111,10 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
         pieces = [];
       },
       onattribdata(start, end) {
-        if (current) pieces.push(decode(source.slice(start, end)));
+        if (current) pieces.push(source.slice(start, end));
       },
-      onattribentity(codepoint) {
-        if (current) pieces.push(String.fromCodePoint(codepoint));
-      },
+      // Not called with entity decoding off; the port requires it.
+      onattribentity() {},
       onattribend(quote, endIndex) {
         if (!current) return;
         current.end = endIndex;
@@ -118,7 +123,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
           const quoted = quote === QuoteType.Single || quote === QuoteType.Double;
           current.valueEnd = quoted ? endIndex - 1 : endIndex;
           current.valueStart = valueStart(source, current.valueStart, quoted);
-          current.value = pieces.join('');
+          current.value = decodeHTMLAttribute(decode(pieces.join('')));
         }
         attrs.push(current);
         current = null;
@@ -147,9 +152,8 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       ontext(_start, endIndex) {
         done(endIndex);
       },
-      ontextentity(_codepoint, endIndex) {
-        done(endIndex);
-      },
+      // Not called with entity decoding off; the port requires it.
+      ontextentity() {},
     },
   );
   tokenizer.write(source);
