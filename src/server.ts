@@ -13,6 +13,7 @@ import { Deliverer } from './delivery/deliver.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
+import { TransportMap } from './delivery/transport-map.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { QueueManager } from './queue/manager.js';
@@ -51,7 +52,15 @@ export async function startServer(
 
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const router = new Router(options.resolver ?? systemResolver(), delivery.smtp_port, relayhost);
+  const transportMap = delivery.transport_maps
+    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
+    : null;
+  const router = new Router(
+    options.resolver ?? systemResolver(),
+    delivery.smtp_port,
+    relayhost,
+    transportMap,
+  );
   const pool = new ConnectionPool({
     maxPerHop: delivery.max_connections_per_destination,
     maxMessages: delivery.max_messages_per_connection,

@@ -14,7 +14,7 @@ export interface PoolOptions {
   connectMs: number;
   commandMs: number;
   heloName: string;
-  tls: 'none' | 'may';
+  tls: 'none' | 'may' | 'require';
 }
 
 export interface Lease {
