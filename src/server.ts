@@ -3,6 +3,7 @@
  * whatever an earlier run left), delivery, and the SMTP listeners. stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
  */
+import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import type { Config } from './config/schema.js';
@@ -10,9 +11,11 @@ import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { Deliverer } from './delivery/deliver.js';
+import { IpPools } from './delivery/ip-pools.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
+import { Shaper, ShapingPolicy } from './delivery/shaping.js';
 import { TransportMap } from './delivery/transport-map.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
@@ -69,10 +72,24 @@ export async function startServer(
     commandMs: delivery.command_timeout,
     heloName: hostname,
     tls: delivery.tls,
+    ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
+  const shaping = {
+    policy: new ShapingPolicy(
+      {
+        maxConnections: delivery.max_connections_per_destination,
+        maxMessagesPerConnection: delivery.max_messages_per_connection,
+        maxPerMinute: delivery.max_messages_per_minute,
+      },
+      delivery.destinations,
+    ),
+    shaper: new Shaper(),
+    ipPools: new IpPools(delivery.ip_pools),
+  };
+  const queue = new QueueManager(spool, new Deliverer(router, pool, shaping), stores.events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
+    retryJitter: delivery.retry_jitter,
     maxLifetime: delivery.max_queue_lifetime,
   });
   const recovered = await queue.recover();

@@ -1,6 +1,7 @@
 /**
  * The queue manager (Postfix's qmgr): owns every spooled message, splits its pending recipients
- * into one job per domain, runs jobs through the Deliverer within a concurrency limit, turns
+ * into one job per domain, runs jobs through the Deliverer within a concurrency limit (overall,
+ * and per recipient domain as its shaping allows, so one slow domain cannot hold every slot), turns
  * results into events, schedules retries with backoff and jitter, bounces what outlives
  * max_queue_lifetime, and removes a message from the spool once every recipient is final.
  */
@@ -16,6 +17,8 @@ import { TimerHeap } from './timer-heap.js';
 export interface QueueOptions {
   maxConcurrent: number;
   retrySchedule: number[];
+  /** Each retry wait is varied by up to this fraction either way (0.1: +/-10%). */
+  retryJitter?: number;
   maxLifetime: number;
 }
 
@@ -38,6 +41,9 @@ export class QueueManager {
   private readonly entries = new Map<string, Entry>();
   private readonly ready: Job[] = [];
   private readonly deferred = new TimerHeap<Job>();
+  /** Jobs in flight per recipient domain, and jobs waiting because their domain is at its limit. */
+  private readonly busy = new Map<string, number>();
+  private readonly parked = new Map<string, Job[]>();
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private stopping = false;
@@ -123,6 +129,14 @@ export class QueueManager {
     if (this.stopping) return;
     while (this.inFlight < this.options.maxConcurrent && this.ready.length > 0) {
       const job = this.ready.shift()!;
+      const busy = this.busy.get(job.domain) ?? 0;
+      if (busy >= this.deliverer.concurrencyFor(job.domain)) {
+        const waiting = this.parked.get(job.domain);
+        if (waiting) waiting.push(job);
+        else this.parked.set(job.domain, [job]);
+        continue;
+      }
+      this.busy.set(job.domain, busy + 1);
       this.inFlight++;
       this.run(job)
         .catch((error: unknown) =>
@@ -130,11 +144,23 @@ export class QueueManager {
         )
         .finally(() => {
           this.inFlight--;
+          this.unpark(job.domain);
           if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
           this.pump();
         });
     }
     this.armTimer();
+  }
+
+  /** A job of this domain finished: the next parked one goes back to the head of the line. */
+  private unpark(domain: string): void {
+    const busy = (this.busy.get(domain) ?? 1) - 1;
+    if (busy > 0) this.busy.set(domain, busy);
+    else this.busy.delete(domain);
+    const waiting = this.parked.get(domain);
+    const next = waiting?.shift();
+    if (waiting?.length === 0) this.parked.delete(domain);
+    if (next) this.ready.unshift(next);
   }
 
   private armTimer(): void {
@@ -159,6 +185,7 @@ export class QueueManager {
       mailFrom: message.envelope.mail_from,
       rcpts: job.rcpts,
       size: message.messageLength,
+      ipPool: message.envelope.facts.msys.options?.ip_pool,
       body: () => this.spool.body(message),
       settle: (outcome) => {
         settled = this.settle(job, outcome);
@@ -240,6 +267,7 @@ export class QueueManager {
   private backoff(attempts: number): number {
     const schedule = this.options.retrySchedule;
     const base = schedule[Math.min(attempts, schedule.length - 1)]!;
-    return Math.round(base * (0.9 + Math.random() * 0.2));
+    const jitter = this.options.retryJitter ?? 0.1;
+    return Math.round(base * (1 - jitter + Math.random() * 2 * jitter));
   }
 }
