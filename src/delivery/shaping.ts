@@ -58,11 +58,12 @@ export class ShapingPolicy {
   private apply(override: Override | undefined): Limits {
     if (!override) return this.defaults;
     const d = this.defaults;
+    const tls = override.tls ?? d.tls;
     return {
       maxConnections: override.max_connections ?? d.maxConnections,
       maxMessagesPerConnection: override.max_messages_per_connection ?? d.maxMessagesPerConnection,
       maxPerMinute: override.max_messages_per_minute ?? d.maxPerMinute,
-      tls: override.tls ?? d.tls,
+      ...(tls ? { tls } : {}),
     };
   }
 }
