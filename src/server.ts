@@ -13,6 +13,7 @@ import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { Deliverer } from './delivery/deliver.js';
 import { IpPools } from './delivery/ip-pools.js';
 import { ConnectionPool } from './delivery/pool.js';
+import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { Shaper, ShapingPolicy } from './delivery/shaping.js';
@@ -24,6 +25,7 @@ import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { openStores } from './store/open.js';
+import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
@@ -52,6 +54,18 @@ export async function startServer(
   const keys = new KeyService(stores.keys);
   const spool = new Spool(config.data_dir);
   await spool.init();
+
+  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
+  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
+  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
+  const renderer = new MessageRenderer(
+    {
+      baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
+      signer,
+      maxPartSize: config.tracking.max_html_part_size,
+    },
+    log,
+  );
 
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
@@ -91,15 +105,14 @@ export async function startServer(
     retrySchedule: delivery.retry_schedule,
     retryJitter: delivery.retry_jitter,
     maxLifetime: delivery.max_queue_lifetime,
+    renderer,
   });
+  const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
   const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
   if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
-  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
-  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
-  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
   const deps = {
     config,
     hostname,
@@ -135,6 +148,7 @@ export async function startServer(
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    retention.stop();
     await stores.close();
     throw error;
   }
@@ -148,6 +162,7 @@ export async function startServer(
       await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
       await queue.stop(30_000);
       pool.closeAll();
+      retention.stop();
       await stores.close();
     },
   };

@@ -1,15 +1,18 @@
 /** `sluice keys create`: make an API key and print its secret, the only time it is ever shown. */
 import { type Command, list, UsageError } from './command.js';
+import { parseKeyDefaults } from './key-defaults.js';
 import { withStores } from './stores.js';
 
 export const keysCreate: Command = {
   name: 'keys create',
   summary: 'create an API key (prints the key once)',
-  usage: 'sluice keys create --label L --grant smtp/inject [--grant G ...] [--valid-ip CIDR ...] [--json]',
+  usage:
+    'sluice keys create --label L --grant smtp/inject [--grant G ...] [--valid-ip CIDR ...] [--default open_tracking=true ...] [--json]',
   options: {
     label: { type: 'string' },
     grant: { type: 'string', multiple: true },
     'valid-ip': { type: 'string', multiple: true },
+    default: { type: 'string', multiple: true },
     json: { type: 'boolean' },
   },
   async run(parsed) {
@@ -18,8 +21,14 @@ export const keysCreate: Command = {
     if (!label) throw new UsageError('--label is required');
     if (grants.length === 0)
       throw new UsageError('at least one --grant is required (e.g. --grant smtp/inject)');
+    const defaults = parseKeyDefaults(parsed.values.default);
     const { record, secret } = await withStores(parsed.config(), (_stores, keys) =>
-      keys.create({ label, grants, valid_ips: list(parsed.values['valid-ip']) }),
+      keys.create({
+        label,
+        grants,
+        valid_ips: list(parsed.values['valid-ip']),
+        ...(defaults && { defaults }),
+      }),
     );
     if (parsed.values.json) {
       process.stdout.write(

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
 import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
+import { eventsSection } from './sections/events.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { trackingSection } from './sections/tracking.js';
@@ -199,6 +200,7 @@ export const configSchema = z.strictObject({
   policy: policySection,
   milter: milterSection,
   tracking: trackingSection,
+  events: eventsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

@@ -4,7 +4,7 @@
  * would add nothing for secrets of this entropy, and lookup by hash keeps comparison off the secret.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ApiKeyRecord, KeyPatch, KeyStore } from '../store/types.js';
+import type { ApiKeyRecord, KeyDefaults, KeyPatch, KeyStore } from '../store/types.js';
 import { type Grant, isGrant } from './grants.js';
 import { NetworkSet } from './networks.js';
 
@@ -17,6 +17,7 @@ export interface NewKey {
   label: string;
   grants: string[];
   valid_ips?: string[];
+  defaults?: KeyDefaults;
 }
 
 export function hashSecret(secret: string): string {
@@ -45,6 +46,7 @@ export class KeyService {
       created_at: now.toISOString(),
       updated_at: now.toISOString(),
       last_used_at: null,
+      defaults: validateDefaults(input.defaults ?? {}),
     };
     await this.store.insert(record);
     return { record, secret };
@@ -79,7 +81,7 @@ export class KeyService {
 
   async update(
     id: string,
-    patch: { label?: string; grants?: string[]; valid_ips?: string[] },
+    patch: { label?: string; grants?: string[]; valid_ips?: string[]; defaults?: KeyDefaults },
     now = new Date(),
   ) {
     const clean: KeyPatch = {};
@@ -89,6 +91,7 @@ export class KeyService {
       new NetworkSet(patch.valid_ips);
       clean.valid_ips = patch.valid_ips;
     }
+    if (patch.defaults !== undefined) clean.defaults = validateDefaults(patch.defaults);
     return this.store.update(id, clean, now.toISOString());
   }
 
@@ -101,4 +104,23 @@ function validateGrants(grants: string[]): Grant[] {
   const bad = grants.filter((g) => !isGrant(g));
   if (bad.length > 0) throw new Error(`unknown grant(s): ${bad.join(', ')}`);
   return [...new Set(grants)] as Grant[];
+}
+
+const IP_POOL = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Keeps only known fields of the right type; a wrong one is an error naming it. */
+function validateDefaults(input: KeyDefaults): KeyDefaults {
+  const out: KeyDefaults = {};
+  for (const flag of ['open_tracking', 'click_tracking', 'transactional'] as const) {
+    const value = input[flag];
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') throw new Error(`defaults.${flag} must be true or false`);
+    out[flag] = value;
+  }
+  if (input.ip_pool !== undefined) {
+    if (typeof input.ip_pool !== 'string' || !IP_POOL.test(input.ip_pool))
+      throw new Error('defaults.ip_pool must be 1-64 letters, digits, "_", "-" or "."');
+    out.ip_pool = input.ip_pool;
+  }
+  return out;
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { openDatabase } from './embedded/db.js';
 import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
+import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
 import type { Stores } from './types.js';
 
 export function openStores(config: Config): Stores {
@@ -11,6 +12,7 @@ export function openStores(config: Config): Stores {
   return {
     keys: new EmbeddedKeyStore(db),
     events,
+    suppressions: new EmbeddedSuppressionStore(db),
     async close() {
       events.close();
       db.close();

@@ -18,12 +18,23 @@ export interface ApiKeyRecord {
   created_at: string;
   updated_at: string;
   last_used_at: string | null;
+  /** What this key's mail gets when its X-MSYS-API header does not say. */
+  defaults: KeyDefaults;
+}
+
+/** Per-key message defaults; a missing field falls through to the config. */
+export interface KeyDefaults {
+  open_tracking?: boolean;
+  click_tracking?: boolean;
+  transactional?: boolean;
+  ip_pool?: string;
 }
 
 export interface KeyPatch {
   label?: string;
   grants?: Grant[];
   valid_ips?: string[];
+  defaults?: KeyDefaults;
 }
 
 export interface KeyStore {
@@ -50,11 +61,56 @@ export interface EventStore {
   append(event: SluiceEvent): void;
   /** Newest first. */
   search(filter: EventFilter): Promise<SluiceEvent[]>;
+  /** Deletes events with a timestamp before `before` (ISO); returns how many went. Adapters whose
+   * engine bounds its own size (a capped Redis stream) may leave it out. */
+  prune?(before: string): Promise<number>;
+}
+
+/**
+ * SparkPost's suppression list: one entry per recipient and type. A transactional message is
+ * stopped by a `transactional` entry, any other message by a `non_transactional` one.
+ */
+export type SuppressionType = 'transactional' | 'non_transactional';
+
+export interface SuppressionRecord {
+  /** Lower-cased address. */
+  recipient: string;
+  type: SuppressionType;
+  /** SparkPost's names: 'Bounce Rule', 'Manually Added', 'Spam Complaint', 'Unsubscribe', 'Compliance'. */
+  source: string;
+  description: string;
+  created: string;
+  updated: string;
+}
+
+export interface SuppressionFilter {
+  types?: SuppressionType[];
+  sources?: string[];
+  /** Substring of the recipient address. */
+  search?: string;
+  /** ISO timestamps bounding `updated`. */
+  from?: string;
+  to?: string;
+  limit?: number;
+  /** Opaque position returned as `next` by the previous page. */
+  cursor?: string;
+}
+
+export interface SuppressionStore {
+  /** Inserts or replaces (recipient, type) entries; `created` of an existing entry is kept. */
+  put(records: SuppressionRecord[]): Promise<void>;
+  /** The entries of one recipient (zero, one or two). */
+  get(recipient: string): Promise<SuppressionRecord[]>;
+  /** Deletes one recipient's entries, of one type or all; returns how many went. */
+  delete(recipient: string, type?: SuppressionType): Promise<number>;
+  /** Newest `updated` first, paged. */
+  list(filter: SuppressionFilter): Promise<{ records: SuppressionRecord[]; next: string | null }>;
 }
 
 export interface Stores {
   keys: KeyStore;
   events: EventStore;
+  suppressions: SuppressionStore;
   close(): Promise<void>;
 }
 

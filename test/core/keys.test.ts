@@ -218,3 +218,32 @@ describe('KeyService with the embedded store', () => {
     assert.deepEqual(stamps, [...stamps].sort());
   });
 });
+
+describe('key defaults', () => {
+  test('are stored, validated and updated through KeyService', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-keydef-'));
+    const db = openDatabase(dir);
+    try {
+      const keys = new KeyService(new EmbeddedKeyStore(db));
+      const { record } = await keys.create({
+        label: 'news',
+        grants: ['smtp/inject'],
+        defaults: { open_tracking: true, ip_pool: 'bulk' },
+      });
+      assert.deepEqual((await keys.get(record.id))?.defaults, { open_tracking: true, ip_pool: 'bulk' });
+      await keys.update(record.id, { defaults: { click_tracking: false } });
+      assert.deepEqual((await keys.get(record.id))?.defaults, { click_tracking: false });
+      await assert.rejects(
+        keys.create({ label: 'x', grants: ['smtp/inject'], defaults: { open_tracking: 'yes' as never } }),
+        /defaults.open_tracking must be true or false/,
+      );
+      await assert.rejects(
+        keys.update(record.id, { defaults: { ip_pool: 'no spaces' } }),
+        /defaults.ip_pool/,
+      );
+    } finally {
+      db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -30,6 +30,17 @@ const MIGRATIONS: string[] = [
    CREATE INDEX events_message ON events (message_id);
    CREATE INDEX events_rcpt ON events (rcpt_to);
    CREATE INDEX events_time ON events (timestamp);`,
+  `ALTER TABLE api_keys ADD COLUMN defaults TEXT NOT NULL DEFAULT '{}';
+   CREATE TABLE suppressions (
+     recipient TEXT NOT NULL,
+     type TEXT NOT NULL,
+     source TEXT NOT NULL,
+     description TEXT NOT NULL,
+     created TEXT NOT NULL,
+     updated TEXT NOT NULL,
+     PRIMARY KEY (recipient, type)
+   );
+   CREATE INDEX suppressions_updated ON suppressions (updated, recipient, type);`,
 ];
 
 export function openDatabase(dataDir: string): Database.Database {

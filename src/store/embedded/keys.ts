@@ -2,7 +2,7 @@
  * created or deleted by the CLI takes effect in a running server at once. */
 import type Database from 'better-sqlite3';
 import type { Grant } from '../../core/grants.js';
-import type { ApiKeyRecord, KeyPatch, KeyStore } from '../types.js';
+import type { ApiKeyRecord, KeyDefaults, KeyPatch, KeyStore } from '../types.js';
 
 interface Row {
   id: string;
@@ -14,12 +14,14 @@ interface Row {
   created_at: string;
   updated_at: string;
   last_used_at: string | null;
+  defaults: string;
 }
 
 const fromRow = (row: Row): ApiKeyRecord => ({
   ...row,
   grants: JSON.parse(row.grants) as Grant[],
   valid_ips: JSON.parse(row.valid_ips) as string[],
+  defaults: JSON.parse(row.defaults) as KeyDefaults,
 });
 
 export class EmbeddedKeyStore implements KeyStore {
@@ -32,8 +34,8 @@ export class EmbeddedKeyStore implements KeyStore {
 
   constructor(private readonly db: Database.Database) {
     this.insertStmt = db.prepare(
-      `INSERT INTO api_keys (id, label, grants, valid_ips, hash, prefix, created_at, updated_at, last_used_at)
-       VALUES (@id, @label, @grants, @valid_ips, @hash, @prefix, @created_at, @updated_at, @last_used_at)`,
+      `INSERT INTO api_keys (id, label, grants, valid_ips, hash, prefix, created_at, updated_at, last_used_at, defaults)
+       VALUES (@id, @label, @grants, @valid_ips, @hash, @prefix, @created_at, @updated_at, @last_used_at, @defaults)`,
     );
     this.byHash = db.prepare<[string], Row>('SELECT * FROM api_keys WHERE hash = ?');
     this.byId = db.prepare<[string], Row>('SELECT * FROM api_keys WHERE id = ?');
@@ -47,6 +49,7 @@ export class EmbeddedKeyStore implements KeyStore {
       ...record,
       grants: JSON.stringify(record.grants),
       valid_ips: JSON.stringify(record.valid_ips),
+      defaults: JSON.stringify(record.defaults),
     });
   }
 
@@ -69,8 +72,17 @@ export class EmbeddedKeyStore implements KeyStore {
     if (!current) return null;
     const next: ApiKeyRecord = { ...current, ...patch, updated_at: now };
     this.db
-      .prepare('UPDATE api_keys SET label = ?, grants = ?, valid_ips = ?, updated_at = ? WHERE id = ?')
-      .run(next.label, JSON.stringify(next.grants), JSON.stringify(next.valid_ips), now, id);
+      .prepare(
+        'UPDATE api_keys SET label = ?, grants = ?, valid_ips = ?, defaults = ?, updated_at = ? WHERE id = ?',
+      )
+      .run(
+        next.label,
+        JSON.stringify(next.grants),
+        JSON.stringify(next.valid_ips),
+        JSON.stringify(next.defaults),
+        now,
+        id,
+      );
     return next;
   }
 
