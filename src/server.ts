@@ -11,6 +11,7 @@ import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { Deliverer } from './delivery/deliver.js';
+import { DkimSigner } from './delivery/dkim.js';
 import { IpPools } from './delivery/ip-pools.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { MessageRenderer } from './delivery/render.js';
@@ -65,6 +66,7 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
+    config.delivery.dkim.length > 0 ? DkimSigner.fromConfig(config.delivery.dkim) : null,
   );
 
   const { delivery } = config;
