@@ -30,6 +30,8 @@ export interface StartOptions {
   overrides?: Record<string, string | number | boolean>;
   ports?: { smtp?: number; submission?: number; http?: number };
   env?: NodeJS.ProcessEnv;
+  /** Options for node itself, before the script (e.g. --cpu-prof for benchmarks). */
+  nodeArgs?: string[];
 }
 
 export async function startSluice(options: StartOptions = {}): Promise<SluiceProcess> {
@@ -45,7 +47,7 @@ export async function startSluice(options: StartOptions = {}): Promise<SluicePro
     'log.level': 'info',
     ...options.overrides,
   };
-  const args = [sluiceBin, 'serve'];
+  const args = [...(options.nodeArgs ?? []), sluiceBin, 'serve'];
   for (const [key, value] of Object.entries(overrides)) args.push('-o', `${key}=${value}`);
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
