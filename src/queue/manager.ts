@@ -128,10 +128,15 @@ export class QueueManager {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.inFlight === 0) return;
+    // The deadline must not outlive the wait: an armed timer would keep the process up for all of it.
+    let deadline: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs)),
+      new Promise<void>((resolve) => {
+        deadline = setTimeout(resolve, timeoutMs);
+      }),
     ]);
+    clearTimeout(deadline);
   }
 
   private pump(): void {
