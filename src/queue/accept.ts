@@ -4,6 +4,7 @@
  * Only after this returns may a door say yes (250 on SMTP, 200 on HTTP).
  */
 import { injectionEvent } from '../core/events.js';
+import { appendEvents } from '../store/append-events.js';
 import type { EventStore } from '../store/types.js';
 import type { QueueManager } from './manager.js';
 import type { SpoolWriter } from './spool.js';
@@ -16,6 +17,9 @@ export async function acceptMessage(
 ): Promise<void> {
   const { messageLength, body } = await writer.commit(envelope);
   const now = new Date();
-  for (const rcpt of envelope.rcpts) deps.events.append(injectionEvent(envelope.facts, rcpt, now));
+  appendEvents(
+    deps.events,
+    envelope.rcpts.map((rcpt) => injectionEvent(envelope.facts, rcpt, now)),
+  );
   deps.queue.add({ id: writer.id, envelope, messageLength, done: new Set(), body });
 }

@@ -11,6 +11,7 @@ import { classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
+import { appendEvents } from '../store/append-events.js';
 import type { EventStore } from '../store/types.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { TimerHeap } from './timer-heap.js';
@@ -224,9 +225,10 @@ export class QueueManager {
     const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
     const final: string[] = [];
     const retry: string[] = [];
+    const events: SluiceEvent[] = [];
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
-      this.events.append(this.eventFor(kind, message, job, result, new Date(now)));
+      events.push(this.eventFor(kind, message, job, result, new Date(now)));
       this.log[kind === 'delivered' ? 'info' : 'warn'](
         { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
         `${kind}`,
@@ -234,6 +236,8 @@ export class QueueManager {
       if (kind === 'defer') retry.push(result.rcpt);
       else final.push(result.rcpt);
     }
+    // One write for the transaction's recipients, before the spool records them as final.
+    appendEvents(this.events, events);
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;

@@ -5,7 +5,17 @@
  * so a restart does not send again to recipients already delivered or bounced.
  */
 import { createReadStream } from 'node:fs';
-import { appendFile, type FileHandle, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import {
+  appendFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DirSync } from './dir-sync.js';
@@ -103,9 +113,10 @@ export class Spool {
     await appendFile(this.doneFileOf(id), rcpts.map((r) => `${r}\n`).join(''));
   }
 
+  /** Plain unlink, not rm(): rm walks each path first (lstat, then unlink), a system call more per file. */
   async remove(id: string): Promise<void> {
-    await rm(this.fileOf(id), { force: true });
-    await rm(this.doneFileOf(id), { force: true });
+    await unlinkIfPresent(this.fileOf(id));
+    await unlinkIfPresent(this.doneFileOf(id));
   }
 
   async count(): Promise<number> {
@@ -127,6 +138,14 @@ export class Spool {
 
   private doneFileOf(id: string): string {
     return path.join(this.dir, `${id}.done`);
+  }
+}
+
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOENT') throw error;
   }
 }
 

@@ -59,6 +59,12 @@ export interface EventFilter {
 export interface EventStore {
   /** Durable once it returns (as durable as the adapter's engine). */
   append(event: SluiceEvent): void;
+  /**
+   * Several events at once, as one write where the engine allows (one SQLite transaction, one
+   * log write): the per-recipient events of a message. Durable once it returns, like append.
+   * Optional: appendEvents() falls back to one append each.
+   */
+  appendMany?(events: SluiceEvent[]): void;
   /** Newest first. */
   search(filter: EventFilter): Promise<SluiceEvent[]>;
   /** Deletes events with a timestamp before `before` (ISO); returns how many went. Adapters whose

@@ -17,6 +17,7 @@ export const EVENTS_LOG = 'events.jsonl';
 
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
+  private readonly insertBatch: (events: SluiceEvent[], bodies: string[]) => void;
   private logFd: number | null = null;
   private logCheckedAt = 0;
   private static readonly LOG_CHECK_MS = 1_000;
@@ -29,10 +30,25 @@ export class EmbeddedEventStore implements EventStore {
     this.insert = db.prepare(
       'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.insertBatch = db.transaction((events: SluiceEvent[], bodies: string[]) => {
+      for (let i = 0; i < events.length; i++) this.insertOne(events[i]!, bodies[i]!);
+    });
   }
 
   append(event: SluiceEvent): void {
     const body = JSON.stringify(event);
+    this.insertOne(event, body);
+    writeSync(this.log(), `${body}\n`);
+  }
+
+  /** One transaction and one log write for all: a 50-recipient message costs one commit, not 50. */
+  appendMany(events: SluiceEvent[]): void {
+    const bodies = events.map((event) => JSON.stringify(event));
+    this.insertBatch(events, bodies);
+    writeSync(this.log(), `${bodies.join('\n')}\n`);
+  }
+
+  private insertOne(event: SluiceEvent, body: string): void {
     this.insert.run(
       event.event_id,
       event.type,
@@ -41,7 +57,6 @@ export class EmbeddedEventStore implements EventStore {
       event.timestamp,
       body,
     );
-    writeSync(this.log(), `${body}\n`);
   }
 
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
