@@ -31,6 +31,8 @@ interface Entry {
   openJobs: number;
   /** The last spool write (side file or removal) for this message; the next one waits for it. */
   writes: Promise<void>;
+  /** Whether a `<id>.done` side file may exist (loaded with one, or written since). */
+  sideFile: boolean;
 }
 
 interface Job {
@@ -98,7 +100,7 @@ export class QueueManager {
 
   add(message: SpooledMessage): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
-    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve() };
+    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve(), sideFile: message.done.size > 0 };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
       const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
@@ -255,8 +257,10 @@ export class QueueManager {
     let write: (() => Promise<void>) | null = null;
     if (job.entry.openJobs === 0) {
       this.entries.delete(message.id);
-      write = () => this.spool.remove(message.id);
+      const { sideFile } = job.entry;
+      write = () => this.spool.remove(message.id, sideFile);
     } else if (final.length > 0) {
+      job.entry.sideFile = true;
       write = () => this.spool.markDone(message.id, final);
     }
     if (write) {

@@ -113,10 +113,13 @@ export class Spool {
     await appendFile(this.doneFileOf(id), rcpts.map((r) => `${r}\n`).join(''));
   }
 
-  /** Plain unlink, not rm(): rm walks each path first (lstat, then unlink), a system call more per file. */
-  async remove(id: string): Promise<void> {
+  /**
+   * Plain unlink, not rm(): rm walks each path first (lstat, then unlink), a system call more per
+   * file. `sideFile` false (the caller knows none was written) saves the failing unlink of `.done`.
+   */
+  async remove(id: string, sideFile = true): Promise<void> {
     await unlinkIfPresent(this.fileOf(id));
-    await unlinkIfPresent(this.doneFileOf(id));
+    if (sideFile) await unlinkIfPresent(this.doneFileOf(id));
   }
 
   async count(): Promise<number> {
