@@ -56,6 +56,8 @@ export class QueueManager {
   private inFlight = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
+  private pendingEvents: SluiceEvent[] = [];
+  private eventsFlush: Promise<void> | null = null;
 
   constructor(
     private readonly spool: Spool,
@@ -238,8 +240,9 @@ export class QueueManager {
       if (kind === 'defer') retry.push(result.rcpt);
       else final.push(result.rcpt);
     }
-    // One write for the transaction's recipients, before the spool records them as final.
-    appendEvents(this.events, events);
+    // Written (with the events of every transaction settling in this turn) before the spool
+    // records these recipients as final: a crash in between means a retry, never a lost event.
+    const recorded = this.recordEvents(events);
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;
@@ -263,10 +266,33 @@ export class QueueManager {
       job.entry.sideFile = true;
       write = () => this.spool.markDone(message.id, final);
     }
+    await recorded;
     if (write) {
       job.entry.writes = job.entry.writes.catch(() => {}).then(write);
       await job.entry.writes;
     }
+  }
+
+  /**
+   * Group commit for delivery events: everything settled in one turn of the event loop goes to
+   * the store in one batch (one SQLite transaction instead of one per transaction settled).
+   */
+  private recordEvents(events: SluiceEvent[]): Promise<void> {
+    this.pendingEvents.push(...events);
+    this.eventsFlush ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.pendingEvents;
+        this.pendingEvents = [];
+        this.eventsFlush = null;
+        try {
+          appendEvents(this.events, batch);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return this.eventsFlush;
   }
 
   private eventFor(
