@@ -102,7 +102,8 @@ export async function startServer(
     shaper: new Shaper(),
     ipPools: new IpPools(delivery.ip_pools),
   };
-  const queue = new QueueManager(spool, new Deliverer(router, pool, shaping), stores.events, log, {
+  const deliverer = new Deliverer(router, pool, shaping);
+  const queue = new QueueManager(spool, deliverer, stores.events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     retryJitter: delivery.retry_jitter,
@@ -162,6 +163,7 @@ export async function startServer(
     signer,
     async stop() {
       await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
+      deliverer.close();
       await queue.stop(30_000);
       pool.closeAll();
       retention.stop();

@@ -78,6 +78,11 @@ export class Deliverer {
     };
   }
 
+  /** Shutdown: attempts waiting for a shaping budget give up; their messages stay queued. */
+  close(): void {
+    this.shaping.shaper.close();
+  }
+
   /** Deliveries to one recipient domain that may run at once: the queue starts no more than this. */
   concurrencyFor(domain: string): number {
     return this.shaping.policy.forDomain(domain).maxConnections;

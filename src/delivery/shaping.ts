@@ -72,7 +72,7 @@ class Budget {
   inUse = 0;
   /** Start times within the last minute, oldest first. */
   readonly starts: number[] = [];
-  readonly waiters: Array<() => void> = [];
+  readonly waiters: Array<{ start: () => void; fail: (error: Error) => void }> = [];
   timer: NodeJS.Timeout | null = null;
 
   constructor(public limits: Limits) {}
@@ -93,20 +93,45 @@ export interface Permit {
 
 export class Shaper {
   private readonly budgets = new Map<string, Budget>();
+  private closed = false;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** Shutdown: waiting deliveries give up (their messages stay queued) and no new ones start. */
+  close(): void {
+    this.closed = true;
+    for (const budget of this.budgets.values()) {
+      if (budget.timer) clearTimeout(budget.timer);
+      for (const waiter of budget.waiters.splice(0)) waiter.fail(new Error('delivery is shutting down'));
+    }
+  }
 
   /** Waits for a start in every named budget, taken in the order given (callers keep one order). */
   async acquire(wanted: Array<{ key: string; limits: Limits }>): Promise<Permit> {
     const taken: Budget[] = [];
+    const giveBack = () => {
+      for (const budget of taken) {
+        budget.inUse--;
+        this.wake(budget);
+      }
+    };
     for (const { key, limits } of wanted) {
+      if (this.closed) {
+        giveBack();
+        throw new Error('delivery is shutting down');
+      }
       let budget = this.budgets.get(key);
       if (!budget) {
         budget = new Budget(limits);
         this.budgets.set(key, budget);
       }
       budget.limits = limits;
-      await this.take(budget);
+      try {
+        await this.take(budget);
+      } catch (error) {
+        giveBack();
+        throw error;
+      }
       taken.push(budget);
     }
     let released = false;
@@ -114,10 +139,7 @@ export class Shaper {
       release: () => {
         if (released) return;
         released = true;
-        for (const budget of taken) {
-          budget.inUse--;
-          this.wake(budget);
-        }
+        giveBack();
       },
     };
   }
@@ -132,10 +154,13 @@ export class Shaper {
       this.start(budget);
       return Promise.resolve();
     }
-    return new Promise<void>((resolve) => {
-      budget.waiters.push(() => {
-        this.start(budget);
-        resolve();
+    return new Promise<void>((resolve, reject) => {
+      budget.waiters.push({
+        start: () => {
+          this.start(budget);
+          resolve();
+        },
+        fail: reject,
       });
       this.wake(budget);
     });
@@ -148,10 +173,10 @@ export class Shaper {
 
   /** Lets waiters in while the budget allows; arms a timer for the next free rate slot. */
   private wake(budget: Budget): void {
-    while (budget.waiters.length > 0) {
+    while (budget.waiters.length > 0 && !this.closed) {
       const wait = budget.waitMs(this.now());
       if (wait === 0) {
-        budget.waiters.shift()!();
+        budget.waiters.shift()!.start();
         continue;
       }
       if (Number.isFinite(wait) && !budget.timer) {

@@ -96,6 +96,18 @@ describe('Shaper', () => {
     assert.equal(started, 3);
   });
 
+  test('close(): waiting deliveries give up with a reason, and new ones are refused', async () => {
+    const shaper = new Shaper();
+    const budget = [{ key: 'domain:z.test', limits: limits({ maxConnections: 1 }) }];
+    const held = await shaper.acquire(budget);
+    const waiting = shaper.acquire(budget);
+    shaper.close();
+    await assert.rejects(waiting, /shutting down/);
+    await assert.rejects(shaper.acquire(budget), /shutting down/);
+    held.release();
+    assert.equal(shaper.inUse('domain:z.test'), 0);
+  });
+
   test('budgets are taken together: a host set limit holds back a domain that has room', async () => {
     const shaper = new Shaper();
     const hosts = { key: 'hosts:mx.shared.test:25', limits: limits({ maxConnections: 1 }) };
