@@ -4,7 +4,6 @@
  * Only after this returns may a door say yes (250 on SMTP, 200 on HTTP).
  */
 import { injectionEvent } from '../core/events.js';
-import { appendEvents } from '../store/append-events.js';
 import type { EventStore } from '../store/types.js';
 import type { QueueManager } from './manager.js';
 import type { SpoolWriter } from './spool.js';
@@ -13,13 +12,12 @@ import type { SpoolEnvelope } from './spool-format.js';
 export async function acceptMessage(
   writer: SpoolWriter,
   envelope: SpoolEnvelope,
-  deps: { events: EventStore; queue: QueueManager },
+  deps: { events: EventStore; queue: Pick<QueueManager, 'add'> },
 ): Promise<void> {
   const { messageLength, body } = await writer.commit(envelope);
   const now = new Date();
-  appendEvents(
-    deps.events,
-    envelope.rcpts.map((rcpt) => injectionEvent(envelope.facts, rcpt, now)),
-  );
+  // A message from an upstream Sluice milter had its injection recorded there.
+  if (!envelope.upstream)
+    deps.events.appendMany(envelope.rcpts.map((rcpt) => injectionEvent(envelope.facts, rcpt, now)));
   deps.queue.add({ id: writer.id, envelope, messageLength, done: new Set(), body });
 }

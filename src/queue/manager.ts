@@ -11,7 +11,6 @@ import { classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
-import { appendEvents } from '../store/append-events.js';
 import type { EventStore } from '../store/types.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { TimerHeap } from './timer-heap.js';
@@ -84,6 +83,7 @@ export class QueueManager {
    */
   private async recordMissingInjection(message: SpooledMessage): Promise<void> {
     const { rcpts, facts } = message.envelope;
+    if (message.envelope.upstream) return;
     const recorded = await this.events.search({
       messageId: message.id,
       types: ['injection'],
@@ -285,7 +285,7 @@ export class QueueManager {
         this.pendingEvents = [];
         this.eventsFlush = null;
         try {
-          appendEvents(this.events, batch);
+          this.events.appendMany(batch);
           resolve();
         } catch (error) {
           reject(error);
