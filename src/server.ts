@@ -44,7 +44,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const hostname = config.smtp.hostname ?? osHostname();
-  const stores = openStores(config);
+  const stores = await openStores(config, log);
   const keys = new KeyService(stores.keys);
   const spool = new Spool(config.data_dir);
   await spool.init();

@@ -25,7 +25,7 @@ export const auth: Command = {
       return 78; // EX_CONFIG
     }
     const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
-    const stores = openStores(config);
+    const stores = await openStores(config, log);
     try {
       const server = await startAuthServer(config.auth.listen, {
         config: config.auth,

@@ -11,7 +11,6 @@ import { RelayPolicy } from '../core/relay-policy.js';
 import { createLogger } from '../log.js';
 import { SluiceFilter } from '../milter/filter.js';
 import { startMilterServer } from '../milter/server.js';
-import { EmbeddedCounterStore } from '../store/embedded/counters.js';
 import { openStores } from '../store/open.js';
 import type { Command } from './command.js';
 import { runUntilSignal } from './until-signal.js';
@@ -31,17 +30,13 @@ export const milter: Command = {
       return 78; // EX_CONFIG
     }
     const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'milter' });
-    const stores = openStores(config);
+    const stores = await openStores(config, log);
     try {
       const keys = new KeyService(stores.keys);
       // Only the key check is asked of the policy here (stage "other"): limits stay sluice policy's.
-      const policy = new PolicyService(
-        (id) => keys.get(id),
-        new Limits(new EmbeddedCounterStore(), NO_LIMITS, 60_000),
-        {
-          refuseUnauthenticated: false,
-        },
-      );
+      const policy = new PolicyService((id) => keys.get(id), new Limits(stores.counters, NO_LIMITS, 60_000), {
+        refuseUnauthenticated: false,
+      });
       const relay = new RelayPolicy(config.relay);
       const server = await startMilterServer(
         {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { authSection } from './sections/auth.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
+import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
 import { cidr, duration, listener } from './validators.js';
 
@@ -168,15 +169,6 @@ const deliverySchema = z
   })
   .prefault({});
 
-const storeSchema = z
-  .strictObject({
-    backend: z
-      .enum(['embedded'])
-      .default('embedded')
-      .describe('Shared state (keys, events): "embedded" keeps it in SQLite under data_dir'),
-  })
-  .prefault({});
-
 const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level'),
@@ -194,7 +186,7 @@ export const configSchema = z.strictObject({
   tls: tlsSchema,
   smtp: smtpSchema,
   delivery: deliverySchema,
-  store: storeSchema,
+  store: storeSection,
   log: logSchema,
   auth: authSection,
   policy: policySection,

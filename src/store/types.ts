@@ -1,6 +1,6 @@
 /**
  * Store ports: small interfaces by purpose. Core depends on these, never on SQLite or Redis.
- * Adapters: store/embedded (SQLite under data_dir); store/redis comes with the Redis issue.
+ * Adapters: store/embedded (SQLite under data_dir) and store/redis (ioredis, shared by many nodes).
  */
 
 import type { SluiceEvent } from '../core/events.js';
@@ -108,6 +108,8 @@ export interface Stores {
   keys: KeyStore;
   events: EventStore;
   suppressions: SuppressionStore;
+  /** Rate counters: per process with the embedded backend, shared with the Redis one. */
+  counters: CounterStore;
   close(): Promise<void>;
 }
 

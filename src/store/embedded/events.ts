@@ -3,22 +3,22 @@
  * that `sluice events tail` follows and any log shipper can read. Each append is written at once,
  * synchronously, so an event survives a crash of the process that reported it.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
 import type { EventFilter, EventStore } from '../types.js';
+import { EmbeddedLogWriter } from './events-log.js';
 
-export const EVENTS_LOG = 'events.jsonl';
+export { EVENTS_LOG } from './events-log.js';
 
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
-  private logFd: number | null = null;
+  private readonly log: EmbeddedLogWriter;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly dataDir: string,
+    dataDir: string,
   ) {
+    this.log = new EmbeddedLogWriter(dataDir);
     this.insert = db.prepare(
       'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
@@ -34,7 +34,7 @@ export class EmbeddedEventStore implements EventStore {
       event.timestamp,
       body,
     );
-    writeSync(this.log(), `${body}\n`);
+    this.log.writeLine(body);
   }
 
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
@@ -63,15 +63,6 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   close(): void {
-    if (this.logFd !== null) closeSync(this.logFd);
-    this.logFd = null;
-  }
-
-  private log(): number {
-    if (this.logFd === null) {
-      mkdirSync(this.dataDir, { recursive: true });
-      this.logFd = openSync(path.join(this.dataDir, EVENTS_LOG), 'a');
-    }
-    return this.logFd;
+    this.log.close();
   }
 }

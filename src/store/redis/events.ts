@@ -1,0 +1,192 @@
+/**
+ * EventStore on Redis Streams. `append` stays synchronous and durable: the event goes to this
+ * node's disk outbox (and its local events.jsonl, which `sluice events tail` follows) and reaches
+ * Redis soon after; while Redis is away events wait on disk and are flushed when it returns.
+ *
+ * Layout (all under the `{ev}` hash tag):
+ *   s              the stream, one entry per event (field `e`: the JSON), trimmed to about
+ *                  `maxLength` entries (XADD MAXLEN ~): the store is bounded by count, not time.
+ *   m:<message_id> sorted sets of stream ids (score: the id's milliseconds; the sequence part is
+ *                  zero-padded so ids of one millisecond sort in stream order), the secondary
+ *   rc:<rcpt_to>   indexes; they expire `indexTtlMs` after their last write, and entries whose
+ *                  event was trimmed from the stream are skipped (and pruned) when read.
+ *   seg:<segment>:<chunk>  marks an outbox chunk as written, so a chunk re-sent after a crash is
+ *                  not written twice (kept one day).
+ * Queries by message id or recipient read the index; by type and/or time they walk the stream
+ * newest first from now back to `since` (or until `limit` matches): cheap for recent events and
+ * common types, a scan of the stream for a rare type over a long time (the documented trade-off).
+ */
+import path from 'node:path';
+import type { SluiceEvent } from '../../core/events.js';
+import { EmbeddedLogWriter } from '../embedded/events-log.js';
+import type { EventFilter, EventStore } from '../types.js';
+import type { KeyNames, RedisClient } from './client.js';
+import { EventOutbox, type OutboxOptions } from './outbox.js';
+import { defineScripts, type Scripts } from './scripts.js';
+
+/** KEYS: stream, chunk marker. ARGV: base, maxlen, index ttl, then per event: json, message id, rcpt. */
+const APPEND = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local base, maxlen, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+for i = 4, #ARGV, 3 do
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i])
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  -- Padded sequence: members of one millisecond sort (by lex) in stream order.
+  local member = ms .. '-' .. string.format('%010d', tonumber(sq))
+  for j, area in ipairs({'m:', 'rc:'}) do
+    local value = ARGV[i + j]
+    if value ~= '' then
+      redis.call('ZADD', base .. area .. value, tonumber(ms), member)
+      redis.call('PEXPIRE', base .. area .. value, ttl)
+    end
+  end
+end
+redis.call('SET', KEYS[2], '1', 'PX', 86400000)
+return 1`;
+
+/** Events read per round trip while walking the stream or an index. */
+const BATCH = 200;
+/** How far before `since` the walk starts: an event reaches the stream after its timestamp, and clocks differ. */
+const CLOCK_SLACK_MS = 5 * 60_000;
+
+export interface RedisEventOptions {
+  dataDir: string;
+  maxLength: number;
+  indexTtlMs?: number;
+  outbox?: OutboxOptions;
+}
+
+export class RedisEventStore implements EventStore {
+  private readonly scripts: Scripts<'append'>;
+  private readonly outbox: EventOutbox;
+  private readonly localLog: EmbeddedLogWriter;
+  private readonly base: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    names: KeyNames,
+    private readonly options: RedisEventOptions,
+  ) {
+    this.base = names.base('ev');
+    this.scripts = defineScripts(redis, { append: APPEND });
+    this.localLog = new EmbeddedLogWriter(options.dataDir);
+    this.outbox = new EventOutbox(
+      path.join(options.dataDir, 'outbox'),
+      (segment, chunk, events) => this.write(segment, chunk, events),
+      options.outbox,
+    );
+  }
+
+  append(event: SluiceEvent): void {
+    this.outbox.append(event);
+    this.localLog.write(event);
+  }
+
+  /** Segments of events still waiting for Redis on this node (tests and diagnostics). */
+  backlog(): number {
+    return this.outbox.backlog();
+  }
+
+  /** Sends what this node has appended so far. */
+  flush(): Promise<void> {
+    return this.outbox.flush();
+  }
+
+  async search(filter: EventFilter): Promise<SluiceEvent[]> {
+    // This node's own recent events first, so a search right after an append finds it.
+    await this.outbox.flush();
+    const limit = filter.limit ?? 1000;
+    const types = filter.types?.length ? new Set(filter.types) : null;
+    const recipient = filter.recipient?.toLowerCase();
+    const matches = (event: SluiceEvent) =>
+      (!types || types.has(event.type)) &&
+      (!recipient || event.rcpt_to === recipient) &&
+      (!filter.messageId || event.message_id === filter.messageId) &&
+      (!filter.since || event.timestamp >= filter.since);
+    const lowest = filter.since ? Math.max(0, Date.parse(filter.since) - CLOCK_SLACK_MS) : 0;
+    const index = filter.messageId
+      ? `${this.base}m:${filter.messageId}`
+      : recipient
+        ? `${this.base}rc:${recipient}`
+        : null;
+    return index
+      ? await this.fromIndex(index, lowest, limit, matches)
+      : await this.fromStream(lowest, limit, matches);
+  }
+
+  async close(): Promise<void> {
+    await this.outbox.close();
+    this.localLog.close();
+  }
+
+  private async write(segment: string, chunk: number, events: SluiceEvent[]): Promise<void> {
+    const args: Array<string | number> = [
+      this.base,
+      this.options.maxLength,
+      this.options.indexTtlMs ?? 30 * 86_400_000,
+    ];
+    for (const event of events)
+      args.push(JSON.stringify(event), event.message_id ?? '', event.rcpt_to?.toLowerCase() ?? '');
+    await this.scripts.append([`${this.base}s`, `${this.base}seg:${segment}:${chunk}`], args);
+  }
+
+  private async fromStream(
+    lowest: number,
+    limit: number,
+    matches: (e: SluiceEvent) => boolean,
+  ): Promise<SluiceEvent[]> {
+    const out: SluiceEvent[] = [];
+    let end = '+';
+    for (;;) {
+      const entries = await this.redis.xrevrange(`${this.base}s`, end, `${lowest}-0`, 'COUNT', BATCH);
+      for (const [, fields] of entries) {
+        const event = decode(fields);
+        if (event && matches(event)) out.push(event);
+        if (out.length >= limit) return out;
+      }
+      if (entries.length < BATCH) return out;
+      end = `(${entries.at(-1)![0]}`;
+    }
+  }
+
+  private async fromIndex(
+    index: string,
+    lowest: number,
+    limit: number,
+    matches: (e: SluiceEvent) => boolean,
+  ): Promise<SluiceEvent[]> {
+    const out: SluiceEvent[] = [];
+    const trimmed: string[] = [];
+    for (let offset = 0; ; offset += BATCH) {
+      const ids = await this.redis.zrevrangebyscore(index, '+inf', lowest, 'LIMIT', offset, BATCH);
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.xrange(`${this.base}s`, id, id);
+      const results = ids.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      for (let i = 0; i < ids.length && out.length < limit; i++) {
+        const [error, entries] = results[i] ?? [null, []];
+        if (error) throw error;
+        const entry = (entries as Array<[string, string[]]>)[0];
+        if (!entry) {
+          trimmed.push(ids[i]!);
+          continue;
+        }
+        const event = decode(entry[1]);
+        if (event && matches(event)) out.push(event);
+      }
+      if (out.length >= limit || ids.length < BATCH) break;
+    }
+    // Index entries whose event was trimmed from the stream point nowhere: prune them.
+    if (trimmed.length > 0) await this.redis.zrem(index, ...trimmed);
+    return out;
+  }
+}
+
+function decode(fields: string[]): SluiceEvent | null {
+  const at = fields.indexOf('e');
+  if (at < 0 || fields[at + 1] === undefined) return null;
+  try {
+    return JSON.parse(fields[at + 1]!) as SluiceEvent;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * A disk outbox between a synchronous `append` and an asynchronous remote store: every event is
+ * written (writeSync) to the current segment file under `dir` before append returns, so it
+ * survives a crash and a Redis outage alike; a flush seals the segment and hands its events to
+ * `send`, and only then deletes the file. While `send` fails (Redis away) segments pile up on disk,
+ * not in memory, and the flush is retried every `retryMs` until it succeeds: recovery needs no
+ * restart. Segments left by an earlier run are sent first, in order, at the next start.
+ *
+ * `send` receives a segment id and the chunk index with each chunk, so the receiver can make a
+ * re-sent chunk (crash between send and unlink) a no-op: delivery is effectively once.
+ */
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { SluiceEvent } from '../../core/events.js';
+
+export type Send = (segment: string, chunk: number, events: SluiceEvent[]) => Promise<void>;
+
+export interface OutboxOptions {
+  retryMs?: number;
+  /** Events per `send` call. */
+  chunk?: number;
+  /** Told once when sending starts failing and once when it works again. */
+  onState?: (ok: boolean, error?: Error) => void;
+}
+
+export class EventOutbox {
+  private readonly sealed: string[];
+  private current: { file: string; fd: number; count: number } | null = null;
+  private seq = 0;
+  private readonly run = `${Date.now().toString(36)}-${process.pid}`;
+  private flushing: Promise<void> | null = null;
+  private scheduled = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private failing = false;
+  private closed = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly send: Send,
+    private readonly options: OutboxOptions = {},
+  ) {
+    mkdirSync(dir, { recursive: true });
+    this.sealed = readdirSync(dir)
+      .filter((name) => name.endsWith('.jsonl'))
+      .sort()
+      .map((name) => path.join(dir, name));
+    if (this.sealed.length > 0) this.schedule();
+  }
+
+  /** Durable on return (written to the segment file); sent to the remote store soon after. */
+  append(event: SluiceEvent): void {
+    if (this.closed) throw new Error('event outbox is closed');
+    if (!this.current) {
+      // Names sort in creation order: run start time, then a zero-padded sequence.
+      const name = `seg-${this.run}-${String(this.seq++).padStart(9, '0')}.jsonl`;
+      const file = path.join(this.dir, name);
+      this.current = { file, fd: openSync(file, 'a'), count: 0 };
+    }
+    writeSync(this.current.fd, `${JSON.stringify(event)}\n`);
+    this.current.count++;
+    this.schedule();
+  }
+
+  /** Segments not yet sent (the current one included when it holds events). */
+  backlog(): number {
+    return this.sealed.length + (this.current && this.current.count > 0 ? 1 : 0);
+  }
+
+  /** Sends everything appended so far; rejects if the remote store refuses (it is retried later). */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => (this.backlog() > 0 ? this.flush() : undefined));
+    this.seal();
+    if (this.sealed.length === 0) return Promise.resolve();
+    this.flushing = this.drain().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  /** Stops retrying and closes the current segment; what is unsent stays on disk for the next start. */
+  async close(waitMs = 2000): Promise<void> {
+    this.seal();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.flush().catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  private seal(): void {
+    if (!this.current) return;
+    closeSync(this.current.fd);
+    if (this.current.count > 0) this.sealed.push(this.current.file);
+    else unlinkSync(this.current.file);
+    this.current = null;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed || this.retryTimer) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush().catch(() => {});
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const size = this.options.chunk ?? 500;
+    while (this.sealed.length > 0) {
+      const file = this.sealed[0]!;
+      const events = readSegment(file);
+      const segment = path.basename(file, '.jsonl');
+      try {
+        for (let i = 0; i * size < events.length; i++)
+          await this.send(segment, i, events.slice(i * size, (i + 1) * size));
+      } catch (error) {
+        if (!this.failing) this.options.onState?.(false, error as Error);
+        this.failing = true;
+        this.retryLater();
+        throw error;
+      }
+      unlinkSync(file);
+      this.sealed.shift();
+    }
+    if (this.failing) this.options.onState?.(true);
+    this.failing = false;
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.flush().catch(() => {});
+    }, this.options.retryMs ?? 1000);
+    this.retryTimer.unref();
+  }
+}
+
+/** The events of one segment; a line cut short by a crash is skipped (it was never acknowledged). */
+function readSegment(file: string): SluiceEvent[] {
+  const out: SluiceEvent[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as SluiceEvent);
+    } catch {
+      // torn last line
+    }
+  }
+  return out;
+}
