@@ -4,12 +4,23 @@
  * survives a crash and a Redis outage alike; a flush seals the segment and hands its events to
  * `send`, and only then deletes the file. While `send` fails (Redis away) segments pile up on disk,
  * not in memory, and the flush is retried every `retryMs` until it succeeds: recovery needs no
- * restart. Segments left by an earlier run are sent first, in order, at the next start.
+ * restart. Several processes may share one data_dir (serve, policy, milter, auth): each writes
+ * segments named with its pid, and a process adopts only the segments of processes that are gone,
+ * by an atomic rename, so one leftover segment is sent by exactly one of them, first, in order.
  *
  * `send` receives a segment id and the chunk index with each chunk, so the receiver can make a
  * re-sent chunk (crash between send and unlink) a no-op: delivery is effectively once.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { SluiceEvent } from '../../core/events.js';
 
@@ -24,9 +35,10 @@ export interface OutboxOptions {
 }
 
 export class EventOutbox {
-  private readonly sealed: string[];
+  private readonly sealed: string[] = [];
   private current: { file: string; fd: number; count: number } | null = null;
   private seq = 0;
+  /** Start time then pid: segment names sort in creation order within a process. */
   private readonly run = `${Date.now().toString(36)}-${process.pid}`;
   private flushing: Promise<void> | null = null;
   private scheduled = false;
@@ -40,10 +52,7 @@ export class EventOutbox {
     private readonly options: OutboxOptions = {},
   ) {
     mkdirSync(dir, { recursive: true });
-    this.sealed = readdirSync(dir)
-      .filter((name) => name.endsWith('.jsonl'))
-      .sort()
-      .map((name) => path.join(dir, name));
+    this.adoptOrphans();
     if (this.sealed.length > 0) this.schedule();
   }
 
@@ -114,7 +123,7 @@ export class EventOutbox {
     while (this.sealed.length > 0) {
       const file = this.sealed[0]!;
       const events = readSegment(file);
-      const segment = path.basename(file, '.jsonl');
+      const segment = segmentId(file);
       try {
         for (let i = 0; i * size < events.length; i++)
           await this.send(segment, i, events.slice(i * size, (i + 1) * size));
@@ -131,6 +140,29 @@ export class EventOutbox {
     this.failing = false;
   }
 
+  /** Takes over the segments of processes that no longer run (their own or adopted ones). */
+  private adoptOrphans(): void {
+    const orphans: Array<{ file: string; original: string }> = [];
+    for (const name of readdirSync(this.dir)) {
+      const match = /^(?:adopted-(\d+)-)?(seg-[0-9a-z]+-(\d+)-\d+\.jsonl)$/.exec(name);
+      if (!match) continue;
+      const owner = Number(match[1] ?? match[3]);
+      // Our own pid here is an earlier process that had it (pid 1 in a container, say): adopt.
+      if (owner !== process.pid && isAlive(owner)) continue;
+      orphans.push({ file: name, original: match[2]! });
+    }
+    orphans.sort((a, b) => a.original.localeCompare(b.original));
+    for (const { file, original } of orphans) {
+      const mine = path.join(this.dir, `adopted-${process.pid}-${original}`);
+      try {
+        renameSync(path.join(this.dir, file), mine);
+        this.sealed.push(mine);
+      } catch {
+        // Another process adopted it first.
+      }
+    }
+  }
+
   private retryLater(): void {
     if (this.closed || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
@@ -138,6 +170,20 @@ export class EventOutbox {
       this.flush().catch(() => {});
     }, this.options.retryMs ?? 1000);
     this.retryTimer.unref();
+  }
+}
+
+/** The id the receiver deduplicates on: the segment's original name, whoever sends it. */
+function segmentId(file: string): string {
+  return path.basename(file, '.jsonl').replace(/^adopted-\d+-/, '');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
