@@ -19,6 +19,7 @@ import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
+import { CachingKeyStore } from './store/cached-keys.js';
 import { openStores } from './store/open.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
@@ -45,7 +46,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   const hostname = config.smtp.hostname ?? osHostname();
   const stores = await openStores(config, log);
-  const keys = new KeyService(stores.keys);
+  // cached_keys: while the store is away, keys this node has seen still authenticate on SMTP.
+  const keys = new KeyService(
+    config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
+  );
   const spool = new Spool(config.data_dir);
   await spool.init();
 
