@@ -6,7 +6,7 @@
  * redirect, so the server cannot be used as an open redirector.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { engagementEvent } from '../core/events.js';
+import { engagementEvent, type SluiceEvent } from '../core/events.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
 import type { TokenPayload, TokenSigner } from '../tracking/token.js';
@@ -52,17 +52,26 @@ async function record(
   payload: TokenPayload,
 ): Promise<void> {
   const target = { message_id: payload.messageId, rcpt_to: payload.rcpt };
+  let injection: SluiceEvent | null = null;
   try {
-    const [injection] = await deps.events.search({
+    [injection = null] = await deps.events.search({
       types: ['injection'],
       messageId: payload.messageId,
       recipient: payload.rcpt,
       limit: 1,
     });
+  } catch (error) {
+    // A shared store that is away must not cost the event: it is recorded without the message facts.
+    deps.log.warn(
+      { err: error, ...target, type: payload.kind },
+      'injection lookup failed for a tracking event',
+    );
+  }
+  try {
     const client = { user_agent: request.headers['user-agent'] ?? '', ip_address: request.ip };
     const link =
       payload.kind === 'click' ? { target_link_url: payload.url, target_link_name: payload.linkName } : null;
-    deps.events.append(engagementEvent(payload.kind, target, injection ?? null, client, link));
+    deps.events.append(engagementEvent(payload.kind, target, injection, client, link));
   } catch (error) {
     // The person clicking still gets where they were going; the lost event is logged.
     deps.log.error({ err: error, ...target, type: payload.kind }, 'failed to record a tracking event');

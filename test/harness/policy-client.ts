@@ -55,7 +55,11 @@ export class PolicyClient {
   }
 }
 
-export function rcpt(instance: string, sasl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function rcpt(
+  instance: string,
+  sasl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     request: 'smtpd_access_policy',
     protocol_state: 'RCPT',

@@ -1,6 +1,7 @@
 /**
  * Starts a real `redis-server` (Debian package) for tests and benchmarks: loopback only, a free
- * port, no persistence (`--save '' --appendonly no`), a scratch directory, stopped afterwards (also
+ * port, no persistence (`--save '' --appendonly no`) unless a test asks for an fsynced
+ * append-only file, a scratch directory, stopped afterwards (also
  * when the test process dies). `kill()` takes it away mid-test and `start()` brings it back on the
  * same port, empty, as a crashed Redis without persistence would come back. Replicas and
  * sentinels are the same binary with other options, for the Sentinel failover test.
@@ -33,6 +34,11 @@ export interface RedisServerOptions {
   replicaOf?: number;
   /** Start as a sentinel monitoring the master on this loopback port, as `name`. */
   sentinelFor?: { port: number; name: string };
+  /**
+   * Append-only file fsynced on every write, kept across kill()/start(): a Redis that loses
+   * nothing when it crashes, for tests that check nothing is lost end to end.
+   */
+  persistent?: boolean;
   extraArgs?: string[];
 }
 
@@ -70,7 +76,8 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
       '--save',
       '',
       '--appendonly',
-      'no',
+      options.persistent ? 'yes' : 'no',
+      ...(options.persistent ? ['--appendfsync', 'always'] : []),
       '--dir',
       dir,
       ...(options.replicaOf ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),

@@ -107,12 +107,19 @@ test('Redis away: defer on one node, dunno on the other; back on the same port: 
     'the defer node deciding again',
   );
   assert.equal(reply, 'action=DUNNO');
-  assert.equal(await dunnoNode!.ask(rcpt('up-2', 'ffffffffffffffff')), 'action=REJECT 5.7.1 API key not valid for SMTP injection');
+  assert.equal(
+    await dunnoNode!.ask(rcpt('up-2', 'ffffffffffffffff')),
+    'action=REJECT 5.7.1 API key not valid for SMTP injection',
+  );
   deferNode!.end();
   dunnoNode!.end();
   for (const p of policies) {
     const lines = p.output().split('\n');
     assert.equal(lines.filter((l) => l.includes('"redis unavailable"')).length, 1, p.output());
-    assert.equal(lines.filter((l) => l.includes('"redis available"')).length, 2, 'at start and after recovery');
+    assert.equal(
+      lines.filter((l) => l.includes('"redis available"')).length,
+      2,
+      'at start and after recovery',
+    );
   }
 });
