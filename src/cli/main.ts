@@ -17,6 +17,7 @@ import { keysUpdate } from './keys-update.js';
 import { milter } from './milter.js';
 import { policy } from './policy.js';
 import { serve } from './serve.js';
+import { storeMigrate } from './store-migrate.js';
 
 const COMMANDS: Command[] = [
   serve,
@@ -31,6 +32,7 @@ const COMMANDS: Command[] = [
   keysDelete,
   eventsTail,
   eventsSearch,
+  storeMigrate,
 ];
 
 function help(): string {
