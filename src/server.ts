@@ -11,6 +11,7 @@ import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { Deliverer } from './delivery/deliver.js';
 import { ConnectionPool } from './delivery/pool.js';
+import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
@@ -21,6 +22,7 @@ import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { CachingKeyStore } from './store/cached-keys.js';
 import { openStores } from './store/open.js';
+import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
@@ -53,6 +55,18 @@ export async function startServer(
   const spool = new Spool(config.data_dir);
   await spool.init();
 
+  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
+  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
+  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
+  const renderer = new MessageRenderer(
+    {
+      baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
+      signer,
+      maxPartSize: config.tracking.max_html_part_size,
+    },
+    log,
+  );
+
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
   const router = new Router(options.resolver ?? systemResolver(), delivery.smtp_port, relayhost);
@@ -69,15 +83,14 @@ export async function startServer(
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     maxLifetime: delivery.max_queue_lifetime,
+    renderer,
   });
+  const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
   const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
   if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
-  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
-  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
-  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
   const deps = {
     config,
     hostname,
@@ -113,6 +126,7 @@ export async function startServer(
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    retention.stop();
     await stores.close();
     throw error;
   }
@@ -126,6 +140,7 @@ export async function startServer(
       await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
       await queue.stop(30_000);
       pool.closeAll();
+      retention.stop();
       await stores.close();
     },
   };

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
+import { eventsSection } from './sections/events.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
@@ -192,6 +193,7 @@ export const configSchema = z.strictObject({
   policy: policySection,
   milter: milterSection,
   tracking: trackingSection,
+  events: eventsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

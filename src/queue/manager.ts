@@ -8,6 +8,7 @@
 import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
 import { classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
+import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
 import type { Spool, SpooledMessage } from './spool.js';
@@ -17,6 +18,8 @@ export interface QueueOptions {
   maxConcurrent: number;
   retrySchedule: number[];
   maxLifetime: number;
+  /** Turns spooled bytes into what goes on the wire (tracking); absent: the bytes as spooled. */
+  renderer?: MessageRenderer;
 }
 
 interface Entry {
@@ -32,6 +35,8 @@ interface Job {
   rcpts: string[];
   /** Attempts already made for these recipients. */
   attempts: number;
+  /** Why the rendered message went out (partly) untracked, from the last attempt's rendering. */
+  trackingNote?: string;
 }
 
 export class QueueManager {
@@ -97,9 +102,13 @@ export class QueueManager {
       return;
     }
     this.entries.set(message.id, entry);
+    // Tracking tokens name their recipient, so a tracked message is one transaction per recipient.
+    const perRecipient = wantsTracking(message.envelope.facts);
     for (const [domain, rcpts] of byDomain) {
-      entry.openJobs++;
-      this.ready.push({ entry, domain, rcpts, attempts: 0 });
+      for (const group of perRecipient ? rcpts.map((rcpt) => [rcpt]) : [rcpts]) {
+        entry.openJobs++;
+        this.ready.push({ entry, domain, rcpts: group, attempts: 0 });
+      }
     }
     this.pump();
   }
@@ -159,7 +168,14 @@ export class QueueManager {
       mailFrom: message.envelope.mail_from,
       rcpts: job.rcpts,
       size: message.messageLength,
-      body: () => this.spool.body(message),
+      body: () => {
+        const source = this.spool.body(message);
+        const { renderer } = this.options;
+        if (!renderer) return source;
+        return renderer.render(message.envelope.facts, job.rcpts, source, (result) => {
+          job.trackingNote = result.reasons.length > 0 ? result.reasons.join('; ') : undefined;
+        });
+      },
       settle: (outcome) => {
         settled = this.settle(job, outcome);
         return settled;
@@ -222,7 +238,12 @@ export class QueueManager {
   ): SluiceEvent {
     const facts = message.envelope.facts;
     const base = { mx_host: result.mxHost, num_retries: job.attempts };
-    if (kind === 'delivered') return deliveryEvent(facts, result.rcpt, base, now);
+    if (kind === 'delivered') {
+      const event = deliveryEvent(facts, result.rcpt, base, now);
+      // Signed or unparseable content is delivered untracked; whoever reads events learns why.
+      if (job.trackingNote) event.tracking_skipped = job.trackingNote;
+      return event;
+    }
     const failure = {
       ...base,
       error_code: String(result.code || (kind === 'defer' ? 451 : 550)),

@@ -10,6 +10,7 @@ import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
+import type { ApiKeyRecord } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
@@ -72,11 +73,11 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const ip = clientIp(session);
       authenticate(auth, ip, deps).then(
-        (keyId) => {
-          if (keyId) {
+        (key) => {
+          if (key) {
             deps.throttle.succeeded(ip);
-            log.info({ session_id: session.id, ip, key: keyId }, 'authenticated');
-            const user: SessionUser = { keyId };
+            log.info({ session_id: session.id, ip, key: key.id }, 'authenticated');
+            const user: SessionUser = { keyId: key.id, defaults: key.defaults };
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
@@ -129,14 +130,14 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
   return server;
 }
 
-/** The key id when the credentials name an active key with smtp/inject from this address. */
+/** The key when the credentials name an active key with smtp/inject from this address. */
 async function authenticate(
   auth: SMTPServerAuthentication,
   ip: string,
   deps: ListenerDeps,
-): Promise<string | null> {
+): Promise<ApiKeyRecord | null> {
   if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
   if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
   const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
-  return result.ok ? result.key.id : null;
+  return result.ok ? result.key : null;
 }

@@ -3,10 +3,12 @@
  * a real redis-server started by the harness. Each opened store gets a key prefix of its own on
  * the one server, so the suites do not see each other's data.
  */
+
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before } from 'node:test';
+import { after, before, test } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { openStores } from '../../src/store/open.js';
 import { createRedisClient, KeyNames, type RedisClient } from '../../src/store/redis/client.js';
@@ -84,7 +86,7 @@ suppressionContract('redis', async () => {
   return new RedisSuppressionStore(client(prefix), new KeyNames(prefix));
 });
 
-eventContract('redis', async () => {
+async function openEvents() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-redis-events-'));
   dirs.push(dir);
   const opened = await openStores(
@@ -99,4 +101,24 @@ eventContract('redis', async () => {
   );
   stores.push(opened);
   return opened.events;
+}
+
+eventContract('redis', openEvents);
+
+test('redis: prune trims the stream by the time events reached it (events.retention)', async () => {
+  const events = await openEvents();
+  const at = new Date().toISOString();
+  for (let i = 0; i < 3; i++)
+    events.append({
+      type: 'open',
+      event_id: `p${i}`,
+      timestamp: at,
+      message_id: 'pruned',
+      rcpt_to: 'p@x.example',
+    });
+  assert.equal((await events.search({ messageId: 'pruned' })).length, 3);
+  assert.equal(await events.prune?.(new Date(Date.now() - 3_600_000).toISOString()), 0);
+  assert.equal(await events.prune?.(new Date(Date.now() + 60_000).toISOString()), 3);
+  assert.deepEqual(await events.search({ messageId: 'pruned' }), []);
+  assert.deepEqual(await events.search({ types: ['open'] }), []);
 });

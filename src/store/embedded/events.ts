@@ -2,6 +2,10 @@
  * EventStore on the embedded database plus an append-only JSON-lines log (data_dir/events.jsonl)
  * that `sluice events tail` follows and any log shipper can read. Each append is written at once,
  * synchronously, so an event survives a crash of the process that reported it.
+ *
+ * Retention: prune() deletes old rows in bounded batches (the server calls it hourly). The
+ * JSON-lines file is rotated by logrotate: when the path no longer names the open file (renamed
+ * or removed), the next append a second or more later reopens it, so no signal is needed.
  */
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
@@ -13,6 +17,7 @@ export { EVENTS_LOG } from './events-log.js';
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
   private readonly log: EmbeddedLogWriter;
+  private static readonly PRUNE_BATCH = 5_000;
 
   constructor(
     private readonly db: Database.Database,
@@ -60,6 +65,20 @@ export class EmbeddedEventStore implements EventStore {
     args.push(filter.limit ?? 1000);
     const rows = this.db.prepare<unknown[], { body: string }>(sql).all(...args);
     return rows.map((row) => JSON.parse(row.body) as SluiceEvent);
+  }
+
+  async prune(before: string): Promise<number> {
+    const batch = this.db.prepare(
+      `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE timestamp < ? LIMIT ${EmbeddedEventStore.PRUNE_BATCH})`,
+    );
+    let total = 0;
+    for (;;) {
+      const { changes } = batch.run(before);
+      total += changes;
+      if (changes < EmbeddedEventStore.PRUNE_BATCH) return total;
+      // Let the writers in between batches: a long delete would stall event appends.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   close(): void {

@@ -5,7 +5,7 @@
  *
  * Layout (all under the `{ev}` hash tag):
  *   s              the stream, one entry per event (field `e`: the JSON), trimmed to about
- *                  `maxLength` entries (XADD MAXLEN ~): the store is bounded by count, not time.
+ *                  `maxLength` entries (XADD MAXLEN ~), and by events.retention through prune().
  *   m:<message_id> sorted sets of stream ids (score: the id's milliseconds; the sequence part is
  *                  zero-padded so ids of one millisecond sort in stream order), the secondary
  *   rc:<rcpt_to>   indexes; they expire `indexTtlMs` after their last write, and entries whose
@@ -112,6 +112,17 @@ export class RedisEventStore implements EventStore {
     return index
       ? await this.fromIndex(index, lowest, limit, matches)
       : await this.fromStream(lowest, limit, matches);
+  }
+
+  /**
+   * events.retention on Redis: trims the stream by entry time (XTRIM MINID, exact: it runs hourly,
+   * and an approximate trim would keep a small stream whole). The stream id is when the event reached Redis, which for an event
+   * buffered during an outage is later than its timestamp: it is kept a little longer, never less.
+   */
+  async prune(before: string): Promise<number> {
+    const cut = Date.parse(before);
+    if (!Number.isFinite(cut)) return 0;
+    return await this.redis.xtrim(`${this.base}s`, 'MINID', `${cut}-0`);
   }
 
   async close(): Promise<void> {
