@@ -7,7 +7,7 @@
  * Key names: `<key_prefix>{<area>}:<rest>`. The braces are a Cluster hash tag: every key of one
  * area (keys, limits, suppressions, events) lives in one slot, so Lua scripts and MULTI that touch
  * several keys of an area stay valid on a Cluster; the price is that one area is not spread
- * across shards (see docs/redis.md).
+ * across shards (see contrib/redis/README.md).
  */
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
