@@ -14,13 +14,15 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
+import { type RedisServer, startRedis } from '../test/harness/redis.js';
 import { startSluice } from '../test/harness/sluice-process.js';
 import { type SmtpSink, startSmtpSink } from '../test/harness/smtp-sink.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const SYSTEMS = ['postfix', 'sluice'] as const;
-type System = (typeof SYSTEMS)[number];
+/** `sluice-redis`: Sluice with store.backend=redis (from --store), beside the embedded one. */
+type System = (typeof SYSTEMS)[number] | 'sluice-redis';
 
 const USAGE = `usage: bench/relay [options]
 
@@ -32,6 +34,8 @@ Runs the same smtp-source workload through Sluice and a scratch Postfix, both re
   --size BYTES    message body size (default 2048)
   --reconnect     a new connection per message instead of reusing each session (smtp-source without -d)
   --systems LIST  comma-separated subset of ${SYSTEMS.join(',')} (default both)
+  --store LIST    Sluice's store backends: embedded, redis or both (default embedded); redis runs a
+                  harness redis-server on a loopback port (no persistence) shared by the rounds
   --dir PATH      parent of the scratch queues of both MTAs (default <repo>/.bench)
   --timeout SECS  limit for each wait: injection, delivery, queue drain (default 300)
   -h, --help      this text`;
@@ -66,6 +70,7 @@ function parseOptions(argv: string[]): Options {
       size: { type: 'string', default: '2048' },
       reconnect: { type: 'boolean', default: false },
       systems: { type: 'string', default: SYSTEMS.join(',') },
+      store: { type: 'string', default: 'embedded' },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
       timeout: { type: 'string', default: '300' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -85,13 +90,19 @@ function parseOptions(argv: string[]): Options {
   for (const s of systems) {
     if (!(SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system "${s}"\n\n${USAGE}`);
   }
+  const stores = values.store.split(',').map((s) => s.trim());
+  for (const s of stores)
+    if (s !== 'embedded' && s !== 'redis') throw new Error(`unknown store "${s}"\n\n${USAGE}`);
+  const expanded = systems.flatMap((s): System[] =>
+    s !== 'sluice' ? [s as System] : stores.map((store) => (store === 'redis' ? 'sluice-redis' : 'sluice')),
+  );
   return {
     rounds: positive('rounds', values.rounds),
     messages: positive('messages', values.messages),
     sessions: positive('sessions', values.sessions),
     size: positive('size', values.size),
     reconnect: values.reconnect,
-    systems: systems as System[],
+    systems: expanded,
     dir: path.resolve(values.dir),
     timeoutMs: positive('timeout', values.timeout) * 1000,
   };
@@ -207,12 +218,17 @@ async function runSluice(
   sink: SmtpSink,
   options: Options,
   scratch: string,
+  redis: RedisServer | null = null,
 ): Promise<RunResult> {
+  const system: System = redis ? 'sluice-redis' : 'sluice';
   const dataDir = mkdtempSync(path.join(scratch, 'sluice-'));
   try {
+    const store: Record<string, string> = redis
+      ? { 'store.backend': 'redis', 'store.redis.url': redis.url }
+      : {};
     const sluice = await startSluice({
       dataDir,
-      overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}`, 'log.level': 'warn' },
+      overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}`, 'log.level': 'warn', ...store },
     });
     const unregister = onProcessExit(() => sluice.child.kill('SIGKILL'));
     let timing: Timing;
@@ -229,8 +245,8 @@ async function runSluice(
       clearTimeout(timer);
       unregister();
     }
-    checkExact(sink, timing.target, 'sluice');
-    return { system: 'sluice', round, ...timing, rate: options.messages / timing.seconds, peakRssKiB: peak };
+    checkExact(sink, timing.target, system);
+    return { system, round, ...timing, rate: options.messages / timing.seconds, peakRssKiB: peak };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -273,6 +289,9 @@ function report(results: RunResult[], options: Options, postfixVersion: string):
   if (sluiceMedian !== undefined && postfixMedian !== undefined) {
     lines.push(`Sluice/Postfix (medians): ${(sluiceMedian / postfixMedian).toFixed(2)}`);
   }
+  const redisMedian = medians.get('sluice-redis');
+  if (redisMedian !== undefined && sluiceMedian !== undefined)
+    lines.push(`Sluice on Redis / Sluice embedded (medians): ${(redisMedian / sluiceMedian).toFixed(2)}`);
   const peaks = results.flatMap((r) => (r.peakRssKiB === undefined ? [] : [r.peakRssKiB]));
   if (peaks.length > 0)
     lines.push(`Sluice peak RSS (VmHWM, max over rounds): ${(Math.max(...peaks) / 1024).toFixed(1)} MiB`);
@@ -300,13 +319,17 @@ async function main(): Promise<void> {
     child.once('close', () => resolve(out.trim() || 'unknown'));
   });
   const sink = await startSmtpSink({});
+  const redis = options.systems.includes('sluice-redis') ? await startRedis() : null;
   const results: RunResult[] = [];
   try {
     for (let round = 1; round <= options.rounds; round++) {
       // Alternate who goes first so drift (page cache, CPU frequency) does not favour one system.
       const order = round % 2 === 1 ? options.systems : [...options.systems].reverse();
       for (const system of order) {
-        const result = await (system === 'postfix' ? runPostfix : runSluice)(round, sink, options, scratch);
+        const result =
+          system === 'postfix'
+            ? await runPostfix(round, sink, options, scratch)
+            : await runSluice(round, sink, options, scratch, system === 'sluice-redis' ? redis : null);
         results.push(result);
         progress(
           `round ${round} ${system}: ${result.rate.toFixed(0)} msg/s ` +
@@ -317,6 +340,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await sink.stop();
+    await redis?.stop();
     rmSync(scratch, { recursive: true, force: true });
     unregister();
   }
