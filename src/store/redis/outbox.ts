@@ -41,6 +41,9 @@ export class EventOutbox {
   /** Start time then pid: segment names sort in creation order within a process. */
   private readonly run = `${Date.now().toString(36)}-${process.pid}`;
   private flushing: Promise<void> | null = null;
+  /** Segments ever sealed and ever sent: a flush waits for what was sealed when it was called. */
+  private sealedTotal = 0;
+  private sentTotal = 0;
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private failing = false;
@@ -75,15 +78,19 @@ export class EventOutbox {
     return this.sealed.length + (this.current && this.current.count > 0 ? 1 : 0);
   }
 
-  /** Sends everything appended so far; rejects if the remote store refuses (it is retried later). */
-  flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.backlog() > 0 ? this.flush() : undefined));
+  /**
+   * Sends everything appended before the call (not what comes in meanwhile, so a steady stream of
+   * appends cannot keep a caller waiting); rejects if the remote store refuses (retried later).
+   */
+  async flush(): Promise<void> {
     this.seal();
-    if (this.sealed.length === 0) return Promise.resolve();
-    this.flushing = this.drain().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
+    const wanted = this.sealedTotal;
+    while (this.sentTotal < wanted) {
+      this.flushing ??= this.drain().finally(() => {
+        this.flushing = null;
+      });
+      await this.flushing;
+    }
   }
 
   /** Stops retrying and closes the current segment; what is unsent stays on disk for the next start. */
@@ -104,8 +111,10 @@ export class EventOutbox {
   private seal(): void {
     if (!this.current) return;
     closeSync(this.current.fd);
-    if (this.current.count > 0) this.sealed.push(this.current.file);
-    else unlinkSync(this.current.file);
+    if (this.current.count > 0) {
+      this.sealed.push(this.current.file);
+      this.sealedTotal++;
+    } else unlinkSync(this.current.file);
     this.current = null;
   }
 
@@ -118,9 +127,10 @@ export class EventOutbox {
     });
   }
 
+  /** Sends the segments sealed when it starts, oldest first. */
   private async drain(): Promise<void> {
     const size = this.options.chunk ?? 500;
-    while (this.sealed.length > 0) {
+    for (let left = this.sealed.length; left > 0; left--) {
       const file = this.sealed[0]!;
       const events = readSegment(file);
       const segment = segmentId(file);
@@ -135,6 +145,7 @@ export class EventOutbox {
       }
       unlinkSync(file);
       this.sealed.shift();
+      this.sentTotal++;
     }
     if (this.failing) this.options.onState?.(true);
     this.failing = false;
@@ -157,6 +168,7 @@ export class EventOutbox {
       try {
         renameSync(path.join(this.dir, file), mine);
         this.sealed.push(mine);
+        this.sealedTotal++;
       } catch {
         // Another process adopted it first.
       }
