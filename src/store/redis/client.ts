@@ -94,18 +94,31 @@ function watchAvailability(client: RedisClient, log?: Logger): void {
   });
 }
 
-/** Waits until the client is ready, or fails after `ms` (a node must not start against no store). */
+/**
+ * Waits until the client is ready, or fails after `ms` (a node must not start against no store),
+ * naming the last error seen (refused connection, WRONGPASS, certificate...).
+ */
 export async function waitReady(client: RedisClient, ms: number): Promise<void> {
   if (client.status === 'ready') return;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      client.off('ready', ready);
-      reject(new Error(`redis not reachable within ${ms} ms`));
-    }, ms);
-    const ready = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    client.once('ready', ready);
-  });
+  let last: Error | null = null;
+  const remember = (error: Error) => {
+    last = error;
+  };
+  client.on('error', remember);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', ready);
+        const why = (last as Error | null)?.message ?? 'no answer';
+        reject(new Error(`redis not reachable within ${ms} ms: ${why}`));
+      }, ms);
+      const ready = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', ready);
+    });
+  } finally {
+    client.off('error', remember);
+  }
 }
