@@ -3,7 +3,10 @@
  * in `record` and `last_used_at` on its own (touch writes one field, no read-modify-write);
  * `{keys}:hash:<sha256>` points to the id, and the sorted set `{keys}:all` lists ids for `list`.
  * Only the SHA-256 of a secret is ever stored, as in the embedded store. Lookups always go to
- * Redis, so a key created on one node authenticates on every node at once.
+ * Redis, so a key created on one node authenticates on every node at once. `update` merges the
+ * patch in this process and writes the whole record back (only if the key still exists): two
+ * administrators updating one key at the same instant, the last write wins, as with the CLI on
+ * the embedded store.
  */
 import type { ApiKeyRecord, KeyPatch, KeyStore } from '../types.js';
 import type { KeyNames, RedisClient } from './client.js';
