@@ -1,6 +1,7 @@
 /**
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
- * whatever an earlier run left), delivery, and the SMTP listeners. stop() is the SIGTERM path:
+ * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
+ * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
  */
 import { hostname as osHostname } from 'node:os';
@@ -16,6 +17,8 @@ import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import type { MilterServer } from './milter/server.js';
+import { startMilterService } from './milter/service.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
@@ -26,6 +29,7 @@ import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
+import { observedEvents, WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -35,7 +39,7 @@ export interface RunningServer {
   queue: QueueManager;
   spool: Spool;
   /** Bound addresses by listener, e.g. { smtp: "127.0.0.1:2525" }. */
-  addresses: Partial<Record<ListenerKind | 'http', string>>;
+  addresses: Partial<Record<ListenerKind | 'http' | 'milter', string>>;
   /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
   signer: TokenSigner;
   stop(): Promise<void>;
@@ -52,6 +56,20 @@ export async function startServer(
   const keys = new KeyService(
     config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
   );
+  const { webhooks: hooks } = config;
+  const dispatcher = new WebhookDispatcher(
+    stores.webhooks,
+    {
+      batchIntervalMs: hooks.batch_interval,
+      maxBatch: hooks.max_batch,
+      retrySchedule: hooks.retry_schedule,
+      maxAgeMs: hooks.max_age,
+      timeoutMs: hooks.timeout,
+    },
+    log.child({ part: 'webhooks' }),
+  );
+  // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
+  const events = observedEvents(stores.events, (event) => dispatcher.offer(event));
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -79,12 +97,13 @@ export async function startServer(
     heloName: hostname,
     tls: delivery.tls,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
+  const queue = new QueueManager(spool, new Deliverer(router, pool), events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     maxLifetime: delivery.max_queue_lifetime,
     renderer,
   });
+  await dispatcher.start();
   const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
@@ -96,7 +115,7 @@ export async function startServer(
     hostname,
     spool,
     queue,
-    events: stores.events,
+    events,
     log,
     keys,
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
@@ -107,6 +126,7 @@ export async function startServer(
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
+  let milter: MilterServer | null = null;
   try {
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
@@ -118,14 +138,44 @@ export async function startServer(
       log.info({ listener: kind, address }, 'listening');
     }
     if (config.listen.http) {
-      const options = { listen: config.listen.http, trustedProxies: config.tracking.trusted_proxies };
-      http = await startHttpServer(options, { signer, events: stores.events, log });
+      const options = {
+        listen: config.listen.http,
+        trustedProxies: config.tracking.trusted_proxies,
+        maxBody: config.http.max_body,
+      };
+      const api = {
+        config,
+        hostname,
+        keys,
+        events,
+        suppressions: stores.suppressions,
+        webhooks: stores.webhooks,
+        dispatcher,
+        spool,
+        queue,
+        log,
+      };
+      http = await startHttpServer(options, { signer, events, log, api });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
+    }
+    if (config.milter.with_serve && config.milter.listen) {
+      const milterLog = log.child({ service: 'milter' });
+      milter = await startMilterService({
+        config,
+        findKey: (id) => keys.get(id),
+        events: stores.events,
+        signer,
+        log: milterLog,
+      });
+      addresses.milter = milter.address;
+      log.info({ listener: 'milter', address: milter.address }, 'listening');
     }
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    await milter?.stop();
+    await dispatcher.stop();
     retention.stop();
     await stores.close();
     throw error;
@@ -137,9 +187,14 @@ export async function startServer(
     addresses,
     signer,
     async stop() {
-      await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
+      await Promise.all([
+        ...servers.map((server) => closeGracefully(server, 30_000)),
+        http?.close(),
+        milter?.stop(),
+      ]);
       await queue.stop(30_000);
       pool.closeAll();
+      await dispatcher.stop();
       retention.stop();
       await stores.close();
     },

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
 import { eventsSection } from './sections/events.js';
+import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
@@ -22,7 +23,7 @@ const listenSchema = z
     submission: listener
       .default('127.0.0.1:2587')
       .describe('Submission (like port 587): STARTTLS, then AUTH is required. null: off'),
-    http: listener.default('127.0.0.1:8080').describe('HTTP API and tracking (later releases). null: off'),
+    http: listener.default('127.0.0.1:8080').describe('HTTP API (/api/v1) and tracking. null: off'),
   })
   .prefault({});
 
@@ -193,6 +194,8 @@ export const configSchema = z.strictObject({
   policy: policySection,
   milter: milterSection,
   tracking: trackingSection,
+  http: httpSection,
+  webhooks: webhooksSection,
   events: eventsSection,
 });
 

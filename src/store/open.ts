@@ -12,11 +12,13 @@ import { openDatabase } from './embedded/db.js';
 import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
 import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
+import { EmbeddedWebhookStore } from './embedded/webhooks.js';
 import { createRedisClient, KeyNames, waitReady } from './redis/client.js';
 import { RedisCounterStore } from './redis/counters.js';
 import { RedisEventStore } from './redis/events.js';
 import { RedisKeyStore } from './redis/keys.js';
 import { RedisSuppressionStore } from './redis/suppressions.js';
+import { RedisWebhookStore } from './redis/webhooks.js';
 import type { Stores } from './types.js';
 
 export async function openStores(config: Config, log?: Logger): Promise<Stores> {
@@ -30,6 +32,7 @@ export function openEmbeddedStores(config: Pick<Config, 'data_dir'>): Stores {
     keys: new EmbeddedKeyStore(db),
     events,
     suppressions: new EmbeddedSuppressionStore(db),
+    webhooks: new EmbeddedWebhookStore(db),
     counters: new EmbeddedCounterStore(),
     async close() {
       events.close();
@@ -62,6 +65,8 @@ async function openRedisStores(config: Config, log?: Logger): Promise<Stores> {
     keys: new RedisKeyStore(redis, names),
     events,
     suppressions: new RedisSuppressionStore(redis, names),
+    // A claimed batch is not offered to another node while an attempt can still be running.
+    webhooks: new RedisWebhookStore(redis, names, config.webhooks.timeout + 10_000),
     counters: new RedisCounterStore(redis, names),
     async close() {
       await events.close();

@@ -72,6 +72,43 @@ export function eventContract(name: string, open: () => Promise<EventStore>): vo
     assert.deepEqual(await store.search({ messageId: 'no-such-message' }), []);
   });
 
+  test(`${name}: page filters, counts and pages newest first with a cursor; appendMany`, async () => {
+    const store = await open();
+    const batch = Array.from({ length: 12 }, (_, i) =>
+      event(
+        i % 2 ? 'delivery' : 'injection',
+        `pg-${i % 4}`,
+        `pg${i % 3}@page.example`,
+        new Date().toISOString(),
+      ),
+    );
+    store.appendMany(batch);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let n = 0; n < 10; n++) {
+      const page = await store.page({
+        recipients: ['PG0@page.example', 'pg1@page.example'],
+        limit: 3,
+        ...(cursor && { cursor }),
+      });
+      assert.equal(page.total, 8);
+      seen.push(...page.events.map((e) => String(e.subject)));
+      if (!page.next) break;
+      cursor = page.next;
+    }
+    assert.deepEqual(
+      seen,
+      batch
+        .filter((_, i) => i % 3 !== 2)
+        .reverse()
+        .map((e) => String(e.subject)),
+    );
+    const injections = await store.page({ messageIds: ['pg-0', 'pg-1'], types: ['injection'], limit: 100 });
+    assert.equal(injections.total, 3);
+    assert.ok(injections.events.every((e) => e.type === 'injection'));
+    await assert.rejects(store.page({ limit: 1, cursor: 'bogus' }), /invalid cursor/);
+  });
+
   test(`${name}: the whole event comes back as it was appended`, async () => {
     const store = await open();
     const e = {

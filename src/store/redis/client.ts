@@ -16,7 +16,7 @@ import type { Logger } from '../../log.js';
 
 export type RedisClient = Redis | Cluster;
 
-export type Area = 'keys' | 'lim' | 'sup' | 'ev';
+export type Area = 'keys' | 'lim' | 'sup' | 'ev' | 'wh';
 
 export class KeyNames {
   constructor(private readonly prefix: string) {}

@@ -19,7 +19,7 @@
 import path from 'node:path';
 import type { SluiceEvent } from '../../core/events.js';
 import { EmbeddedLogWriter } from '../embedded/events-log.js';
-import type { EventFilter, EventStore } from '../types.js';
+import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
 import type { KeyNames, RedisClient } from './client.js';
 import { EventOutbox, type OutboxOptions } from './outbox.js';
 import { defineScripts, type Scripts } from './scripts.js';
@@ -80,6 +80,61 @@ export class RedisEventStore implements EventStore {
   append(event: SluiceEvent): void {
     this.outbox.append(event);
     this.localLog.write(event);
+  }
+
+  appendMany(events: readonly SluiceEvent[]): void {
+    this.outbox.appendMany(events);
+    if (events.length > 0) this.localLog.writeLine(events.map((e) => JSON.stringify(e)).join('\n'));
+  }
+
+  /**
+   * The API's paged query. Every match in the range is read to count `total` (the trade-off: a
+   * page costs a walk of its matches, bounded by the stream's length); the cursor is the stream
+   * id of the last event returned.
+   */
+  async page(
+    filter: EventPageFilter,
+  ): Promise<{ events: SluiceEvent[]; next: string | null; total: number }> {
+    await this.outbox.flush();
+    const before = decodePageCursor(filter.cursor);
+    const types = filter.types?.length ? new Set(filter.types) : null;
+    const campaigns = filter.campaigns?.length ? new Set(filter.campaigns) : null;
+    const recipients = filter.recipients?.map((r) => r.toLowerCase());
+    const matches = (e: SluiceEvent) =>
+      (!types || types.has(e.type)) &&
+      (!recipients?.length || (e.rcpt_to !== undefined && recipients.includes(e.rcpt_to))) &&
+      (!filter.messageIds?.length ||
+        (e.message_id !== undefined && filter.messageIds.includes(e.message_id))) &&
+      (!campaigns || campaigns.has(String(e['campaign_id'] ?? ''))) &&
+      (!filter.from || e.timestamp >= filter.from) &&
+      (!filter.to || e.timestamp <= filter.to);
+    const lowest = filter.from ? Math.max(0, Date.parse(filter.from) - CLOCK_SLACK_MS) : 0;
+    const indexes = filter.messageIds?.length
+      ? filter.messageIds.map((id) => `${this.base}m:${id}`)
+      : recipients?.length
+        ? recipients.map((r) => `${this.base}rc:${r}`)
+        : null;
+    const all: Array<{ id: string; event: SluiceEvent }> = [];
+    if (indexes) {
+      const seen = new Set<string>();
+      for (const index of indexes)
+        for (const found of await this.fromIndex(index, lowest, Number.MAX_SAFE_INTEGER, matches, true))
+          if (!seen.has(found.id)) {
+            seen.add(found.id);
+            all.push(found);
+          }
+      all.sort((a, b) => compareIds(b.id, a.id));
+    } else {
+      all.push(...(await this.fromStream(lowest, Number.MAX_SAFE_INTEGER, matches, true)));
+    }
+    const after = before === null ? all : all.filter((f) => compareIds(f.id, before) < 0);
+    const limit = Math.max(1, Math.min(filter.limit, 10_000));
+    const page = after.slice(0, limit);
+    const next =
+      after.length > limit && page.length > 0
+        ? Buffer.from(`sid:${page.at(-1)!.id}`).toString('base64url')
+        : null;
+    return { events: page.map((f) => f.event), next, total: all.length };
   }
 
   /** Segments of events still waiting for Redis on this node (tests and diagnostics). */
@@ -145,14 +200,26 @@ export class RedisEventStore implements EventStore {
     lowest: number,
     limit: number,
     matches: (e: SluiceEvent) => boolean,
-  ): Promise<SluiceEvent[]> {
-    const out: SluiceEvent[] = [];
+  ): Promise<SluiceEvent[]>;
+  private async fromStream(
+    lowest: number,
+    limit: number,
+    matches: (e: SluiceEvent) => boolean,
+    withIds: true,
+  ): Promise<Array<{ id: string; event: SluiceEvent }>>;
+  private async fromStream(
+    lowest: number,
+    limit: number,
+    matches: (e: SluiceEvent) => boolean,
+    withIds = false,
+  ): Promise<unknown[]> {
+    const out: unknown[] = [];
     let end = '+';
     for (;;) {
       const entries = await this.redis.xrevrange(`${this.base}s`, end, `${lowest}-0`, 'COUNT', BATCH);
-      for (const [, fields] of entries) {
+      for (const [id, fields] of entries) {
         const event = decode(fields);
-        if (event && matches(event)) out.push(event);
+        if (event && matches(event)) out.push(withIds ? { id, event } : event);
         if (out.length >= limit) return out;
       }
       if (entries.length < BATCH) return out;
@@ -165,8 +232,22 @@ export class RedisEventStore implements EventStore {
     lowest: number,
     limit: number,
     matches: (e: SluiceEvent) => boolean,
-  ): Promise<SluiceEvent[]> {
-    const out: SluiceEvent[] = [];
+  ): Promise<SluiceEvent[]>;
+  private async fromIndex(
+    index: string,
+    lowest: number,
+    limit: number,
+    matches: (e: SluiceEvent) => boolean,
+    withIds: true,
+  ): Promise<Array<{ id: string; event: SluiceEvent }>>;
+  private async fromIndex(
+    index: string,
+    lowest: number,
+    limit: number,
+    matches: (e: SluiceEvent) => boolean,
+    withIds = false,
+  ): Promise<unknown[]> {
+    const out: unknown[] = [];
     const trimmed: string[] = [];
     for (let offset = 0; ; offset += BATCH) {
       const ids = await this.redis.zrevrangebyscore(index, '+inf', lowest, 'LIMIT', offset, BATCH);
@@ -182,7 +263,7 @@ export class RedisEventStore implements EventStore {
           continue;
         }
         const event = decode(entry[1]);
-        if (event && matches(event)) out.push(event);
+        if (event && matches(event)) out.push(withIds ? { id: entry[0], event } : event);
       }
       if (out.length >= limit || ids.length < BATCH) break;
     }
@@ -190,6 +271,20 @@ export class RedisEventStore implements EventStore {
     if (trimmed.length > 0) await this.redis.zrem(index, ...trimmed);
     return out;
   }
+}
+
+/** Orders stream ids "ms-seq" numerically. */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+function decodePageCursor(cursor: string | undefined): string | null {
+  if (!cursor) return null;
+  const match = /^sid:(\d{1,20}-\d{1,20})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw new Error('invalid cursor');
+  return match[1]!;
 }
 
 function decode(fields: string[]): SluiceEvent | null {

@@ -61,15 +61,21 @@ export class EventOutbox {
 
   /** Durable on return (written to the segment file); sent to the remote store soon after. */
   append(event: SluiceEvent): void {
+    this.appendMany([event]);
+  }
+
+  /** Several events in one write. */
+  appendMany(events: readonly SluiceEvent[]): void {
     if (this.closed) throw new Error('event outbox is closed');
+    if (events.length === 0) return;
     if (!this.current) {
       // Names sort in creation order: run start time, then a zero-padded sequence.
       const name = `seg-${this.run}-${String(this.seq++).padStart(9, '0')}.jsonl`;
       const file = path.join(this.dir, name);
       this.current = { file, fd: openSync(file, 'a'), count: 0 };
     }
-    writeSync(this.current.fd, `${JSON.stringify(event)}\n`);
-    this.current.count++;
+    writeSync(this.current.fd, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+    this.current.count += events.length;
     this.schedule();
   }
 
