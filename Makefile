@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
 
-.PHONY: run build deps system-deps lint typecheck test test-only bench bench-relay bench-policy bench-auth bench-milter bench-http clean example
+.PHONY: run build deps system-deps lint typecheck test test-only bench clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -50,7 +50,16 @@ test-only:
 	$(NPM) test
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth bench-milter bench-http
+# One line per benchmark, so adding one never conflicts with another.
+BENCHES := bench-relay
+BENCHES += bench-policy
+BENCHES += bench-auth
+BENCHES += bench-milter
+BENCHES += bench-http
+BENCHES += bench-tracking
+
+.PHONY: $(BENCHES)
+bench: $(BENCHES)
 
 bench-relay: system-deps build
 	bench/relay
@@ -66,6 +75,9 @@ bench-milter: system-deps build
 
 bench-http: system-deps build
 	bench/http $(ARGS)
+
+bench-tracking: build
+	bench/tracking
 
 example: build
 	$(NPM) run --silent example

@@ -4,6 +4,7 @@
  * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
  */
+import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import type { Config } from './config/schema.js';
@@ -11,10 +12,14 @@ import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { Deliverer } from './delivery/deliver.js';
+import { DkimSigner } from './delivery/dkim.js';
+import { IpPools } from './delivery/ip-pools.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
+import { Shaper, ShapingPolicy } from './delivery/shaping.js';
+import { TransportMap } from './delivery/transport-map.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import type { MilterServer } from './milter/server.js';
@@ -83,11 +88,20 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
+    config.delivery.dkim.length > 0 ? DkimSigner.fromConfig(config.delivery.dkim) : null,
   );
 
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const router = new Router(options.resolver ?? systemResolver(), delivery.smtp_port, relayhost);
+  const transportMap = delivery.transport_maps
+    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
+    : null;
+  const router = new Router(
+    options.resolver ?? systemResolver(),
+    delivery.smtp_port,
+    relayhost,
+    transportMap,
+  );
   const pool = new ConnectionPool({
     maxPerHop: delivery.max_connections_per_destination,
     maxMessages: delivery.max_messages_per_connection,
@@ -96,10 +110,25 @@ export async function startServer(
     commandMs: delivery.command_timeout,
     heloName: hostname,
     tls: delivery.tls,
+    ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), events, log, {
+  const shaping = {
+    policy: new ShapingPolicy(
+      {
+        maxConnections: delivery.max_connections_per_destination,
+        maxMessagesPerConnection: delivery.max_messages_per_connection,
+        maxPerMinute: delivery.max_messages_per_minute,
+      },
+      delivery.destinations,
+    ),
+    shaper: new Shaper(),
+    ipPools: new IpPools(delivery.ip_pools),
+  };
+  const deliverer = new Deliverer(router, pool, shaping);
+  const queue = new QueueManager(spool, deliverer, events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
+    retryJitter: delivery.retry_jitter,
     maxLifetime: delivery.max_queue_lifetime,
     renderer,
   });
@@ -192,6 +221,7 @@ export async function startServer(
         http?.close(),
         milter?.stop(),
       ]);
+      deliverer.close();
       await queue.stop(30_000);
       pool.closeAll();
       await dispatcher.stop();

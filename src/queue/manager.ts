@@ -1,6 +1,7 @@
 /**
  * The queue manager (Postfix's qmgr): owns every spooled message, splits its pending recipients
- * into one job per domain, runs jobs through the Deliverer within a concurrency limit, turns
+ * into one job per domain, runs jobs through the Deliverer within a concurrency limit (overall,
+ * and per recipient domain as its shaping allows, so one slow domain cannot hold every slot), turns
  * results into events, schedules retries with backoff and jitter, bounces what outlives
  * max_queue_lifetime, and removes a message from the spool once every recipient is final.
  */
@@ -17,6 +18,8 @@ import { TimerHeap } from './timer-heap.js';
 export interface QueueOptions {
   maxConcurrent: number;
   retrySchedule: number[];
+  /** Each retry wait is varied by up to this fraction either way (0.1: +/-10%). */
+  retryJitter?: number;
   maxLifetime: number;
   /** Turns spooled bytes into what goes on the wire (tracking); absent: the bytes as spooled. */
   renderer?: MessageRenderer;
@@ -27,6 +30,8 @@ interface Entry {
   openJobs: number;
   /** The last spool write (side file or removal) for this message; the next one waits for it. */
   writes: Promise<void>;
+  /** Whether a `<id>.done` side file may exist (loaded with one, or written since). */
+  sideFile: boolean;
 }
 
 interface Job {
@@ -43,10 +48,15 @@ export class QueueManager {
   private readonly entries = new Map<string, Entry>();
   private readonly ready: Job[] = [];
   private readonly deferred = new TimerHeap<Job>();
+  /** Jobs in flight per recipient domain, and jobs waiting because their domain is at its limit. */
+  private readonly busy = new Map<string, number>();
+  private readonly parked = new Map<string, Job[]>();
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
+  private pendingEvents: SluiceEvent[] = [];
+  private eventsFlush: Promise<void> | null = null;
 
   constructor(
     private readonly spool: Spool,
@@ -92,7 +102,7 @@ export class QueueManager {
 
   add(message: SpooledMessage): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
-    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve() };
+    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve(), sideFile: message.done.size > 0 };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
       const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
@@ -123,16 +133,29 @@ export class QueueManager {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.inFlight === 0) return;
+    // The deadline must not outlive the wait: an armed timer would keep the process up for all of it.
+    let deadline: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs)),
+      new Promise<void>((resolve) => {
+        deadline = setTimeout(resolve, timeoutMs);
+      }),
     ]);
+    clearTimeout(deadline);
   }
 
   private pump(): void {
     if (this.stopping) return;
     while (this.inFlight < this.options.maxConcurrent && this.ready.length > 0) {
       const job = this.ready.shift()!;
+      const busy = this.busy.get(job.domain) ?? 0;
+      if (busy >= this.deliverer.concurrencyFor(job.domain)) {
+        const waiting = this.parked.get(job.domain);
+        if (waiting) waiting.push(job);
+        else this.parked.set(job.domain, [job]);
+        continue;
+      }
+      this.busy.set(job.domain, busy + 1);
       this.inFlight++;
       this.run(job)
         .catch((error: unknown) =>
@@ -140,11 +163,23 @@ export class QueueManager {
         )
         .finally(() => {
           this.inFlight--;
+          this.unpark(job.domain);
           if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
           this.pump();
         });
     }
     this.armTimer();
+  }
+
+  /** A job of this domain finished: the next parked one goes back to the head of the line. */
+  private unpark(domain: string): void {
+    const busy = (this.busy.get(domain) ?? 1) - 1;
+    if (busy > 0) this.busy.set(domain, busy);
+    else this.busy.delete(domain);
+    const waiting = this.parked.get(domain);
+    const next = waiting?.shift();
+    if (waiting?.length === 0) this.parked.delete(domain);
+    if (next) this.ready.unshift(next);
   }
 
   private armTimer(): void {
@@ -169,6 +204,7 @@ export class QueueManager {
       mailFrom: message.envelope.mail_from,
       rcpts: job.rcpts,
       size: message.messageLength,
+      ipPool: message.envelope.facts.msys.options?.ip_pool,
       body: () => {
         const source = this.spool.body(message);
         const { renderer } = this.options;
@@ -193,9 +229,10 @@ export class QueueManager {
     const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
     const final: string[] = [];
     const retry: string[] = [];
+    const events: SluiceEvent[] = [];
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
-      this.events.append(this.eventFor(kind, message, job, result, new Date(now)));
+      events.push(this.eventFor(kind, message, job, result, new Date(now)));
       this.log[kind === 'delivered' ? 'info' : 'warn'](
         { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
         `${kind}`,
@@ -203,6 +240,9 @@ export class QueueManager {
       if (kind === 'defer') retry.push(result.rcpt);
       else final.push(result.rcpt);
     }
+    // Written (with the events of every transaction settling in this turn) before the spool
+    // records these recipients as final: a crash in between means a retry, never a lost event.
+    const recorded = this.recordEvents(events);
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;
@@ -220,14 +260,39 @@ export class QueueManager {
     let write: (() => Promise<void>) | null = null;
     if (job.entry.openJobs === 0) {
       this.entries.delete(message.id);
-      write = () => this.spool.remove(message.id);
+      const { sideFile } = job.entry;
+      write = () => this.spool.remove(message.id, sideFile);
     } else if (final.length > 0) {
+      job.entry.sideFile = true;
       write = () => this.spool.markDone(message.id, final);
     }
+    await recorded;
     if (write) {
       job.entry.writes = job.entry.writes.catch(() => {}).then(write);
       await job.entry.writes;
     }
+  }
+
+  /**
+   * Group commit for delivery events: everything settled in one turn of the event loop goes to
+   * the store in one batch (one SQLite transaction instead of one per transaction settled).
+   */
+  private recordEvents(events: SluiceEvent[]): Promise<void> {
+    this.pendingEvents.push(...events);
+    this.eventsFlush ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.pendingEvents;
+        this.pendingEvents = [];
+        this.eventsFlush = null;
+        try {
+          this.events.appendMany(batch);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return this.eventsFlush;
   }
 
   private eventFor(
@@ -262,6 +327,7 @@ export class QueueManager {
   private backoff(attempts: number): number {
     const schedule = this.options.retrySchedule;
     const base = schedule[Math.min(attempts, schedule.length - 1)]!;
-    return Math.round(base * (0.9 + Math.random() * 0.2));
+    const jitter = this.options.retryJitter ?? 0.1;
+    return Math.round(base * (1 - jitter + Math.random() * 2 * jitter));
   }
 }
