@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { authSection } from './sections/auth.js';
+import { bouncesSection } from './sections/bounces.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { trackingSection } from './sections/tracking.js';
@@ -194,6 +195,7 @@ export const configSchema = z.strictObject({
   tls: tlsSchema,
   smtp: smtpSchema,
   delivery: deliverySchema,
+  bounces: bouncesSection,
   store: storeSchema,
   log: logSchema,
   auth: authSection,
