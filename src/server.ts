@@ -9,12 +9,14 @@ import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
+import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
@@ -61,11 +63,19 @@ export async function startServer(
     heloName: hostname,
     tls: delivery.tls,
   });
+  const bounces = new BounceHandler(spool, stores.events, stores.suppressions, log, {
+    dsn: config.bounces.dsn,
+    suppressHardBounces: config.bounces.suppress_hard_bounces,
+    hostname,
+  });
   const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     maxLifetime: delivery.max_queue_lifetime,
+    bounceRules: bounceRulesWith(config.bounces.rules),
+    onBounced: bounces.onBounced,
   });
+  bounces.queue = queue;
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
@@ -85,6 +95,7 @@ export async function startServer(
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),
     tls,
+    suppressions: stores.suppressions,
   };
 
   const servers: SMTPServer[] = [];

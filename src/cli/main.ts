@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.js';
+import { SuppressionInputError } from '../core/suppressions-admin.js';
 import { auth } from './auth.js';
 import { COMMON_USAGE, type Command, parseFor, UsageError } from './command.js';
 import { configCheck } from './config-check.js';
@@ -17,6 +18,9 @@ import { keysUpdate } from './keys-update.js';
 import { milter } from './milter.js';
 import { policy } from './policy.js';
 import { serve } from './serve.js';
+import { suppressionsAdd } from './suppressions-add.js';
+import { suppressionsList } from './suppressions-list.js';
+import { suppressionsRemove } from './suppressions-remove.js';
 
 const COMMANDS: Command[] = [
   serve,
@@ -31,6 +35,9 @@ const COMMANDS: Command[] = [
   keysDelete,
   eventsTail,
   eventsSearch,
+  suppressionsList,
+  suppressionsAdd,
+  suppressionsRemove,
 ];
 
 function help(): string {
@@ -87,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`sluice: ${error.message}\n`);
       return 78; // EX_CONFIG
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof SuppressionInputError) {
       process.stderr.write(`sluice ${command.name}: ${error.message}\nusage: ${command.usage}\n`);
       return 64; // EX_USAGE
     }

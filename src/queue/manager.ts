@@ -6,7 +6,7 @@
  */
 
 import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
-import { classifyBounce } from '../delivery/bounce-rules.js';
+import { type BounceRule, classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
@@ -17,27 +17,48 @@ export interface QueueOptions {
   maxConcurrent: number;
   retrySchedule: number[];
   maxLifetime: number;
+  /** Classification rules (config's in front of the built-in table); the built-ins when absent. */
+  bounceRules?: BounceRule[];
+  /** Told of recipients that bounced, after their events and before the spool forgets them. */
+  onBounced?: (message: SpooledMessage, bounced: BouncedRcpt[]) => Promise<void>;
 }
 
-interface Entry {
+/** A recipient that reached a permanent failure, with the bounce event recorded for it. */
+export interface BouncedRcpt {
+  result: RcptResult;
+  event: SluiceEvent;
+}
+
+export interface Entry {
   message: SpooledMessage;
   openJobs: number;
   /** The last spool write (side file or removal) for this message; the next one waits for it. */
   writes: Promise<void>;
+  /** Jobs queued (ready or deferred) or parked; not those running. See queue/control.ts. */
+  waiting: Set<Job>;
+  /** On hold: its jobs are parked instead of run (persisted as `<id>.hold` in the spool). */
+  held: boolean;
+  parked: Job[];
+  lastError: string | null;
 }
 
-interface Job {
+export interface Job {
   entry: Entry;
   domain: string;
   rcpts: string[];
   /** Attempts already made for these recipients. */
   attempts: number;
+  /** When it is due (deferred jobs); 0 when queued to run now. */
+  due: number;
+  /** Withdrawn by an admin operation while still in a queue; skipped when taken out. */
+  cancelled?: boolean;
 }
 
 export class QueueManager {
-  private readonly entries = new Map<string, Entry>();
-  private readonly ready: Job[] = [];
-  private readonly deferred = new TimerHeap<Job>();
+  /** Read and changed by queue/control.ts (the admin operations), nothing else. */
+  readonly entries = new Map<string, Entry>();
+  readonly ready: Job[] = [];
+  readonly deferred = new TimerHeap<Job>();
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private stopping = false;
@@ -56,7 +77,7 @@ export class QueueManager {
     const messages = await this.spool.load((file, why) => this.log.warn({ file }, `spool file ${why}`));
     for (const message of messages) {
       await this.recordMissingInjection(message);
-      this.add(message);
+      this.add(message, message.held === true);
     }
     return messages.length;
   }
@@ -84,9 +105,17 @@ export class QueueManager {
     );
   }
 
-  add(message: SpooledMessage): void {
+  add(message: SpooledMessage, held = false): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
-    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve() };
+    const entry: Entry = {
+      message,
+      openJobs: 0,
+      writes: Promise.resolve(),
+      waiting: new Set(),
+      held,
+      parked: [],
+      lastError: null,
+    };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
       const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
@@ -99,7 +128,7 @@ export class QueueManager {
     this.entries.set(message.id, entry);
     for (const [domain, rcpts] of byDomain) {
       entry.openJobs++;
-      this.ready.push({ entry, domain, rcpts, attempts: 0 });
+      this.enqueue({ entry, domain, rcpts, attempts: 0, due: 0 });
     }
     this.pump();
   }
@@ -119,10 +148,23 @@ export class QueueManager {
     ]);
   }
 
-  private pump(): void {
+  /** Queues a job to run now (due 0) or later. */
+  enqueue(job: Job): void {
+    job.entry.waiting.add(job);
+    if (job.due > 0) this.deferred.push(job.due, job);
+    else this.ready.push(job);
+  }
+
+  pump(): void {
     if (this.stopping) return;
     while (this.inFlight < this.options.maxConcurrent && this.ready.length > 0) {
       const job = this.ready.shift()!;
+      if (job.cancelled) continue;
+      if (job.entry.held) {
+        job.entry.parked.push(job);
+        continue;
+      }
+      job.entry.waiting.delete(job);
       this.inFlight++;
       this.run(job)
         .catch((error: unknown) =>
@@ -137,13 +179,21 @@ export class QueueManager {
     this.armTimer();
   }
 
+  /** The manager is quiet: nothing running (admin operations that rewrite a message wait for this). */
+  get busy(): number {
+    return this.inFlight;
+  }
+
   private armTimer(): void {
     const due = this.deferred.peekDue();
     if (this.timer || due === undefined || this.stopping) return;
     this.timer = setTimeout(
       () => {
         this.timer = null;
-        this.ready.push(...this.deferred.popDue(Date.now()));
+        for (const job of this.deferred.popDue(Date.now())) {
+          job.due = 0;
+          this.ready.push(job);
+        }
         this.pump();
       },
       Math.max(0, due - Date.now()),
@@ -176,9 +226,13 @@ export class QueueManager {
     const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
     const final: string[] = [];
     const retry: string[] = [];
+    const bounced: BouncedRcpt[] = [];
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
-      this.events.append(this.eventFor(kind, message, job, result, new Date(now)));
+      const event = this.eventFor(kind, message, job, result, new Date(now));
+      this.events.append(event);
+      if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
+      if (kind === 'defer') job.entry.lastError = result.text;
       this.log[kind === 'delivered' ? 'info' : 'warn'](
         { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
         `${kind}`,
@@ -191,12 +245,22 @@ export class QueueManager {
       job.entry.openJobs++;
       // The in-memory copy served the first attempt; later ones read the spool file.
       message.body = null;
-      this.deferred.push(now + this.backoff(job.attempts), {
+      this.enqueue({
         ...job,
         rcpts: retry,
         attempts: job.attempts + 1,
+        due: now + this.backoff(job.attempts),
       });
       this.armTimer();
+    }
+    // DSNs are spooled before the recipients are marked done: a crash in between repeats the
+    // bounce rather than losing its DSN.
+    if (bounced.length > 0 && this.options.onBounced) {
+      await this.options
+        .onBounced(message, bounced)
+        .catch((error: unknown) =>
+          this.log.error({ err: error, message_id: message.id }, 'bounce handling failed'),
+        );
     }
     // One spool write at a time per message: a side-file append still running when another job's
     // remove() unlinks it would leave an orphan `<id>.done` behind.
@@ -213,6 +277,17 @@ export class QueueManager {
     }
   }
 
+  /** Called by queue/control.ts after it changed the queues. */
+  rearm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pump();
+  }
+
+  classify(enhanced: string | undefined, text: string): number {
+    return classifyBounce(enhanced, text, this.options.bounceRules);
+  }
+
   private eventFor(
     kind: 'delivered' | 'bounce' | 'defer' | 'expired',
     message: SpooledMessage,
@@ -227,7 +302,7 @@ export class QueueManager {
       ...base,
       error_code: String(result.code || (kind === 'defer' ? 451 : 550)),
       raw_reason: result.text,
-      bounce_class: String(classifyBounce(result.enhanced, result.text)),
+      bounce_class: String(this.classify(result.enhanced, result.text)),
     };
     if (kind === 'defer') return delayEvent(facts, result.rcpt, failure, now);
     if (kind === 'expired') {

@@ -2,7 +2,8 @@
  * The durable spool (data_dir/spool/queue). A message is acknowledged (250) only after its file,
  * envelope and footer included, is fsynced and its directory entry is synced. Delivery progress
  * for multi-recipient messages is kept in a side file `<id>.done` (one finished recipient a line),
- * so a restart does not send again to recipients already delivered or bounced.
+ * so a restart does not send again to recipients already delivered or bounced. A message put on
+ * hold by the queue tools has an empty side file `<id>.hold`, so the hold outlives a restart.
  */
 import { createReadStream } from 'node:fs';
 import { appendFile, type FileHandle, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { DirSync } from './dir-sync.js';
 import { decodeFooter, encodeTrailer, FOOTER_LENGTH, type SpoolEnvelope } from './spool-format.js';
 
 const ID_PATTERN = /^[0-9a-f]{20}$/;
-const DONE_PATTERN = /^[0-9a-f]{20}\.done$/;
+const SIDE_PATTERN = /^([0-9a-f]{20})\.(done|hold)$/;
 /** Bodies up to this size are kept in memory for their first delivery attempt (no re-read). */
 const KEEP_IN_MEMORY = 256 * 1024;
 const WRITE_BUFFER = 64 * 1024;
@@ -25,6 +26,8 @@ export interface SpooledMessage {
   done: Set<string>;
   /** The body, when small and just received; dropped after the first attempt. */
   body: Buffer | null;
+  /** On hold (queue tools): not delivered until released. */
+  held?: boolean;
 }
 
 export class Spool {
@@ -53,15 +56,18 @@ export class Spool {
     // A crash between the two unlinks of remove() leaves a side file whose message is gone.
     const ids = new Set(names);
     for (const name of entries) {
-      if (DONE_PATTERN.test(name) && !ids.has(name.slice(0, -'.done'.length)))
-        await rm(path.join(this.dir, name), { force: true });
+      const side = SIDE_PATTERN.exec(name);
+      if (side && !ids.has(side[1]!)) await rm(path.join(this.dir, name), { force: true });
     }
+    const held = new Set(entries.filter((n) => n.endsWith('.hold')).map((n) => n.slice(0, 20)));
     const messages: SpooledMessage[] = [];
     for (const id of names) {
       try {
         const message = await this.read(id);
-        if (message) messages.push(message);
-        else {
+        if (message) {
+          if (held.has(id)) message.held = true;
+          messages.push(message);
+        } else {
           onBroken(this.fileOf(id), 'incomplete (never acknowledged); removed');
           await this.remove(id);
         }
@@ -106,6 +112,18 @@ export class Spool {
   async remove(id: string): Promise<void> {
     await rm(this.fileOf(id), { force: true });
     await rm(this.doneFileOf(id), { force: true });
+    await rm(this.holdFileOf(id), { force: true });
+  }
+
+  /** Persists (or lifts) a hold; durable once it returns. */
+  async setHold(id: string, held: boolean): Promise<void> {
+    if (held) {
+      const handle = await open(this.holdFileOf(id), 'w', 0o600);
+      await handle.close();
+    } else {
+      await rm(this.holdFileOf(id), { force: true });
+    }
+    await this.dirSync.sync();
   }
 
   async count(): Promise<number> {
@@ -127,6 +145,10 @@ export class Spool {
 
   private doneFileOf(id: string): string {
     return path.join(this.dir, `${id}.done`);
+  }
+
+  private holdFileOf(id: string): string {
+    return path.join(this.dir, `${id}.hold`);
   }
 }
 

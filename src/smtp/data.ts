@@ -28,6 +28,8 @@ export interface DataDeps {
 
 export interface SessionUser {
   keyId: string;
+  /** The key's `transactional` default, which picks the suppression type checked at RCPT. */
+  transactional?: boolean;
 }
 
 /** Receives one message; resolves to the id it was queued under, or rejects with a Rejection. */
