@@ -5,6 +5,8 @@
  */
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
+import { type AdminServer, startAdminServer } from './admin/server.js';
+import { adminSocketPath } from './admin/socket-path.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
@@ -17,6 +19,7 @@ import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { BounceHandler } from './queue/bounce-handler.js';
+import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
@@ -101,7 +104,14 @@ export async function startServer(
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
+  let admin: AdminServer | null = null;
   try {
+    const socket = adminSocketPath(config);
+    if (socket) {
+      const control = new QueueControl(queue, spool, stores.events, log, bounces.onBounced);
+      admin = await startAdminServer(socket, control, log);
+      log.info({ listener: 'admin', socket }, 'listening');
+    }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
       if (!address) continue;
@@ -120,6 +130,7 @@ export async function startServer(
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    await admin?.close();
     await stores.close();
     throw error;
   }
@@ -130,7 +141,11 @@ export async function startServer(
     addresses,
     signer,
     async stop() {
-      await Promise.all([...servers.map((server) => closeGracefully(server, 30_000)), http?.close()]);
+      await Promise.all([
+        ...servers.map((server) => closeGracefully(server, 30_000)),
+        http?.close(),
+        admin?.close(),
+      ]);
       await queue.stop(30_000);
       pool.closeAll();
       await stores.close();

@@ -4,6 +4,7 @@
  * from it, so docs and behaviour cannot drift apart. Every option has a default: no file is needed.
  */
 import { z } from 'zod';
+import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
 import { bouncesSection } from './sections/bounces.js';
 import { milterSection } from './sections/milter.js';
@@ -196,6 +197,7 @@ export const configSchema = z.strictObject({
   smtp: smtpSchema,
   delivery: deliverySchema,
   bounces: bouncesSection,
+  admin: adminSection,
   store: storeSchema,
   log: logSchema,
   auth: authSection,

@@ -34,12 +34,11 @@ export interface Entry {
   openJobs: number;
   /** The last spool write (side file or removal) for this message; the next one waits for it. */
   writes: Promise<void>;
-  /** Jobs queued (ready or deferred) or parked; not those running. See queue/control.ts. */
-  waiting: Set<Job>;
+  /** Its unfinished jobs, whatever their state (queue/control.ts reads them). */
+  jobs: Set<Job>;
   /** On hold: its jobs are parked instead of run (persisted as `<id>.hold` in the spool). */
   held: boolean;
   parked: Job[];
-  lastError: string | null;
 }
 
 export interface Job {
@@ -50,6 +49,9 @@ export interface Job {
   attempts: number;
   /** When it is due (deferred jobs); 0 when queued to run now. */
   due: number;
+  state?: 'ready' | 'deferred' | 'parked' | 'running';
+  /** The reply that deferred the previous attempt. */
+  lastError?: string;
   /** Withdrawn by an admin operation while still in a queue; skipped when taken out. */
   cancelled?: boolean;
 }
@@ -111,10 +113,9 @@ export class QueueManager {
       message,
       openJobs: 0,
       writes: Promise.resolve(),
-      waiting: new Set(),
+      jobs: new Set(),
       held,
       parked: [],
-      lastError: null,
     };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
@@ -150,7 +151,8 @@ export class QueueManager {
 
   /** Queues a job to run now (due 0) or later. */
   enqueue(job: Job): void {
-    job.entry.waiting.add(job);
+    job.entry.jobs.add(job);
+    job.state = job.due > 0 ? 'deferred' : 'ready';
     if (job.due > 0) this.deferred.push(job.due, job);
     else this.ready.push(job);
   }
@@ -161,10 +163,11 @@ export class QueueManager {
       const job = this.ready.shift()!;
       if (job.cancelled) continue;
       if (job.entry.held) {
+        job.state = 'parked';
         job.entry.parked.push(job);
         continue;
       }
-      job.entry.waiting.delete(job);
+      job.state = 'running';
       this.inFlight++;
       this.run(job)
         .catch((error: unknown) =>
@@ -192,6 +195,7 @@ export class QueueManager {
         this.timer = null;
         for (const job of this.deferred.popDue(Date.now())) {
           job.due = 0;
+          job.state = 'ready';
           this.ready.push(job);
         }
         this.pump();
@@ -227,12 +231,14 @@ export class QueueManager {
     const final: string[] = [];
     const retry: string[] = [];
     const bounced: BouncedRcpt[] = [];
+    let lastError: string | undefined;
+    job.entry.jobs.delete(job);
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
       const event = this.eventFor(kind, message, job, result, new Date(now));
       this.events.append(event);
       if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
-      if (kind === 'defer') job.entry.lastError = result.text;
+      if (kind === 'defer') lastError ??= result.text;
       this.log[kind === 'delivered' ? 'info' : 'warn'](
         { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
         `${kind}`,
@@ -250,6 +256,7 @@ export class QueueManager {
         rcpts: retry,
         attempts: job.attempts + 1,
         due: now + this.backoff(job.attempts),
+        lastError: lastError ?? '',
       });
       this.armTimer();
     }

@@ -1,0 +1,20 @@
+/**
+ * The `admin` section: the local admin interface the queue tools (`sluice queue ...`) talk to,
+ * a unix socket that only the user running Sluice can open (never the public listeners).
+ */
+import { z } from 'zod';
+
+export const adminSection = z
+  .strictObject({
+    socket: z
+      .string()
+      .min(1)
+      .nullable()
+      .default('admin/admin.sock')
+      .describe(
+        'Unix socket of the admin interface, relative to data_dir (its directory is 0700). null: off',
+      ),
+  })
+  .prefault({});
+
+export type AdminConfig = z.output<typeof adminSection>;
