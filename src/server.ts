@@ -18,6 +18,8 @@ import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { CountingEventStore } from './metrics/counting-events.js';
+import { SluiceMetrics } from './metrics/metrics.js';
 import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
@@ -66,12 +68,19 @@ export async function startServer(
     heloName: hostname,
     tls: delivery.tls,
   });
-  const bounces = new BounceHandler(spool, stores.events, stores.suppressions, log, {
+  // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
+  let control: QueueControl | null = null;
+  const metrics = new SluiceMetrics({
+    queueDepth: () => control?.depth() ?? {},
+    poolOpen: () => pool.size,
+  });
+  const events = new CountingEventStore(stores.events, metrics);
+  const bounces = new BounceHandler(spool, events, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
     hostname,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), stores.events, log, {
+  const queue = new QueueManager(spool, new Deliverer(router, pool), events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     maxLifetime: delivery.max_queue_lifetime,
@@ -79,6 +88,7 @@ export async function startServer(
     onBounced: bounces.onBounced,
   });
   bounces.queue = queue;
+  control = new QueueControl(queue, spool, events, log, bounces.onBounced);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
@@ -92,23 +102,24 @@ export async function startServer(
     hostname,
     spool,
     queue,
-    events: stores.events,
+    events,
     log,
     keys,
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),
     tls,
     suppressions: stores.suppressions,
+    metrics,
   };
 
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
   let admin: AdminServer | null = null;
+  let ready = false;
   try {
     const socket = adminSocketPath(config);
     if (socket) {
-      const control = new QueueControl(queue, spool, stores.events, log, bounces.onBounced);
       admin = await startAdminServer(socket, control, log);
       log.info({ listener: 'admin', socket }, 'listening');
     }
@@ -123,7 +134,8 @@ export async function startServer(
     }
     if (config.listen.http) {
       const options = { listen: config.listen.http, trustedProxies: config.tracking.trusted_proxies };
-      http = await startHttpServer(options, { signer, events: stores.events, log });
+      const health = config.admin.http_endpoints ? { metrics, ready: () => ready } : undefined;
+      http = await startHttpServer(options, { signer, events, log, health });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
@@ -135,12 +147,14 @@ export async function startServer(
     throw error;
   }
 
+  ready = true;
   return {
     queue,
     spool,
     addresses,
     signer,
     async stop() {
+      ready = false;
       await Promise.all([
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),

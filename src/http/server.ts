@@ -1,10 +1,12 @@
 /**
- * The HTTP door (fastify) on config.listen.http: today the tracking endpoints, later the
+ * The HTTP door (fastify) on config.listen.http: today the tracking endpoints and, when given, the
+ * operations endpoints (/metrics, /healthz, /readyz); later the
  * SparkPost-shaped API. X-Forwarded-For is believed only from tracking.trusted_proxies, so a
  * client cannot choose the address recorded in its events. close() lets requests in flight finish.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
+import { type HealthRouteDeps, registerHealthRoutes } from './health-routes.js';
 import { registerTrackingRoutes, type TrackingRouteDeps } from './tracking-routes.js';
 
 export interface HttpServer {
@@ -18,7 +20,10 @@ export interface HttpServerOptions {
   trustedProxies: readonly string[];
 }
 
-export function buildHttpApp(options: { trustedProxies: readonly string[] }, deps: TrackingRouteDeps) {
+export function buildHttpApp(
+  options: { trustedProxies: readonly string[] },
+  deps: TrackingRouteDeps & { health?: HealthRouteDeps | undefined },
+) {
   const app: FastifyInstance = Fastify({
     logger: false,
     trustProxy: options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
@@ -26,12 +31,13 @@ export function buildHttpApp(options: { trustedProxies: readonly string[] }, dep
     routerOptions: { maxParamLength: 8192 },
   });
   registerTrackingRoutes(app, deps);
+  if (deps.health) registerHealthRoutes(app, deps.health);
   return app;
 }
 
 export async function startHttpServer(
   options: HttpServerOptions,
-  deps: TrackingRouteDeps & { log: Logger },
+  deps: TrackingRouteDeps & { log: Logger; health?: HealthRouteDeps | undefined },
 ): Promise<HttpServer> {
   const app = buildHttpApp(options, deps);
   const at = options.listen.lastIndexOf(':');

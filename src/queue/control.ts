@@ -89,6 +89,21 @@ export class QueueControl {
       .sort((a, b) => b.messages - a.messages || a.domain.localeCompare(b.domain));
   }
 
+  /** Messages by state: held, else running if an attempt is, else ready if a job is due, else deferred. */
+  depth(): Record<string, number> {
+    const depth: Record<string, number> = { ready: 0, deferred: 0, running: 0, held: 0 };
+    for (const entry of this.queue.entries.values()) {
+      let state = 'deferred';
+      for (const job of entry.jobs) {
+        if (job.state === 'running') state = 'running';
+        else if (job.state === 'ready' && state !== 'running') state = 'ready';
+      }
+      if (entry.held && state !== 'running') state = 'held';
+      depth[state]!++;
+    }
+    return depth;
+  }
+
   list(filter: { domain?: string | undefined; limit?: number | undefined } = {}): QueuedMessage[] {
     const out: QueuedMessage[] = [];
     const limit = filter.limit ?? Number.POSITIVE_INFINITY;

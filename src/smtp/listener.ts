@@ -14,6 +14,7 @@ import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
 import { findSuppression, suppressedRejection } from '../core/suppression.js';
+import type { SluiceMetrics } from '../metrics/metrics.js';
 import type { SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
@@ -25,6 +26,7 @@ export interface ListenerDeps extends DataDeps {
   relay: RelayPolicy;
   tls: TlsPair;
   suppressions: SuppressionStore;
+  metrics?: SluiceMetrics;
 }
 
 export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTPServer {
@@ -126,8 +128,12 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     },
 
     onData(stream, session, callback) {
+      const timer = deps.metrics?.injectLatency.startTimer();
       receiveData(stream, session, deps).then(
-        (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+        (id) => {
+          timer?.();
+          callback(null, `2.0.0 Ok: queued as ${id}`);
+        },
         (error: unknown) => callback(smtpError(asRejection(error))),
       );
     },

@@ -1,6 +1,7 @@
 /**
  * The `admin` section: the local admin interface the queue tools (`sluice queue ...`) talk to,
- * a unix socket that only the user running Sluice can open (never the public listeners).
+ * a unix socket that only the user running Sluice can open (never the public listeners), and
+ * whether the operations endpoints (metrics, health) are served on the HTTP listener.
  */
 import { z } from 'zod';
 
@@ -14,6 +15,10 @@ export const adminSection = z
       .describe(
         'Unix socket of the admin interface, relative to data_dir (its directory is 0700). null: off',
       ),
+    http_endpoints: z
+      .boolean()
+      .default(true)
+      .describe('Serve /metrics (Prometheus), /healthz and /readyz on listen.http'),
   })
   .prefault({});
 
