@@ -43,7 +43,18 @@ export interface FaultSink {
 
 export const ACCEPT: FaultScript = () => ({ kind: 'accept' });
 
-export async function startFaultSink(script: FaultScript = ACCEPT, port = 0): Promise<FaultSink> {
+export interface FaultSinkOptions {
+  port?: number;
+  /** false: keep only each message's header section (large runs); `data` is then empty. */
+  keepBodies?: boolean;
+}
+
+export async function startFaultSink(
+  script: FaultScript = ACCEPT,
+  options: FaultSinkOptions = {},
+): Promise<FaultSink> {
+  const port = options.port ?? 0;
+  const keepBodies = options.keepBodies ?? true;
   let current = script;
   const messages: FaultMessage[] = [];
   const offers = new Map<string, number>();
@@ -102,12 +113,14 @@ export async function startFaultSink(script: FaultScript = ACCEPT, port = 0): Pr
         if (action?.kind === 'stall') return;
         if (action?.kind === 'reply') return callback(refuse(action.code, action.text));
         if (action?.kind === 'close421') return callback(refuse(421, '4.3.2 Service shutting down'));
-        const data = Buffer.concat(chunks);
+        const all = Buffer.concat(chunks);
+        const end = all.indexOf('\r\n\r\n');
+        const data = keepBodies ? all : Buffer.alloc(0);
         messages.push({
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           data,
-          text: data.toString('utf8'),
+          text: (keepBodies || end < 0 ? all : all.subarray(0, end)).toString('utf8'),
         });
         callback();
       });
