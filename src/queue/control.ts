@@ -55,7 +55,7 @@ export class QueueControl {
   summary(): DomainSummary[] {
     const byDomain = new Map<string, DomainSummary & { lastAt: number }>();
     for (const entry of this.queue.entries.values()) {
-      const arrival = entry.message.envelope.facts.injection_time;
+      const arrival = new Date(entry.arrival).toISOString();
       const seen = new Set<string>();
       for (const job of entry.jobs) {
         let row = byDomain.get(job.domain);
@@ -104,19 +104,28 @@ export class QueueControl {
     return depth;
   }
 
-  list(filter: { domain?: string | undefined; limit?: number | undefined } = {}): QueuedMessage[] {
-    const out: QueuedMessage[] = [];
+  /** Oldest first; cold messages' envelopes are read from the spool, so use a limit on a big queue. */
+  async list(
+    filter: { domain?: string | undefined; limit?: number | undefined } = {},
+  ): Promise<QueuedMessage[]> {
     const limit = filter.limit ?? Number.POSITIVE_INFINITY;
+    const chosen: Entry[] = [];
     for (const entry of this.queue.entries.values()) {
-      if (out.length >= limit) break;
       if (filter.domain && ![...entry.jobs].some((job) => job.domain === filter.domain)) continue;
-      out.push(describe(entry));
+      chosen.push(entry);
     }
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+    chosen.sort((a, b) => a.id.localeCompare(b.id));
+    const out: QueuedMessage[] = [];
+    for (const entry of chosen.slice(0, limit)) {
+      // Gone (delivered) while we were reading others: skip it.
+      const described = await this.describe(entry).catch(() => null);
+      if (described) out.push(described);
+    }
+    return out;
   }
 
-  show(id: string): QueuedMessage {
-    return describe(this.entry(id));
+  async show(id: string): Promise<QueuedMessage> {
+    return await this.describe(this.entry(id));
   }
 
   /** Deferred jobs (of one message, one domain, or all) are due now. Held messages stay held. */
@@ -167,7 +176,7 @@ export class QueueControl {
   /** Bounces every pending recipient now: bounce events (class 25), then a DSN as for any bounce. */
   async bounce(id: string): Promise<number> {
     const entry = this.take(id);
-    const { message } = entry;
+    const message = await this.queue.load(entry);
     const now = new Date();
     const reason = '550 5.0.0 Message bounced by the administrator';
     const bounced: BouncedRcpt[] = [];
@@ -238,13 +247,18 @@ export class QueueControl {
   }
 
   private async removeFromSpool(entry: Entry): Promise<void> {
-    entry.writes = entry.writes.catch(() => {}).then(() => this.spool.remove(entry.message.id));
+    entry.writes = entry.writes.catch(() => {}).then(() => this.spool.remove(entry.id));
     await entry.writes;
+  }
+
+  private async describe(entry: Entry): Promise<QueuedMessage> {
+    const message = entry.message ?? (await this.spool.read(entry.id).catch(() => null));
+    if (!message) throw new QueueControlError('not-found', `no queued message ${entry.id}`);
+    return describeMessage(entry, message);
   }
 }
 
-function describe(entry: Entry): QueuedMessage {
-  const { message } = entry;
+function describeMessage(entry: Entry, message: SpooledMessage): QueuedMessage {
   const recipients: QueuedMessage['recipients'] = [];
   let lastError: string | null = null;
   const jobs: Job[] = [...entry.jobs];
@@ -263,7 +277,7 @@ function describe(entry: Entry): QueuedMessage {
     id: message.id,
     mail_from: message.envelope.mail_from,
     size: message.messageLength,
-    arrival: message.envelope.facts.injection_time,
+    arrival: new Date(entry.arrival).toISOString(),
     held: entry.held,
     recipients,
     last_error: lastError,

@@ -3,6 +3,11 @@
  * into one job per domain, runs jobs through the Deliverer within a concurrency limit, turns
  * results into events, schedules retries with backoff and jitter, bounces what outlives
  * max_queue_lifetime, and removes a message from the spool once every recipient is final.
+ *
+ * Memory stays bounded by what is waiting, not by what it weighs: a message that is not being
+ * attempted is kept "cold" (id, arrival time and its jobs' recipients; no envelope, no body) and
+ * read back from its spool file when its next attempt starts. Only a bounded backlog of just
+ * accepted messages stays "hot" with envelope and small body, to spare them the re-read.
  */
 
 import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
@@ -29,8 +34,16 @@ export interface BouncedRcpt {
   event: SluiceEvent;
 }
 
+/** Hot messages queued to run now, at most; later arrivals wait cold. */
+const HOT_BACKLOG = 1000;
+
 export interface Entry {
-  message: SpooledMessage;
+  id: string;
+  /** Injection time, ms since the epoch (expiry and the queue tools read it without the envelope). */
+  arrival: number;
+  /** The envelope (and maybe body) in memory, or null when cold: see load(). */
+  message: SpooledMessage | null;
+  loading: Promise<SpooledMessage> | null;
   openJobs: number;
   /** The last spool write (side file or removal) for this message; the next one waits for it. */
   writes: Promise<void>;
@@ -76,12 +89,13 @@ export class QueueManager {
 
   /** Picks up everything left in the spool by an earlier run. */
   async recover(): Promise<number> {
-    const messages = await this.spool.load((file, why) => this.log.warn({ file }, `spool file ${why}`));
-    for (const message of messages) {
-      await this.recordMissingInjection(message);
-      this.add(message, message.held === true);
-    }
-    return messages.length;
+    return await this.spool.loadEach(
+      (file, why) => this.log.warn({ file }, `spool file ${why}`),
+      async (message) => {
+        await this.recordMissingInjection(message);
+        this.add(message, message.held === true);
+      },
+    );
   }
 
   /**
@@ -110,7 +124,10 @@ export class QueueManager {
   add(message: SpooledMessage, held = false): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
     const entry: Entry = {
-      message,
+      id: message.id,
+      arrival: Date.parse(message.envelope.facts.injection_time),
+      message: this.ready.length < HOT_BACKLOG ? message : null,
+      loading: null,
       openJobs: 0,
       writes: Promise.resolve(),
       jobs: new Set(),
@@ -170,9 +187,7 @@ export class QueueManager {
       job.state = 'running';
       this.inFlight++;
       this.run(job)
-        .catch((error: unknown) =>
-          this.log.error({ err: error, message_id: job.entry.message.id }, 'queue error'),
-        )
+        .catch((error: unknown) => this.log.error({ err: error, message_id: job.entry.id }, 'queue error'))
         .finally(() => {
           this.inFlight--;
           if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
@@ -205,8 +220,39 @@ export class QueueManager {
     this.timer.unref();
   }
 
+  /** The message with its envelope: from memory, or read back from the spool (once for all its jobs). */
+  async load(entry: Entry): Promise<SpooledMessage> {
+    if (entry.message) return entry.message;
+    entry.loading ??= this.spool.read(entry.id).then((message) => {
+      entry.loading = null;
+      if (!message) throw new Error(`spool file of ${entry.id} is gone or incomplete`);
+      entry.message = message;
+      return message;
+    });
+    return await entry.loading;
+  }
+
+  /** Drops the envelope and body of a message none of whose jobs is running. */
+  private cool(entry: Entry): void {
+    for (const job of entry.jobs) if (job.state === 'running') return;
+    entry.message = null;
+  }
+
   private async run(job: Job): Promise<void> {
-    const { message } = job.entry;
+    let message: SpooledMessage;
+    try {
+      message = await this.load(job.entry);
+    } catch (error) {
+      // Unreadable now (disk trouble): try again later rather than lose the job.
+      this.log.error(
+        { err: error, message_id: job.entry.id },
+        'cannot read a queued message; retrying later',
+      );
+      job.entry.jobs.delete(job);
+      this.enqueue({ ...job, due: Date.now() + this.backoff(job.attempts) });
+      this.armTimer();
+      return;
+    }
     let settled: Promise<void> | null = null;
     const results = await this.deliverer.attempt({
       domain: job.domain,
@@ -215,19 +261,18 @@ export class QueueManager {
       size: message.messageLength,
       body: () => this.spool.body(message),
       settle: (outcome) => {
-        settled = this.settle(job, outcome);
+        settled = this.settle(job, message, outcome);
         return settled;
       },
     });
-    await (settled ?? this.settle(job, results));
+    await (settled ?? this.settle(job, message, results));
+    if (this.entries.has(job.entry.id)) this.cool(job.entry);
   }
 
   /** Events, retries and the spool record for one attempt's results. */
-  private async settle(job: Job, results: RcptResult[]): Promise<void> {
-    const { message } = job.entry;
-    const { envelope } = message;
+  private async settle(job: Job, message: SpooledMessage, results: RcptResult[]): Promise<void> {
     const now = Date.now();
-    const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
+    const expired = now - job.entry.arrival >= this.options.maxLifetime;
     const final: string[] = [];
     const retry: string[] = [];
     const bounced: BouncedRcpt[] = [];
@@ -249,8 +294,6 @@ export class QueueManager {
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;
-      // The in-memory copy served the first attempt; later ones read the spool file.
-      message.body = null;
       this.enqueue({
         ...job,
         rcpts: retry,
@@ -273,7 +316,7 @@ export class QueueManager {
     // remove() unlinks it would leave an orphan `<id>.done` behind.
     let write: (() => Promise<void>) | null = null;
     if (job.entry.openJobs === 0) {
-      this.entries.delete(message.id);
+      this.entries.delete(job.entry.id);
       write = () => this.spool.remove(message.id);
     } else if (final.length > 0) {
       write = () => this.spool.markDone(message.id, final);

@@ -51,6 +51,18 @@ export class Spool {
 
   /** Reads every complete message; removes files that were never acknowledged. */
   async load(onBroken: (file: string, why: string) => void): Promise<SpooledMessage[]> {
+    const messages: SpooledMessage[] = [];
+    await this.loadEach(onBroken, async (message) => {
+      messages.push(message);
+    });
+    return messages;
+  }
+
+  /** As load(), one message at a time (a large spool is never all in memory); returns the count. */
+  async loadEach(
+    onBroken: (file: string, why: string) => void,
+    each: (message: SpooledMessage) => Promise<void>,
+  ): Promise<number> {
     const entries = await readdir(this.dir);
     const names = entries.filter((n) => ID_PATTERN.test(n)).sort();
     // A crash between the two unlinks of remove() leaves a side file whose message is gone.
@@ -60,13 +72,14 @@ export class Spool {
       if (side && !ids.has(side[1]!)) await rm(path.join(this.dir, name), { force: true });
     }
     const held = new Set(entries.filter((n) => n.endsWith('.hold')).map((n) => n.slice(0, 20)));
-    const messages: SpooledMessage[] = [];
+    let count = 0;
     for (const id of names) {
       try {
         const message = await this.read(id);
         if (message) {
           if (held.has(id)) message.held = true;
-          messages.push(message);
+          count++;
+          await each(message);
         } else {
           onBroken(this.fileOf(id), 'incomplete (never acknowledged); removed');
           await this.remove(id);
@@ -75,7 +88,7 @@ export class Spool {
         onBroken(this.fileOf(id), `unreadable: ${(error as Error).message}; left in place`);
       }
     }
-    return messages;
+    return count;
   }
 
   async read(id: string): Promise<SpooledMessage | null> {
