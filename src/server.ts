@@ -14,6 +14,7 @@ import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
 import { ConnectionPool } from './delivery/pool.js';
+import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
@@ -27,6 +28,7 @@ import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { openStores } from './store/open.js';
+import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
@@ -55,6 +57,18 @@ export async function startServer(
   const keys = new KeyService(stores.keys);
   const spool = new Spool(config.data_dir);
   await spool.init();
+
+  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
+  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
+  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
+  const renderer = new MessageRenderer(
+    {
+      baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
+      signer,
+      maxPartSize: config.tracking.max_html_part_size,
+    },
+    log,
+  );
 
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
@@ -86,17 +100,16 @@ export async function startServer(
     maxLifetime: delivery.max_queue_lifetime,
     bounceRules: bounceRulesWith(config.bounces.rules),
     onBounced: bounces.onBounced,
+    renderer,
   });
   bounces.queue = queue;
   control = new QueueControl(queue, spool, events, log, bounces.onBounced);
+  const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
   const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
   if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
-  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
-  if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
-  const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
   const deps = {
     config,
     hostname,
@@ -143,6 +156,7 @@ export async function startServer(
     for (const server of servers) server.close();
     await http?.close();
     await admin?.close();
+    retention.stop();
     await stores.close();
     throw error;
   }
@@ -162,6 +176,7 @@ export async function startServer(
       ]);
       await queue.stop(30_000);
       pool.closeAll();
+      retention.stop();
       await stores.close();
     },
   };

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
 import { bouncesSection } from './sections/bounces.js';
+import { eventsSection } from './sections/events.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { trackingSection } from './sections/tracking.js';
@@ -204,6 +205,7 @@ export const configSchema = z.strictObject({
   policy: policySection,
   milter: milterSection,
   tracking: trackingSection,
+  events: eventsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

@@ -33,3 +33,22 @@ export function decideTracking(
 export function isTransactional(msys: MsysApi, key: KeyDefaults | null | undefined): boolean {
   return msys.options?.transactional ?? key?.transactional ?? false;
 }
+
+/**
+ * The message's options with every default applied, so whatever reads the spooled facts later
+ * (delivery's tracking rewrite, ip_pool selection, events) sees one settled answer and never
+ * repeats the precedence: tracking flags always set, transactional and ip_pool from the key when
+ * the header is silent.
+ */
+export function resolveMessageOptions(
+  msys: MsysApi,
+  key: KeyDefaults | null | undefined,
+  config: TrackingDefaults,
+): MsysApi {
+  const tracking = decideTracking(msys, key, config);
+  const options = { ...msys.options, open_tracking: tracking.open, click_tracking: tracking.click };
+  if (options.transactional === undefined && key?.transactional !== undefined)
+    options.transactional = key.transactional;
+  if (options.ip_pool === undefined && key?.ip_pool !== undefined) options.ip_pool = key.ip_pool;
+  return { ...msys, options };
+}

@@ -13,6 +13,7 @@
 import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
 import { type BounceRule, classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
+import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
 import type { Spool, SpooledMessage } from './spool.js';
@@ -26,6 +27,8 @@ export interface QueueOptions {
   bounceRules?: BounceRule[];
   /** Told of recipients that bounced, after their events and before the spool forgets them. */
   onBounced?: (message: SpooledMessage, bounced: BouncedRcpt[]) => Promise<void>;
+  /** Turns spooled bytes into what goes on the wire (tracking); absent: the bytes as spooled. */
+  renderer?: MessageRenderer;
 }
 
 /** A recipient that reached a permanent failure, with the bounce event recorded for it. */
@@ -67,6 +70,8 @@ export interface Job {
   lastError?: string;
   /** Withdrawn by an admin operation while still in a queue; skipped when taken out. */
   cancelled?: boolean;
+  /** Why the rendered message went out (partly) untracked, from the last attempt's rendering. */
+  trackingNote?: string;
 }
 
 export class QueueManager {
@@ -144,9 +149,13 @@ export class QueueManager {
       return;
     }
     this.entries.set(message.id, entry);
+    // Tracking tokens name their recipient, so a tracked message is one transaction per recipient.
+    const perRecipient = wantsTracking(message.envelope.facts);
     for (const [domain, rcpts] of byDomain) {
-      entry.openJobs++;
-      this.enqueue({ entry, domain, rcpts, attempts: 0, due: 0 });
+      for (const group of perRecipient ? rcpts.map((rcpt) => [rcpt]) : [rcpts]) {
+        entry.openJobs++;
+        this.enqueue({ entry, domain, rcpts: group, attempts: 0, due: 0 });
+      }
     }
     this.pump();
   }
@@ -259,7 +268,14 @@ export class QueueManager {
       mailFrom: message.envelope.mail_from,
       rcpts: job.rcpts,
       size: message.messageLength,
-      body: () => this.spool.body(message),
+      body: () => {
+        const source = this.spool.body(message);
+        const { renderer } = this.options;
+        if (!renderer) return source;
+        return renderer.render(message.envelope.facts, job.rcpts, source, (result) => {
+          job.trackingNote = result.reasons.length > 0 ? result.reasons.join('; ') : undefined;
+        });
+      },
       settle: (outcome) => {
         settled = this.settle(job, message, outcome);
         return settled;
@@ -347,7 +363,12 @@ export class QueueManager {
   ): SluiceEvent {
     const facts = message.envelope.facts;
     const base = { mx_host: result.mxHost, num_retries: job.attempts };
-    if (kind === 'delivered') return deliveryEvent(facts, result.rcpt, base, now);
+    if (kind === 'delivered') {
+      const event = deliveryEvent(facts, result.rcpt, base, now);
+      // Signed or unparseable content is delivered untracked; whoever reads events learns why.
+      if (job.trackingNote) event.tracking_skipped = job.trackingNote;
+      return event;
+    }
     const failure = {
       ...base,
       error_code: String(result.code || (kind === 'defer' ? 451 : 550)),

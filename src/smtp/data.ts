@@ -9,11 +9,12 @@ import { type MessageFacts, policyRejectionEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
 import { Rejection } from '../core/reply.js';
+import { resolveMessageOptions } from '../core/tracking-decision.js';
 import type { Logger } from '../log.js';
 import { acceptMessage } from '../queue/accept.js';
 import type { QueueManager } from '../queue/manager.js';
 import type { Spool, SpoolWriter } from '../queue/spool.js';
-import type { EventStore } from '../store/types.js';
+import type { EventStore, KeyDefaults } from '../store/types.js';
 import { asRejection } from './enhanced-replies.js';
 import { receivedHeader } from './received.js';
 
@@ -28,8 +29,8 @@ export interface DataDeps {
 
 export interface SessionUser {
   keyId: string;
-  /** The key's `transactional` default, which picks the suppression type checked at RCPT. */
-  transactional?: boolean;
+  /** The key's message defaults, read at AUTH. */
+  defaults: KeyDefaults;
 }
 
 /** Receives one message; resolves to the id it was queued under, or rejects with a Rejection. */
@@ -96,7 +97,7 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       friendly_from: result.from,
       subject: result.subject,
       msg_size: result.size,
-      msys: result.msys,
+      msys: resolveMessageOptions(result.msys, user?.defaults, deps.config.tracking),
     };
     await acceptMessage(writer, { v: 1, mail_from: mailFrom, rcpts, facts }, deps);
     deps.log.info(

@@ -15,7 +15,7 @@ import { Rejection } from '../core/reply.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
 import { findSuppression, suppressedRejection } from '../core/suppression.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
-import type { SuppressionStore } from '../store/types.js';
+import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
@@ -82,10 +82,9 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
       authenticate(auth, ip, deps).then(
         (key) => {
           if (key) {
-            const keyId = key.id;
             deps.throttle.succeeded(ip);
-            log.info({ session_id: session.id, ip, key: keyId }, 'authenticated');
-            const user: SessionUser = { keyId, transactional: key.defaults?.transactional ?? false };
+            log.info({ session_id: session.id, ip, key: key.id }, 'authenticated');
+            const user: SessionUser = { keyId: key.id, defaults: key.defaults };
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
@@ -144,7 +143,11 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
 }
 
 /** The key when the credentials name an active key with smtp/inject from this address. */
-async function authenticate(auth: SMTPServerAuthentication, ip: string, deps: ListenerDeps) {
+async function authenticate(
+  auth: SMTPServerAuthentication,
+  ip: string,
+  deps: ListenerDeps,
+): Promise<ApiKeyRecord | null> {
   if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
   if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
   const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
@@ -163,7 +166,7 @@ async function checkRecipient(
 ): Promise<void> {
   const user = session.user as SessionUser | undefined;
   deps.relay.checkRecipient(kind, unmapIPv4(session.remoteAddress), user?.keyId ?? null);
-  if (await findSuppression(deps.suppressions, rcpt, user?.transactional ?? false)) {
+  if (await findSuppression(deps.suppressions, rcpt, user?.defaults?.transactional ?? false)) {
     const refusal = suppressedRejection(rcpt);
     // Whoever reads events learns of it as from SparkPost: a policy_rejection.
     deps.events.append(policyRejectionEvent(rcptFacts(session, user), rcpt, refusal));

@@ -61,6 +61,9 @@ export interface EventStore {
   append(event: SluiceEvent): void;
   /** Newest first. */
   search(filter: EventFilter): Promise<SluiceEvent[]>;
+  /** Deletes events with a timestamp before `before` (ISO); returns how many went. Adapters whose
+   * engine bounds its own size (a capped Redis stream) may leave it out. */
+  prune?(before: string): Promise<number>;
 }
 
 /**

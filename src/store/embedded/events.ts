@@ -2,8 +2,12 @@
  * EventStore on the embedded database plus an append-only JSON-lines log (data_dir/events.jsonl)
  * that `sluice events tail` follows and any log shipper can read. Each append is written at once,
  * synchronously, so an event survives a crash of the process that reported it.
+ *
+ * Retention: prune() deletes old rows in bounded batches (the server calls it hourly). The
+ * JSON-lines file is rotated by logrotate: when the path no longer names the open file (renamed
+ * or removed), the next append a second or more later reopens it, so no signal is needed.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
@@ -14,6 +18,9 @@ export const EVENTS_LOG = 'events.jsonl';
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
   private logFd: number | null = null;
+  private logCheckedAt = 0;
+  private static readonly LOG_CHECK_MS = 1_000;
+  private static readonly PRUNE_BATCH = 5_000;
 
   constructor(
     private readonly db: Database.Database,
@@ -62,16 +69,46 @@ export class EmbeddedEventStore implements EventStore {
     return rows.map((row) => JSON.parse(row.body) as SluiceEvent);
   }
 
+  async prune(before: string): Promise<number> {
+    const batch = this.db.prepare(
+      `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE timestamp < ? LIMIT ${EmbeddedEventStore.PRUNE_BATCH})`,
+    );
+    let total = 0;
+    for (;;) {
+      const { changes } = batch.run(before);
+      total += changes;
+      if (changes < EmbeddedEventStore.PRUNE_BATCH) return total;
+      // Let the writers in between batches: a long delete would stall event appends.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   close(): void {
     if (this.logFd !== null) closeSync(this.logFd);
     this.logFd = null;
   }
 
   private log(): number {
+    const now = Date.now();
+    if (this.logFd !== null && now - this.logCheckedAt >= EmbeddedEventStore.LOG_CHECK_MS) {
+      this.logCheckedAt = now;
+      if (!this.namesOpenFile(this.logFd)) this.close();
+    }
     if (this.logFd === null) {
       mkdirSync(this.dataDir, { recursive: true });
       this.logFd = openSync(path.join(this.dataDir, EVENTS_LOG), 'a');
     }
     return this.logFd;
+  }
+
+  /** Whether events.jsonl still is the file we hold open (logrotate renames it away). */
+  private namesOpenFile(fd: number): boolean {
+    try {
+      const open = fstatSync(fd);
+      const named = statSync(path.join(this.dataDir, EVENTS_LOG));
+      return open.ino === named.ino && open.dev === named.dev;
+    } catch {
+      return false;
+    }
   }
 }

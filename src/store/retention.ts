@@ -1,0 +1,41 @@
+/**
+ * Event retention for `sluice serve`: once at start and then hourly, events older than
+ * `events.retention` are pruned from a store that supports it. Failures are logged and retried
+ * at the next tick; pruning never blocks a door.
+ */
+import type { Logger } from '../log.js';
+import type { EventStore } from './types.js';
+
+const HOUR_MS = 3_600_000;
+
+export function startEventRetention(
+  events: EventStore,
+  retentionMs: number,
+  log: Logger,
+  intervalMs = HOUR_MS,
+): { stop(): void } {
+  const prune = events.prune?.bind(events);
+  if (!prune) return { stop() {} };
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    const before = new Date(Date.now() - retentionMs).toISOString();
+    try {
+      const removed = await prune(before);
+      if (removed > 0) log.info({ removed, before }, 'pruned old events');
+    } catch (error) {
+      log.error({ err: error }, 'event pruning failed; will retry');
+    } finally {
+      running = false;
+    }
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Specifies the embedded event store's retention: prune() deletes exactly the events older than
+ * the cut-off, across more rows than one delete batch, and leaves newer ones searchable; and the
+ * JSON-lines log follows logrotate — the real `logrotate` run on contrib/logrotate/sluice renames
+ * events.jsonl away, and the next append a second later lands in a fresh events.jsonl while
+ * nothing is lost from the rotated file.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type Database from 'better-sqlite3';
+import { deliveryEvent, type MessageFacts } from '../../src/core/events.js';
+import { openDatabase } from '../../src/store/embedded/db.js';
+import { EmbeddedEventStore, EVENTS_LOG } from '../../src/store/embedded/events.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
+let dir: string;
+let db: Database.Database;
+let store: EmbeddedEventStore;
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-events-'));
+  db = openDatabase(dir);
+  store = new EmbeddedEventStore(db, dir);
+});
+
+after(() => {
+  store.close();
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const facts = (id: string): MessageFacts => ({
+  message_id: id,
+  transmission_id: id,
+  msg_from: 'a@example.com',
+  friendly_from: 'a@example.com',
+  subject: 's',
+  msg_size: 1,
+  injection_time: new Date(0).toISOString(),
+  recv_method: 'esmtp',
+  api_key_id: null,
+  client_ip: '127.0.0.1',
+  msys: {},
+});
+
+test('prune deletes what is older than the cut-off, in batches, and nothing newer', async () => {
+  const old = new Date('2026-01-01T00:00:00Z');
+  const recent = new Date('2026-06-01T00:00:00Z');
+  db.transaction(() => {
+    for (let i = 0; i < 12_000; i++)
+      store.append(deliveryEvent(facts(`old${i}`), 'x@example.net', { num_retries: 0 }, old));
+    for (let i = 0; i < 10; i++)
+      store.append(deliveryEvent(facts(`new${i}`), 'x@example.net', { num_retries: 0 }, recent));
+  })();
+  assert.equal(await store.prune('2026-03-01T00:00:00.000Z'), 12_000);
+  const left = await store.search({ limit: 100_000 });
+  assert.equal(left.length, 10);
+  assert.ok(left.every((event) => String(event.message_id).startsWith('new')));
+  assert.equal(await store.prune('2026-03-01T00:00:00.000Z'), 0);
+});
+
+test('events.jsonl is reopened after logrotate renames it', async () => {
+  const log = path.join(dir, EVENTS_LOG);
+  store.append(deliveryEvent(facts('before-rotate'), 'x@example.net', { num_retries: 0 }, new Date()));
+  const user = os.userInfo().username;
+  const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
+  const config = fs
+    .readFileSync(path.join(repoRoot, 'contrib/logrotate/sluice'), 'utf8')
+    .replace('/var/lib/sluice/events.jsonl', log)
+    .replace('create 0640 sluice sluice', `create 0640 ${user} ${group}`);
+  fs.writeFileSync(path.join(dir, 'logrotate.conf'), config);
+  execFileSync('logrotate', [
+    '-f',
+    '-s',
+    path.join(dir, 'logrotate.state'),
+    path.join(dir, 'logrotate.conf'),
+  ]);
+  const rotated = fs.readFileSync(`${log}.1`, 'utf8');
+  assert.match(rotated, /before-rotate/);
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  store.append(deliveryEvent(facts('after-rotate'), 'x@example.net', { num_retries: 0 }, new Date()));
+  const fresh = fs.readFileSync(log, 'utf8');
+  assert.match(fresh, /after-rotate/);
+  assert.doesNotMatch(fresh, /before-rotate/);
+  assert.doesNotMatch(fs.readFileSync(`${log}.1`, 'utf8'), /after-rotate/);
+});
