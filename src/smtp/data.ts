@@ -9,12 +9,13 @@ import { type MessageFacts, policyRejectionEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
 import { Rejection } from '../core/reply.js';
+import { suppressedAmong, suppressedRejection } from '../core/suppression.js';
 import { resolveMessageOptions } from '../core/tracking-decision.js';
 import type { Logger } from '../log.js';
 import { acceptMessage } from '../queue/accept.js';
 import type { QueueManager } from '../queue/manager.js';
 import type { Spool, SpoolWriter } from '../queue/spool.js';
-import type { EventStore, KeyDefaults } from '../store/types.js';
+import type { EventStore, KeyDefaults, SuppressionStore } from '../store/types.js';
 import { asRejection } from './enhanced-replies.js';
 import { receivedHeader } from './received.js';
 
@@ -25,6 +26,8 @@ export interface DataDeps {
   queue: QueueManager;
   events: EventStore;
   log: Logger;
+  /** When given, recipients are checked again once X-MSYS-API has said whether the mail is transactional. */
+  suppressions?: SuppressionStore;
 }
 
 export interface SessionUser {
@@ -99,7 +102,8 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       msg_size: result.size,
       msys: resolveMessageOptions(result.msys, user?.defaults, deps.config.tracking),
     };
-    await acceptMessage(writer, { v: 1, mail_from: mailFrom, rcpts, facts }, deps);
+    const accepted = await dropSuppressed(rcpts, facts, user, deps);
+    await acceptMessage(writer, { v: 1, mail_from: mailFrom, rcpts: accepted, facts }, deps);
     deps.log.info(
       {
         message_id: id,
@@ -132,6 +136,27 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     if (!stream.readableEnded) for await (const _ of stream as AsyncIterable<Buffer>);
     throw rejection;
   }
+}
+
+/**
+ * RCPT checked the suppression list with the key's default type; if the header made the message
+ * the other type, recipients suppressed for that type are dropped here (each a policy_rejection),
+ * and the message is refused when none is left.
+ */
+async function dropSuppressed(
+  rcpts: string[],
+  facts: MessageFacts,
+  user: SessionUser | undefined,
+  deps: DataDeps,
+): Promise<string[]> {
+  const transactional = facts.msys.options?.transactional === true;
+  if (!deps.suppressions || transactional === (user?.defaults?.transactional ?? false)) return rcpts;
+  const suppressed = await suppressedAmong(deps.suppressions, rcpts, transactional);
+  if (suppressed.length === 0) return rcpts;
+  if (suppressed.length === rcpts.length) throw suppressedRejection(suppressed[0]!);
+  for (const rcpt of suppressed)
+    deps.events.append(policyRejectionEvent(facts, rcpt, suppressedRejection(rcpt)));
+  return rcpts.filter((rcpt) => !suppressed.includes(rcpt));
 }
 
 function clientWentAway(error: unknown): boolean {

@@ -274,3 +274,52 @@ describe('bounces.dsn: false and bounces.rules', () => {
     assert.equal(JSON.parse(listed.stdout).records[0].recipient, 'full-quiet@rules.example');
   });
 });
+
+describe('suppression type decided by X-MSYS-API', () => {
+  test('a transactional message skips recipients suppressed for transactional mail, after DATA', async () => {
+    const added = await sluiceCli([
+      'suppressions',
+      'add',
+      'receipts-off@supp.example',
+      '--type',
+      'transactional',
+      '-o',
+      `data_dir=${sluice.dataDir}`,
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const header = 'X-MSYS-API: {"options":{"transactional":true}}';
+    const data = (to: string) =>
+      Buffer.from(`From: app@example.com\r\n${header}\r\nTo: ${to}\r\nSubject: receipt\r\n\r\nHello\r\n`);
+    // Not transactional by default: the transactional entry does not stop it at RCPT.
+    const both = ['receipts-off@supp.example', 'receipts-on@supp.example'];
+    const mixed = await swaks({ port: sluice.smtpPort, from: 'app@example.com', to: both, data: data('x') });
+    assert.ok(mixed.queuedId, mixed.stdout);
+    const rejected = await waitFor(async () => {
+      const found = await searchEvents(sluice.dataDir, {
+        messageId: mixed.queuedId!,
+        type: 'policy_rejection',
+      });
+      return found.length > 0 ? found : undefined;
+    });
+    assert.deepEqual(
+      rejected!.map((e) => e.rcpt_to),
+      ['receipts-off@supp.example'],
+    );
+    await waitFor(() => sink.messages.some((m) => m.rcptTo.includes('receipts-on@supp.example')));
+    assert.ok(!sink.messages.some((m) => m.rcptTo.includes('receipts-off@supp.example')));
+
+    const alone = await swaks({
+      port: sluice.smtpPort,
+      from: 'app@example.com',
+      to: ['receipts-off@supp.example'],
+      data: data('receipts-off@supp.example'),
+    });
+    assert.equal(alone.queuedId, undefined);
+    assert.ok(
+      alone.serverLines.some((l) =>
+        /^550 5\.7\.1 Recipient address <receipts-off@supp\.example> is on the suppression list/.test(l),
+      ),
+      alone.serverLines.join('\n'),
+    );
+  });
+});
