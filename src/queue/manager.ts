@@ -83,6 +83,8 @@ export class QueueManager {
   private inFlight = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
+  /** One copy of each recent reply and domain string: a down next hop gives every job the same one. */
+  private readonly interned = new Map<string, string>();
 
   constructor(
     private readonly spool: Spool,
@@ -141,7 +143,7 @@ export class QueueManager {
     };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
-      const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
+      const domain = this.intern(rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase());
       byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
     }
     if (byDomain.size === 0) {
@@ -315,7 +317,7 @@ export class QueueManager {
         rcpts: retry,
         attempts: job.attempts + 1,
         due: now + this.backoff(job.attempts),
-        lastError: lastError ?? '',
+        lastError: this.intern(lastError ?? ''),
       });
       this.armTimer();
     }
@@ -341,6 +343,14 @@ export class QueueManager {
       job.entry.writes = job.entry.writes.catch(() => {}).then(write);
       await job.entry.writes;
     }
+  }
+
+  private intern(text: string): string {
+    const known = this.interned.get(text);
+    if (known !== undefined) return known;
+    if (this.interned.size >= 10_000) this.interned.clear();
+    this.interned.set(text, text);
+    return text;
   }
 
   /** Called by queue/control.ts after it changed the queues. */

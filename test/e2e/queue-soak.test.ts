@@ -37,6 +37,12 @@ function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
 }
 
+/** The server's own figure of live JS heap (prom-client's default metrics). */
+async function heapUsedBytes(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return Number(/^sluice_nodejs_heap_size_used_bytes (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
 const spoolCount = (dir: string) =>
   readdirSync(path.join(dir, 'spool', 'queue')).filter((n) => /^[0-9a-f]{20}$/.test(n)).length;
 
@@ -88,6 +94,7 @@ test(`${MESSAGES} messages queued while the sink is down are all delivered once 
     'every message deferred',
   );
   const rssDownKiB = procKiB(pid, 'VmRSS');
+  const heapDownMiB = (await heapUsedBytes(sluice.httpPort)) / 1024 / 1024;
 
   sink = await startFaultSink(undefined, { port: sinkPort, keepBodies: false });
   const back = Date.now();
@@ -104,7 +111,7 @@ test(`${MESSAGES} messages queued while the sink is down are all delivered once 
   assert.equal(new Set(ids).size, MESSAGES, 'nothing delivered twice');
   assert.equal(s.messages.length, MESSAGES);
 
-  const figures = `soak: ${MESSAGES} messages; inject ${injectSeconds.toFixed(1)} s; RSS with all deferred ${(rssDownKiB / 1024).toFixed(0)} MiB; drain after the sink came back ${drainSeconds.toFixed(1)} s; peak RSS (VmHWM) ${(peakKiB / 1024).toFixed(0)} MiB`;
+  const figures = `soak: ${MESSAGES} messages; inject ${injectSeconds.toFixed(1)} s; RSS with all deferred ${(rssDownKiB / 1024).toFixed(0)} MiB (JS heap in use ${heapDownMiB.toFixed(0)} MiB); drain after the sink came back ${drainSeconds.toFixed(1)} s; peak RSS (VmHWM) ${(peakKiB / 1024).toFixed(0)} MiB`;
   t.diagnostic(figures);
   process.stderr.write(`${figures}\n`);
   assert.ok(
