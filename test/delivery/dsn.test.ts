@@ -55,7 +55,7 @@ describe('composeDsn', () => {
     );
     assert.match(status, /^Remote-MTA: dns; mx\.example\.net\r$/m);
     assert.match(status, /^Status: 5\.4\.7\r$/m);
-    assert.doesNotMatch(status, /[\u0000\u0007]/);
+    assert.ok(!status.includes('\u0000') && !status.includes('\u0007'), 'control characters removed');
     for (const line of raw.split('\r\n')) assert.ok(line.length < 998, `line of ${line.length}`);
     assert.match(status, /x{100}\.\.\.\r$/m, 'the long reply is cut and marked');
     assert.equal(mail.subject, 'Undelivered Mail Returned to Sender');
