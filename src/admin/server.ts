@@ -53,7 +53,7 @@ export async function startAdminServer(
     const body = request.body ?? {};
     const id = body.id === undefined ? undefined : checkId(body.id);
     const domain = body.domain === undefined ? undefined : checkDomain(body.domain);
-    await streamed(reply, async (progress) => ({ flushed: control.flush({ id, domain }, progress) }));
+    await streamed(reply, async (progress) => ({ flushed: await control.flush({ id, domain }, progress) }));
   });
 
   app.post(

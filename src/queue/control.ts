@@ -129,19 +129,30 @@ export class QueueControl {
   }
 
   /** Deferred jobs (of one message, one domain, or all) are due now. Held messages stay held. */
-  flush(target: { id?: string | undefined; domain?: string | undefined }, progress?: Progress): number {
+  async flush(
+    target: { id?: string | undefined; domain?: string | undefined },
+    progress?: Progress,
+  ): Promise<number> {
     const entries = target.id ? [this.entry(target.id)] : [...this.queue.entries.values()];
     let flushed = 0;
-    entries.forEach((entry, i) => {
+    for (const [i, entry] of entries.entries()) {
+      // Deleted or bounced while an earlier batch yielded: nothing of it may run again.
+      if (!this.queue.entries.has(entry.id)) continue;
       for (const job of [...entry.jobs]) {
-        if (job.state !== 'deferred' || (target.domain && job.domain !== target.domain)) continue;
+        if (job.cancelled || job.state !== 'deferred' || (target.domain && job.domain !== target.domain))
+          continue;
         job.cancelled = true;
         entry.jobs.delete(job);
         this.queue.enqueue({ ...job, cancelled: false, due: 0 });
         flushed++;
       }
-      if ((i + 1) % 1000 === 0) progress?.(i + 1, entries.length);
-    });
+      if ((i + 1) % 1000 === 0) {
+        progress?.(i + 1, entries.length);
+        // Let the progress line go out, and deliveries start, while the rest is scanned.
+        this.queue.rearm();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
     progress?.(entries.length, entries.length);
     this.queue.rearm();
     return flushed;
