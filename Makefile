@@ -3,10 +3,10 @@ SHELL := /bin/bash
 NPM ?= npm
 NODE ?= node
 # Debian packages the test suite talks to (real peers, not mocks).
-DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate
-DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate
+DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
+DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
 
-.PHONY: run build deps system-deps lint typecheck test test-only test-soak bench bench-relay bench-policy bench-auth clean example
+.PHONY: run build deps system-deps lint typecheck test test-only test-soak bench bench-relay bench-policy bench-auth bench-milter bench-http clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -40,6 +40,8 @@ system-deps:
 	    echo "missing:$$missing (run as root or install: $(DEB_PACKAGES))" >&2; exit 1; \
 	  fi; \
 	fi
+	@# Sendmail conflicts with postfix as a package: its .debs are unpacked into .cache/sendmail.
+	@sh test/harness/fetch-sendmail.sh $(CURDIR)/.cache/sendmail
 
 test: system-deps build lint
 	$(MAKE) --no-print-directory test-only
@@ -53,7 +55,7 @@ test-soak: system-deps build
 	SLUICE_SOAK_MESSAGES=$(SOAK_MESSAGES) $(NODE) --test --test-timeout=7200000 dist/test/e2e/queue-soak.test.js
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth
+bench: bench-relay bench-policy bench-auth bench-milter bench-http
 
 bench-relay: system-deps build
 	bench/relay
@@ -63,6 +65,12 @@ bench-policy: system-deps build
 
 bench-auth: build
 	bench/auth
+
+bench-milter: system-deps build
+	bench/milter
+
+bench-http: system-deps build
+	bench/http $(ARGS)
 
 example: build
 	$(NPM) run --silent example

@@ -1,6 +1,7 @@
 /**
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
- * whatever an earlier run left), delivery, and the SMTP listeners. stop() is the SIGTERM path:
+ * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
+ * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
  */
 import { hostname as osHostname } from 'node:os';
@@ -19,8 +20,9 @@ import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
-import { CountingEventStore } from './metrics/counting-events.js';
 import { SluiceMetrics } from './metrics/metrics.js';
+import type { MilterServer } from './milter/server.js';
+import { startMilterService } from './milter/service.js';
 import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
@@ -32,6 +34,7 @@ import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
+import { observedEvents, WebhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -41,7 +44,7 @@ export interface RunningServer {
   queue: QueueManager;
   spool: Spool;
   /** Bound addresses by listener, e.g. { smtp: "127.0.0.1:2525" }. */
-  addresses: Partial<Record<ListenerKind | 'http', string>>;
+  addresses: Partial<Record<ListenerKind | 'http' | 'milter', string>>;
   /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
   signer: TokenSigner;
   stop(): Promise<void>;
@@ -55,6 +58,29 @@ export async function startServer(
   const hostname = config.smtp.hostname ?? osHostname();
   const stores = openStores(config);
   const keys = new KeyService(stores.keys);
+  const { webhooks: hooks } = config;
+  const dispatcher = new WebhookDispatcher(
+    stores.webhooks,
+    {
+      batchIntervalMs: hooks.batch_interval,
+      maxBatch: hooks.max_batch,
+      retrySchedule: hooks.retry_schedule,
+      maxAgeMs: hooks.max_age,
+      timeoutMs: hooks.timeout,
+    },
+    log.child({ part: 'webhooks' }),
+  );
+  // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
+  let control: QueueControl | null = null;
+  const metrics = new SluiceMetrics({
+    queueDepth: () => control?.depth() ?? {},
+    poolOpen: () => pool.size,
+  });
+  // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
+  const events = observedEvents(stores.events, (event) => {
+    dispatcher.offer(event);
+    metrics.count(event);
+  });
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -82,13 +108,6 @@ export async function startServer(
     heloName: hostname,
     tls: delivery.tls,
   });
-  // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
-  let control: QueueControl | null = null;
-  const metrics = new SluiceMetrics({
-    queueDepth: () => control?.depth() ?? {},
-    poolOpen: () => pool.size,
-  });
-  const events = new CountingEventStore(stores.events, metrics);
   const bounces = new BounceHandler(spool, events, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
@@ -104,6 +123,7 @@ export async function startServer(
   });
   bounces.queue = queue;
   control = new QueueControl(queue, spool, events, log, bounces.onBounced);
+  await dispatcher.start();
   const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
@@ -130,6 +150,7 @@ export async function startServer(
   let http: HttpServer | null = null;
   let admin: AdminServer | null = null;
   let ready = false;
+  let milter: MilterServer | null = null;
   try {
     const socket = adminSocketPath(config);
     if (socket) {
@@ -146,16 +167,46 @@ export async function startServer(
       log.info({ listener: kind, address }, 'listening');
     }
     if (config.listen.http) {
-      const options = { listen: config.listen.http, trustedProxies: config.tracking.trusted_proxies };
+      const options = {
+        listen: config.listen.http,
+        trustedProxies: config.tracking.trusted_proxies,
+        maxBody: config.http.max_body,
+      };
+      const api = {
+        config,
+        hostname,
+        keys,
+        events,
+        suppressions: stores.suppressions,
+        webhooks: stores.webhooks,
+        dispatcher,
+        spool,
+        queue,
+        log,
+      };
       const health = config.admin.http_endpoints ? { metrics, ready: () => ready } : undefined;
-      http = await startHttpServer(options, { signer, events, log, health });
+      http = await startHttpServer(options, { signer, events, log, api, health });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
+    }
+    if (config.milter.with_serve && config.milter.listen) {
+      const milterLog = log.child({ service: 'milter' });
+      milter = await startMilterService({
+        config,
+        findKey: (id) => keys.get(id),
+        events: stores.events,
+        signer,
+        log: milterLog,
+      });
+      addresses.milter = milter.address;
+      log.info({ listener: 'milter', address: milter.address }, 'listening');
     }
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
     await admin?.close();
+    await milter?.stop();
+    await dispatcher.stop();
     retention.stop();
     await stores.close();
     throw error;
@@ -173,9 +224,11 @@ export async function startServer(
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),
         admin?.close(),
+        milter?.stop(),
       ]);
       await queue.stop(30_000);
       pool.closeAll();
+      await dispatcher.stop();
       retention.stop();
       await stores.close();
     },

@@ -1,5 +1,5 @@
 /** `sluice suppressions add ADDRESS...`: suppress recipients (both types unless --type says one). */
-import { addSuppressions, parseSuppressionType } from '../core/suppressions-admin.js';
+import { addSuppressions, parseSuppressionType, suppressionInputs } from '../core/suppressions-admin.js';
 import { type Command, UsageError } from './command.js';
 import { withStores } from './stores.js';
 
@@ -13,11 +13,9 @@ export const suppressionsAdd: Command = {
     if (parsed.positionals.length === 0) throw new UsageError('suppressions add needs an address');
     const type = parseSuppressionType(parsed.values.type as string | undefined);
     const description = parsed.values.description as string | undefined;
-    const entries = parsed.positionals.map((recipient) => ({ recipient, type, description }));
-    const records = await withStores(parsed.config(), (stores) =>
-      addSuppressions(stores.suppressions, entries),
-    );
-    for (const r of records) process.stdout.write(`suppressed ${r.recipient} (${r.type})\n`);
+    const entries = suppressionInputs(parsed.positionals, type, description);
+    await withStores(parsed.config(), (stores) => addSuppressions(stores.suppressions, entries));
+    for (const r of entries) process.stdout.write(`suppressed ${r.recipient} (${r.type})\n`);
     return 0;
   },
 };

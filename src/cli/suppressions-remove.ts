@@ -1,5 +1,5 @@
 /** `sluice suppressions remove ADDRESS`: lift a suppression (both types unless --type says one). */
-import { parseSuppressionType, removeSuppression } from '../core/suppressions-admin.js';
+import { normalizeRecipient, parseSuppressionType, removeSuppression } from '../core/suppressions-admin.js';
 import { type Command, UsageError } from './command.js';
 import { withStores } from './stores.js';
 
@@ -15,7 +15,7 @@ export const suppressionsRemove: Command = {
       throw new UsageError('suppressions remove needs one address');
     const type = parseSuppressionType(parsed.values.type as string | undefined);
     const removed = await withStores(parsed.config(), (stores) =>
-      removeSuppression(stores.suppressions, address, type),
+      removeSuppression(stores.suppressions, normalizeRecipient(address), type),
     );
     if (removed === 0) {
       process.stderr.write(`${address} is not suppressed\n`);

@@ -8,6 +8,7 @@ import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
 import { bouncesSection } from './sections/bounces.js';
 import { eventsSection } from './sections/events.js';
+import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { trackingSection } from './sections/tracking.js';
@@ -23,7 +24,7 @@ const listenSchema = z
     submission: listener
       .default('127.0.0.1:2587')
       .describe('Submission (like port 587): STARTTLS, then AUTH is required. null: off'),
-    http: listener.default('127.0.0.1:8080').describe('HTTP API and tracking (later releases). null: off'),
+    http: listener.default('127.0.0.1:8080').describe('HTTP API (/api/v1) and tracking. null: off'),
   })
   .prefault({});
 
@@ -205,6 +206,8 @@ export const configSchema = z.strictObject({
   policy: policySection,
   milter: milterSection,
   tracking: trackingSection,
+  http: httpSection,
+  webhooks: webhooksSection,
   events: eventsSection,
 });
 

@@ -5,6 +5,7 @@
  *  - refuses NUL bytes, over-long lines and an over-large header section (clear Rejections),
  *  - reads the header section, takes X-MSYS-API out (validated by core/smtpapi) and notes
  *    Subject and From for events,
+ *  - notes a well-formed X-Sluice-Message-ID (an upstream Sluice milter's id; left in place),
  *  - passes the body through untouched, chunk by chunk, never holding the whole message.
  * push() and end() return the bytes to store; a Rejection thrown from either ends the message.
  */
@@ -22,6 +23,8 @@ export interface IntakeResult {
   msys: MsysApi;
   subject: string;
   from: string;
+  /** The message id an upstream Sluice (its milter) gave it, from X-Sluice-Message-ID; null if none. */
+  upstreamId: string | null;
   /** Bytes handed out by push()/end(), the prepended trace header included. */
   size: number;
 }
@@ -31,6 +34,8 @@ const LF = 10;
 const CRLF = Buffer.from('\r\n');
 const LF_ONLY = Buffer.from('\n');
 const FIELD_START = /^[\x21-\x39\x3b-\x7e]+[ \t]*:/;
+const UPSTREAM_ID_FIELD = 'x-sluice-message-id';
+const MESSAGE_ID = /^[0-9a-f]{20}$/;
 
 export class MessageIntake {
   private inHeader = true;
@@ -64,9 +69,11 @@ export class MessageIntake {
   private resultMsys: MsysApi = {};
   private subject = '';
   private from = '';
+  private upstreamId: string | null = null;
 
   private result(): IntakeResult {
-    return { msys: this.resultMsys, subject: this.subject, from: this.from, size: this.size };
+    const { resultMsys: msys, subject, from, upstreamId, size } = this;
+    return { msys, subject, from, upstreamId, size };
   }
 
   private emit(parts: Buffer[]): Buffer[] {
@@ -161,6 +168,10 @@ export class MessageIntake {
       }
       if (field.name === 'subject' && !this.subject) this.subject = decodeMimeWords(fieldValue(field.raw));
       if (field.name === 'from' && !this.from) this.from = addressOf(decodeMimeWords(fieldValue(field.raw)));
+      if (field.name === UPSTREAM_ID_FIELD && this.upstreamId === null) {
+        const value = fieldValue(field.raw);
+        if (MESSAGE_ID.test(value)) this.upstreamId = value;
+      }
       out.push(...field.raw);
     }
     if (blankLine) out.push(CRLF);

@@ -52,7 +52,13 @@ export class KeyService {
     return { record, secret };
   }
 
-  async authenticate(secret: string, clientIp: string, grant: Grant, now = new Date()): Promise<AuthResult> {
+  /** `grant` null: any valid key from an allowed address (the API's GET /authenticate/grants). */
+  async authenticate(
+    secret: string,
+    clientIp: string,
+    grant: Grant | null,
+    now = new Date(),
+  ): Promise<AuthResult> {
     if (!KEY_PATTERN.test(secret)) return { ok: false, reason: 'malformed' };
     const hash = hashSecret(secret);
     const key = await this.store.findByHash(hash);
@@ -60,7 +66,7 @@ export class KeyService {
     if (!key || !timingSafeEqual(Buffer.from(key.hash, 'hex'), Buffer.from(hash, 'hex'))) {
       return { ok: false, reason: 'unknown' };
     }
-    if (!key.grants.includes(grant)) return { ok: false, reason: 'grant' };
+    if (grant !== null && !key.grants.includes(grant)) return { ok: false, reason: 'grant' };
     if (key.valid_ips.length > 0 && !new NetworkSet(key.valid_ips).has(clientIp))
       return { ok: false, reason: 'ip' };
     const last = this.touched.get(key.id) ?? 0;

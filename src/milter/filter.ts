@@ -4,14 +4,23 @@
  * - MAIL: the identity is {auth_authen} (with `sluice auth` it is an API key id); core's
  *   PolicyService decides whether that key may inject from this client (550 5.7.1 if not, 451
  *   4.3.0 if the store fails). Mail without a key from outside relay.networks is the world
- *   writing to us, not an app: it is accepted untouched (no header processing, no events).
- * - headers: X-MSYS-API values (and their positions), Subject and From are noted.
- * - EOH: core's parseMsysApi; an invalid header gets its 550 5.6.0 naming the field.
- * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first),
- *   X-Sluice-Message-ID is added, and an `injection` event per recipient is recorded with the
- *   SMTP door's fields. The events are written before the MTA queues the message: a message
- *   the MTA then loses still has its injection event.
- * The tracking rewrite belongs here too, at EOM through replace-body: `trackedBody` is its seam.
+ *   writing to us, not an app: milter.unauthenticated says what it gets — `pass` (default:
+ *   accepted untouched, no header processing, no events), `process` (as an injection) or
+ *   `reject` (550 5.7.1).
+ * - headers: X-MSYS-API values (and their positions), Subject, From and the MIME fields are noted.
+ * - EOH: core's parseMsysApi, then core's decideTracking (X-MSYS-API options, then the key's
+ *   defaults, then tracking.open/click). EOH is negotiated without a reply (one round trip less
+ *   per message): an invalid header gets its 550 5.6.0 naming the field at EOM, which the client
+ *   sees at the same moment (after its final dot); the body is then neither tracked nor kept.
+ * - body: with tracking on, each chunk goes through core's TrackingTransform (body-tracker.ts).
+ * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first), so
+ *   is any X-Sluice-Message-ID the message came with (a downstream Sluice believes that header),
+ *   ours is added, the tracked body (if anything was tracked) replaces the body,
+ *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
+ *   are written before the MTA queues the message: a message the MTA then loses still has them.
+ * A milter sees one body for all recipients, so a tracking token names the recipient only when
+ * the message has exactly one; with several, the token's recipient is empty (open and click
+ * events then carry the message id, not who opened).
  */
 import { injectionEvent, type MessageFacts } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
@@ -21,18 +30,39 @@ import type { PolicyService } from '../core/policy.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
-import type { EventStore } from '../store/types.js';
+import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
+import type { ApiKeyRecord, EventStore } from '../store/types.js';
+import type { TokenSigner } from '../tracking/token.js';
+import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
 import { SMFIF, SMFIP } from './constants.js';
-import type { MilterContext, MilterHandlers, Modification, Verdict } from './session.js';
+import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './session.js';
 
 export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
+const MESSAGE_ID_LOWER = MESSAGE_ID_HEADER.toLowerCase();
 
 export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
   events: EventStore;
   /** Whose unauthenticated mail is an injection (relay.networks), the same rule as the SMTP door. */
   relay: RelayPolicy;
+  /** What mail without a key from outside relay.networks gets (milter.unauthenticated). */
+  unauthenticated?: 'pass' | 'process' | 'reject';
+  /** The key record, for its tracking defaults. */
+  findKey?: (id: string) => Promise<ApiKeyRecord | null>;
+  /** Absent: never tracks. */
+  tracking?: MilterTrackingConfig;
   now?: () => Date;
+}
+
+export interface MilterTrackingConfig {
+  signer: TokenSigner;
+  /** Tracking server base URL, without the trailing slash. */
+  baseUrl: string;
+  maxPartSize: number;
+  defaults: TrackingDefaults;
+  /** Where a rewritten body larger than memoryLimit waits for EOM. */
+  spillDir: string;
+  memoryLimit: number;
 }
 
 interface MessageState {
@@ -41,11 +71,19 @@ interface MessageState {
   rcpts: string[];
   /** X-MSYS-API values in message order: the n-th is the MTA's header index n (1-based, per name). */
   msysValues: string[];
+  /** X-Sluice-Message-ID fields the message came with (not ours: removed, so ours is the only one). */
+  staleIds: number;
   subject: string | null;
   from: string | null;
   headerBytes: number;
   bodyBytes: number;
   msys: MsysApi;
+  /** Header fields the MIME walk reads (Content-*, MIME-Version, DKIM-Signature), in order. */
+  walkFields: Array<[string, string]>;
+  id: string | null;
+  tracker: BodyTracker | null;
+  /** An invalid X-MSYS-API: the reply at EOM. */
+  refusal: Rejection | null;
 }
 
 const replyFor = (r: Rejection): Verdict => ({
@@ -57,14 +95,17 @@ const replyFor = (r: Rejection): Verdict => ({
 
 export class SluiceFilter implements MilterHandlers {
   readonly wants = {
-    actions: SMFIF.ADDHDRS | SMFIF.CHGHDRS,
-    // Replies only where a decision can be made (MAIL, EOH, EOM); HELO and unknown commands are not needed.
+    actions: SMFIF.ADDHDRS | SMFIF.CHGHDRS | SMFIF.CHGBODY,
+    // Replies only where a decision can be made (MAIL, EOM); HELO, DATA and unknown commands are not
+    // even sent: each packet less is a write less for the MTA and a read less here.
     protocol:
       SMFIP.NR_CONN |
       SMFIP.NOHELO |
+      SMFIP.NODATA |
       SMFIP.NR_RCPT |
       SMFIP.NR_DATA |
       SMFIP.NR_HDR |
+      SMFIP.NR_EOH |
       SMFIP.NR_BODY |
       SMFIP.NOUNKNOWN,
     // Postfix does not send {auth_authen} at EOM by default: it is asked for at MAIL.
@@ -80,7 +121,12 @@ export class SluiceFilter implements MilterHandlers {
     const sender = unbracket(args[0] ?? '');
     this.message = null;
     if (keyId === null) {
-      if (clientAddress === null || !this.deps.relay.isTrusted(clientAddress)) return { kind: 'accept' };
+      if (clientAddress === null || !this.deps.relay.isTrusted(clientAddress)) {
+        const rule = this.deps.unauthenticated ?? 'pass';
+        if (rule === 'pass') return { kind: 'accept' };
+        if (rule === 'reject')
+          return replyFor(new Rejection(550, '5.7.1', 'Authentication required: send with an API key'));
+      }
     } else {
       const decision = await this.deps.policy.decide({
         stage: 'other',
@@ -104,11 +150,16 @@ export class SluiceFilter implements MilterHandlers {
       sender,
       rcpts: [],
       msysValues: [],
+      staleIds: 0,
       subject: null,
       from: null,
       headerBytes: 0,
       bodyBytes: 0,
       msys: {},
+      walkFields: [],
+      id: null,
+      tracker: null,
+      refusal: null,
     };
     return undefined;
   }
@@ -125,12 +176,14 @@ export class SluiceFilter implements MilterHandlers {
     const lower = name.toLowerCase();
     const unfolded = value.replace(/\r?\n(?=[ \t])/g, '').trim();
     if (lower === MSYS_HEADER) m.msysValues.push(unfolded);
+    else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
     else if (lower === 'subject' && m.subject === null) m.subject = decodeMimeWords(unfolded);
     else if (lower === 'from' && m.from === null) m.from = addressOf(decodeMimeWords(unfolded));
+    if (WALK_FIELDS.test(name) && m.walkFields.length < 100) m.walkFields.push([name, value]);
     return undefined;
   }
 
-  eoh(ctx: MilterContext): Verdict | undefined {
+  async eoh(ctx: MilterContext): Promise<Verdict | undefined> {
     const m = this.message;
     if (!m) return undefined;
     try {
@@ -138,30 +191,61 @@ export class SluiceFilter implements MilterHandlers {
     } catch (error) {
       if (!(error instanceof Rejection)) throw error;
       ctx.log.info({ queue_id: ctx.queueId(), key: m.keyId, reply: error.toString() }, 'X-MSYS-API refused');
-      this.message = null;
-      return replyFor(error);
+      m.refusal = error;
+      return undefined;
+    }
+    m.id = newMessageId((this.deps.now?.() ?? new Date()).getTime());
+    const tracking = this.deps.tracking;
+    if (tracking) {
+      const key = m.keyId !== null && this.deps.findKey ? await this.deps.findKey(m.keyId) : null;
+      const decision = decideTracking(m.msys, key?.defaults, tracking.defaults);
+      if (decision.open || decision.click)
+        m.tracker = new BodyTracker(
+          {
+            ...decision,
+            baseUrl: tracking.baseUrl,
+            signer: tracking.signer,
+            messageId: m.id,
+            // One body for every recipient: a token can name the recipient only when there is one.
+            rcpt: m.rcpts.length === 1 ? m.rcpts[0]! : '',
+            maxPartSize: tracking.maxPartSize,
+            spillDir: tracking.spillDir,
+            memoryLimit: tracking.memoryLimit,
+          },
+          m.walkFields,
+        );
     }
     return undefined;
   }
 
-  body(_ctx: MilterContext, chunk: Buffer): undefined {
-    if (this.message) this.message.bodyBytes += chunk.length;
+  async body(_ctx: MilterContext, chunk: Buffer): Promise<undefined> {
+    const m = this.message;
+    if (!m || m.refusal) return undefined;
+    m.bodyBytes += chunk.length;
+    await m.tracker?.push(chunk);
     return undefined;
   }
 
-  async eom(ctx: MilterContext): Promise<{ modifications: Modification[]; verdict: Verdict }> {
+  async eom(ctx: MilterContext): Promise<EomResult> {
     const m = this.message;
     this.message = null;
     if (!m) return { modifications: [], verdict: { kind: 'continue' } };
+    if (m.refusal) return { modifications: [], verdict: replyFor(m.refusal) };
     const now = this.deps.now?.() ?? new Date();
-    const id = newMessageId(now.getTime());
+    const id = m.id ?? newMessageId(now.getTime());
     const modifications: Modification[] = [];
     // Deleting the last occurrence first keeps the indexes of the others valid.
     for (let index = m.msysValues.length; index >= 1; index--)
       modifications.push({ kind: 'chgheader', index, name: 'X-MSYS-API', value: '' });
+    // An id the message brought along (an app's, or a loop's) would be believed downstream.
+    for (let index = m.staleIds; index >= 1; index--)
+      modifications.push({ kind: 'chgheader', index, name: MESSAGE_ID_HEADER, value: '' });
     modifications.push({ kind: 'addheader', name: MESSAGE_ID_HEADER, value: id });
-    const body = trackedBody(m);
-    if (body !== null) modifications.push({ kind: 'replbody', chunk: body });
+    const tracked = m.tracker ? await m.tracker.finish() : null;
+    if (tracked?.error)
+      ctx.log.warn({ message_id: id, err: tracked.error }, 'tracking failed: the body is left as it came');
+    else if (tracked && tracked.result.reasons.length > 0)
+      ctx.log.info({ message_id: id, reasons: tracked.result.reasons }, 'tracking left parts untouched');
 
     const facts: MessageFacts = {
       message_id: id,
@@ -179,24 +263,32 @@ export class SluiceFilter implements MilterHandlers {
     };
     for (const rcpt of m.rcpts) this.deps.events.append(injectionEvent(facts, rcpt, now));
     ctx.log.info(
-      { message_id: id, queue_id: ctx.queueId(), key: m.keyId, rcpts: m.rcpts.length, from: m.sender },
+      {
+        message_id: id,
+        queue_id: ctx.queueId(),
+        key: m.keyId,
+        rcpts: m.rcpts.length,
+        from: m.sender,
+        links: tracked?.result.links ?? 0,
+        pixels: tracked?.result.pixels ?? 0,
+      },
       'injection recorded',
     );
-    return { modifications, verdict: { kind: 'continue' } };
+    const tracker = m.tracker;
+    return {
+      modifications,
+      body: tracked?.body ?? null,
+      verdict: { kind: 'continue' },
+      ...(tracker ? { cleanup: () => tracker.dispose() } : {}),
+    };
   }
 
   abort(): void {
+    const tracker = this.message?.tracker;
     this.message = null;
+    // Nothing waits for it: a spill file is removed in the background.
+    if (tracker) void tracker.dispose();
   }
-}
-
-/**
- * The seam for open and click tracking (the tracking issue): the rewritten body to send with
- * replace-body, or null to leave the body alone. Not implemented: the body is never rewritten,
- * and SMFIF_CHGBODY is not asked for until it is.
- */
-function trackedBody(_message: MessageState): Buffer | null {
-  return null;
 }
 
 /** Reply text without control characters (a JSON error message may quote any). */

@@ -52,6 +52,8 @@ export async function startMilterServer(
         if (!socket.destroyed) socket.write(bytes);
       },
       close: () => socket.end(),
+      hold: () => socket.cork(),
+      release: () => socket.uncork(),
       log: connLog,
       ...(options.progressIntervalMs !== undefined ? { progressIntervalMs: options.progressIntervalMs } : {}),
     });

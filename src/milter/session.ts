@@ -17,6 +17,7 @@
  * A handler that throws makes the message tempfail (at its next replying stage); it never
  * takes the connection down.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import { MAX_BODY_CHUNK, MILTER_VERSION, SMFIF, SMFIP } from './constants.js';
 import {
@@ -46,6 +47,16 @@ export type Modification = Extract<
       | 'quarantine';
   }
 >;
+
+/** What a filter answers at end of message. */
+export interface EomResult {
+  modifications: Modification[];
+  /** A new body, sent with replace-body (SMFIF_CHGBODY) after the modifications, in ≤ 65535-byte packets. */
+  body?: AsyncIterable<Buffer> | null;
+  verdict: Verdict;
+  /** Called once the reply is sent or the message is given up (e.g. removes a spill file). */
+  cleanup?: () => Promise<void>;
+}
 
 export interface ClientInfo {
   hostname: string;
@@ -77,7 +88,7 @@ export interface MilterHandlers {
   header?(ctx: MilterContext, name: string, value: string): Answer | Promise<Answer>;
   eoh?(ctx: MilterContext): Answer | Promise<Answer>;
   body?(ctx: MilterContext, chunk: Buffer): Answer | Promise<Answer>;
-  eom?(ctx: MilterContext): Promise<{ modifications: Modification[]; verdict: Verdict }>;
+  eom?(ctx: MilterContext): Promise<EomResult>;
   /** The message ended without EOM (A, K, Q or the connection closing). */
   abort?(ctx: MilterContext): void;
 }
@@ -90,6 +101,9 @@ export interface SessionDeps {
   log: Logger;
   /** While an EOM handler runs, a progress packet goes out this often (the MTA's timer restarts). */
   progressIntervalMs?: number;
+  /** hold() keeps output back until release() sends it in one go (the EOM packets: fewer writes). */
+  hold?(): void;
+  release?(): void;
 }
 
 type Phase = 'optneg' | 'ready' | 'conn' | 'mail' | 'data' | 'headers' | 'body' | 'closed';
@@ -302,10 +316,9 @@ export class MilterSession {
 
   private async eom(lastChunk: Buffer): Promise<void> {
     const h = this.deps.handlers;
-    let result: { modifications: Modification[]; verdict: Verdict } = {
-      modifications: [],
-      verdict: { kind: 'continue' },
-    };
+    const started = performance.now();
+    let held = false;
+    let result: EomResult = { modifications: [], verdict: { kind: 'continue' } };
     const interval = this.deps.progressIntervalMs ?? 10_000;
     const progress = setInterval(() => this.send({ kind: 'progress' }), interval);
     progress.unref();
@@ -316,16 +329,36 @@ export class MilterSession {
       if (h.eom) result = await h.eom(this.ctx);
       const refused = result.modifications.find((m) => (this.actions & ACTIONS_OF[m.kind]) === 0);
       if (refused) throw new Error(`modification ${refused.kind} was not negotiated`);
+      if (result.body && (this.actions & SMFIF.CHGBODY) === 0)
+        throw new Error('modification replbody was not negotiated');
+      if (this.phase === 'closed') return;
+      this.deps.hold?.();
+      held = true;
+      for (const modification of result.modifications) this.modify(modification);
+      // A body that fails half-way still ends in a tempfail: the MTA then drops what it was sent.
+      if (result.body) for await (const piece of result.body) this.modify({ kind: 'replbody', chunk: piece });
     } catch (error) {
       if (!this.failed)
         this.deps.log.error({ err: error }, 'milter end-of-message failed: message tempfails');
-      result = { modifications: [], verdict: TEMPFAIL };
+      result = {
+        modifications: [],
+        verdict: TEMPFAIL,
+        ...(result.cleanup ? { cleanup: result.cleanup } : {}),
+      };
     } finally {
       clearInterval(progress);
+      await result
+        .cleanup?.()
+        .catch((error: unknown) => this.deps.log.warn({ err: error }, 'milter cleanup failed'));
     }
+    if (this.phase !== 'closed') this.reply(result.verdict);
+    if (held) this.deps.release?.();
     if (this.phase === 'closed') return;
-    for (const modification of result.modifications) this.modify(modification);
-    this.reply(result.verdict);
+    // From the EOM command to the last reply byte handed to the socket: what the MTA waits for.
+    this.deps.log.debug(
+      { eom_ms: Number((performance.now() - started).toFixed(3)) },
+      'end of message answered',
+    );
     this.endMessage(false);
   }
 

@@ -12,10 +12,12 @@ import type { SpoolEnvelope } from './spool-format.js';
 export async function acceptMessage(
   writer: SpoolWriter,
   envelope: SpoolEnvelope,
-  deps: { events: EventStore; queue: QueueManager },
+  deps: { events: EventStore; queue: Pick<QueueManager, 'add'> },
 ): Promise<void> {
   const { messageLength, body } = await writer.commit(envelope);
   const now = new Date();
-  for (const rcpt of envelope.rcpts) deps.events.append(injectionEvent(envelope.facts, rcpt, now));
+  // A message from an upstream Sluice milter had its injection recorded there.
+  if (!envelope.upstream)
+    for (const rcpt of envelope.rcpts) deps.events.append(injectionEvent(envelope.facts, rcpt, now));
   deps.queue.add({ id: writer.id, envelope, messageLength, done: new Set(), body });
 }

@@ -112,6 +112,7 @@ export class QueueManager {
    */
   private async recordMissingInjection(message: SpooledMessage): Promise<void> {
     const { rcpts, facts } = message.envelope;
+    if (message.envelope.upstream) return;
     const recorded = await this.events.search({
       messageId: message.id,
       types: ['injection'],

@@ -18,6 +18,11 @@ export interface SpoolEnvelope {
   mail_from: string;
   rcpts: string[];
   facts: MessageFacts;
+  /**
+   * Set when an upstream Sluice milter gave the message its id (facts.message_id, which then
+   * differs from the spool id) and recorded its injection: no injection event is recorded here.
+   */
+  upstream?: true;
 }
 
 export function encodeTrailer(messageLength: number, envelope: SpoolEnvelope): Buffer {

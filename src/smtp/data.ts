@@ -2,12 +2,17 @@
  * DATA for the SMTP door: streams the message through core's MessageIntake into a spool writer,
  * then hands it to acceptMessage. The client gets 250 only after the spool commit; any refusal
  * is answered after the whole message was read, as SMTP requires, and the partial file removed.
+ * A message relayed by a trusted upstream MTA (unauthenticated, from relay.networks: stage 1
+ * behind a Postfix or Sendmail running `sluice milter`) that carries X-Sluice-Message-ID keeps
+ * that id: the milter already recorded its injection (with the X-MSYS-API values it removed)
+ * and tracked its body, so here it gets neither again, only its delivery events under that id.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
 import { type MessageFacts, policyRejectionEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
+import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { suppressedAmong, suppressedRejection } from '../core/suppression.js';
 import { resolveMessageOptions } from '../core/tracking-decision.js';
@@ -26,6 +31,7 @@ export interface DataDeps {
   queue: QueueManager;
   events: EventStore;
   log: Logger;
+  relay: Pick<RelayPolicy, 'isTrusted'>;
   /** When given, recipients are checked again once X-MSYS-API has said whether the mail is transactional. */
   suppressions?: SuppressionStore;
 }
@@ -95,18 +101,40 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     if (refusal) throw refusal;
     const { tail, result } = intake.end();
     for (const piece of tail) await writer.write(piece);
+    const upstream = result.upstreamId !== null && !user && deps.relay.isTrusted(session.remoteAddress);
+    const messageId = upstream ? result.upstreamId! : id;
     const facts: MessageFacts = {
       ...known(),
+      message_id: messageId,
+      transmission_id: transmissionIdFor(messageId),
       friendly_from: result.from,
       subject: result.subject,
       msg_size: result.size,
-      msys: resolveMessageOptions(result.msys, user?.defaults, deps.config.tracking),
+      // Tracked (or not) upstream: tracking it again would wrap its links twice.
+      msys: upstream
+        ? resolveMessageOptions(
+            {
+              ...result.msys,
+              options: { ...result.msys.options, open_tracking: false, click_tracking: false },
+            },
+            null,
+            deps.config.tracking,
+          )
+        : resolveMessageOptions(result.msys, user?.defaults, deps.config.tracking),
     };
     const accepted = await dropSuppressed(rcpts, facts, user, deps);
-    await acceptMessage(writer, { v: 1, mail_from: mailFrom, rcpts: accepted, facts }, deps);
+    const envelope = {
+      v: 1 as const,
+      mail_from: mailFrom,
+      rcpts: accepted,
+      facts,
+      ...(upstream ? { upstream } : {}),
+    };
+    await acceptMessage(writer, envelope, deps);
     deps.log.info(
       {
-        message_id: id,
+        message_id: messageId,
+        ...(upstream ? { queue_id: id } : {}),
         session_id: session.id,
         from: mailFrom,
         rcpts: rcpts.length,

@@ -4,6 +4,7 @@ import { openDatabase } from './embedded/db.js';
 import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
 import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
+import { EmbeddedWebhookStore } from './embedded/webhooks.js';
 import type { Stores } from './types.js';
 
 export function openStores(config: Config): Stores {
@@ -13,6 +14,7 @@ export function openStores(config: Config): Stores {
     keys: new EmbeddedKeyStore(db),
     events,
     suppressions: new EmbeddedSuppressionStore(db),
+    webhooks: new EmbeddedWebhookStore(db),
     async close() {
       events.close();
       db.close();

@@ -56,11 +56,29 @@ export interface EventFilter {
   limit?: number;
 }
 
+/** The API's event query (SparkPost's GET /events/message): every list is "any of". */
+export interface EventPageFilter {
+  types?: string[];
+  recipients?: string[];
+  messageIds?: string[];
+  campaigns?: string[];
+  /** ISO timestamps bounding `timestamp`, both inclusive. */
+  from?: string;
+  to?: string;
+  limit: number;
+  /** Opaque position returned as `next` by the previous page. */
+  cursor?: string;
+}
+
 export interface EventStore {
   /** Durable once it returns (as durable as the adapter's engine). */
   append(event: SluiceEvent): void;
+  /** Several events in one write (one transaction): a door that accepted many messages at once. */
+  appendMany(events: readonly SluiceEvent[]): void;
   /** Newest first. */
   search(filter: EventFilter): Promise<SluiceEvent[]>;
+  /** Newest first, paged; `next` is null on the last page; `total` counts every match. */
+  page(filter: EventPageFilter): Promise<{ events: SluiceEvent[]; next: string | null; total: number }>;
   /** Deletes events with a timestamp before `before` (ISO); returns how many went. Adapters whose
    * engine bounds its own size (a capped Redis stream) may leave it out. */
   prune?(before: string): Promise<number>;
@@ -107,10 +125,60 @@ export interface SuppressionStore {
   list(filter: SuppressionFilter): Promise<{ records: SuppressionRecord[]; next: string | null }>;
 }
 
+/** A webhook: where SparkPost-shaped event batches go. */
+export interface WebhookRecord {
+  id: string;
+  name: string;
+  target: string;
+  /** Event types sent; empty: every type. */
+  events: string[];
+  auth_type: 'none' | 'basic';
+  auth_credentials: { username: string; password: string } | null;
+  /** HMAC-SHA256 key for the signature header; needed in clear to sign, shown once at creation. */
+  secret: string;
+  active: boolean;
+  created: string;
+  updated: string;
+}
+
+export type WebhookPatch = Partial<
+  Pick<WebhookRecord, 'name' | 'target' | 'events' | 'auth_type' | 'auth_credentials' | 'active'>
+>;
+
+/** A batch waiting for its webhook's target to accept it (2xx). */
+export interface WebhookBatch {
+  id: string;
+  webhook_id: string;
+  /** The exact JSON body, so every retry sends the same bytes under the same batch id. */
+  payload: string;
+  /** Epoch ms of the batch's creation (retries stop max_age after it) and of its next attempt. */
+  created: number;
+  due: number;
+  attempts: number;
+}
+
+/** Webhooks and their pending batches; a batch is stored before its first attempt (at-least-once). */
+export interface WebhookStore {
+  insert(record: WebhookRecord): Promise<void>;
+  get(id: string): Promise<WebhookRecord | null>;
+  list(): Promise<WebhookRecord[]>;
+  update(id: string, patch: WebhookPatch, now: string): Promise<WebhookRecord | null>;
+  /** Deletes the webhook and its pending batches. */
+  delete(id: string): Promise<boolean>;
+  enqueue(batch: WebhookBatch): Promise<void>;
+  /** Batches due at `now`, oldest due first. */
+  due(now: number, limit: number): Promise<WebhookBatch[]>;
+  reschedule(id: string, attempts: number, due: number): Promise<void>;
+  /** Drops a batch (accepted, or given up on). */
+  remove(id: string): Promise<void>;
+  pending(webhookId: string): Promise<number>;
+}
+
 export interface Stores {
   keys: KeyStore;
   events: EventStore;
   suppressions: SuppressionStore;
+  webhooks: WebhookStore;
   close(): Promise<void>;
 }
 

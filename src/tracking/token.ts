@@ -57,9 +57,11 @@ export class TokenSigner {
 
   sign(payload: Omit<TokenPayload, 'expires'>): string {
     const expires = Math.floor((this.now() + this.ttlMs) / 1000);
-    const body = encode({ ...payload, expires }, this.signing.id);
-    const mac = hmac(this.signing.secret, body);
-    return Buffer.concat([body, mac]).toString('base64url');
+    // One buffer with room for the MAC: a message with a hundred links signs a hundred tokens.
+    const out = encode({ ...payload, expires }, this.signing.id, MAC_LENGTH);
+    const body = out.subarray(0, out.length - MAC_LENGTH);
+    hmac(this.signing.secret, body).copy(out, body.length);
+    return out.toString('base64url');
   }
 
   verify(token: string): TokenPayload | null {
@@ -88,18 +90,66 @@ function hmac(secret: Buffer, body: Buffer): Buffer {
   return createHmac('sha256', secret).update(body).digest().subarray(0, MAC_LENGTH);
 }
 
-function encode(p: TokenPayload, keyId: string): Buffer {
-  const out: Buffer[] = [Buffer.from([VERSION])];
-  out.push(field(Buffer.from(keyId, 'utf8')));
-  const expires = Buffer.alloc(4);
-  expires.writeUInt32BE(Math.min(p.expires, 0xffffffff));
-  out.push(Buffer.from([KINDS.indexOf(p.kind)]), expires);
+/** The token body (layout in the header comment), followed by `spare` bytes left for the caller. */
+function encode(p: TokenPayload, keyId: string, spare = 0): Buffer {
   // Sluice's message ids are hex: stored as bytes they take half the room. Bit 0 says which.
   const hexId = HEX_ID.test(p.messageId);
-  out.push(Buffer.from([hexId ? 1 : 0]), field(Buffer.from(p.messageId, hexId ? 'hex' : 'utf8')));
-  out.push(field(Buffer.from(p.rcpt, 'utf8')), varint(p.linkIndex), field(Buffer.from(p.linkName, 'utf8')));
-  out.push(Buffer.from(p.url, 'utf8'));
-  return Buffer.concat(out);
+  const idEncoding = hexId ? 'hex' : 'utf8';
+  const keyLength = Buffer.byteLength(keyId, 'utf8');
+  const idLength = Buffer.byteLength(p.messageId, idEncoding);
+  const rcptLength = Buffer.byteLength(p.rcpt, 'utf8');
+  const nameLength = Buffer.byteLength(p.linkName, 'utf8');
+  const urlLength = Buffer.byteLength(p.url, 'utf8');
+  const size =
+    1 +
+    varintLength(keyLength) +
+    keyLength +
+    1 +
+    4 +
+    1 +
+    varintLength(idLength) +
+    idLength +
+    varintLength(rcptLength) +
+    rcptLength +
+    varintLength(p.linkIndex) +
+    varintLength(nameLength) +
+    nameLength +
+    urlLength;
+  const out = Buffer.allocUnsafe(size + spare);
+  let at = 0;
+  out[at++] = VERSION;
+  at = writeVarint(out, at, keyLength);
+  at += out.write(keyId, at, 'utf8');
+  out[at++] = KINDS.indexOf(p.kind);
+  out.writeUInt32BE(Math.min(p.expires, 0xffffffff), at);
+  at += 4;
+  out[at++] = hexId ? 1 : 0;
+  at = writeVarint(out, at, idLength);
+  at += out.write(p.messageId, at, idEncoding);
+  at = writeVarint(out, at, rcptLength);
+  at += out.write(p.rcpt, at, 'utf8');
+  at = writeVarint(out, at, p.linkIndex);
+  at = writeVarint(out, at, nameLength);
+  at += out.write(p.linkName, at, 'utf8');
+  out.write(p.url, at, 'utf8');
+  return out;
+}
+
+function varintLength(n: number): number {
+  let length = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 128)) length++;
+  return length;
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
+  let v = n;
+  let i = at;
+  while (v >= 0x80) {
+    out[i++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[i++] = v;
+  return i;
 }
 
 function decode(body: Buffer): { keyId: string; payload: TokenPayload } | null {
@@ -117,21 +167,6 @@ function decode(body: Buffer): { keyId: string; payload: TokenPayload } | null {
   const linkName = r.field().toString('utf8');
   const url = r.rest().toString('utf8');
   return { keyId, payload: { kind, messageId, rcpt, linkIndex, linkName, url, expires } };
-}
-
-function field(bytes: Buffer): Buffer {
-  return Buffer.concat([varint(bytes.length), bytes]);
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v & 0x7f) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
 }
 
 class Reader {

@@ -129,6 +129,16 @@ describe('MessageIntake: header section', () => {
     assert.deepEqual(result.msys, { campaign_id: 'spring', tags: ['t1'], options: { open_tracking: false } });
   });
 
+  test('X-Sluice-Message-ID (an upstream milter’s id) is noted when well-formed and left in place', () => {
+    const header = 'X-Sluice-Message-ID: 0123456789abcdef0123\r\n';
+    const { out, result } = run(`From: a@example.test\r\n${header}\r\nbody\r\n`);
+    assert.equal(result.upstreamId, '0123456789abcdef0123');
+    assert.ok(out.toString().includes(header));
+    for (const bad of ['not-an-id', '0123456789ABCDEF0123', '0123456789abcdef01234'])
+      assert.equal(run(`X-Sluice-Message-ID: ${bad}\r\n\r\nbody\r\n`).result.upstreamId, null, bad);
+    assert.equal(run('From: a@example.test\r\n\r\nbody\r\n').result.upstreamId, null);
+  });
+
   test('a folded X-MSYS-API is removed with all its continuation lines and unfolded before parsing', () => {
     const input =
       'x-msys-api: {"campaign_id": "spring",\r\n' +

@@ -4,7 +4,9 @@
  * relaying to a recording sink; `sluice milter` and `sluice auth` as real child processes on one
  * data dir; swaks as the app. A valid X-MSYS-API is removed from the delivered bytes, which gain
  * X-Sluice-Message-ID and are otherwise what the app sent; the injection events carry the header's
- * campaign, tags and metadata and the key id from {auth_authen}; an invalid header gets 550 5.6.0
+ * campaign, tags and metadata and the key id from {auth_authen}; with tracking asked for, the
+ * delivered HTML carries signed links and pixels naming the message and its sole recipient, the
+ * header section untouched; an invalid header gets 550 5.6.0
  * naming the field at end of data and nothing is delivered; with the milter down Postfix applies
  * main.cf.milter's milter_default_action (tempfail: 451 4.7.1, nothing queued).
  */
@@ -15,6 +17,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../src/config/schema.js';
+import { TokenSigner } from '../../src/tracking/token.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
 import { createKey, type SwaksResult, searchEvents, swaks } from '../harness/clients.js';
 import { waitFor } from '../harness/net.js';
@@ -153,6 +156,40 @@ describe('sluice milter in a real Postfix', () => {
       assert.equal(event.recv_method, 'esmtp');
       assert.equal(event.ip_address, '127.0.0.1');
     }
+  });
+
+  test('tracking on: the delivered HTML is tracked through replace-body, tokens name the message and recipient', async () => {
+    const msys = '{"campaign_id":"t","options":{"open_tracking":true,"click_tracking":true}}';
+    const sent = await swaks({
+      port: postfix.port,
+      from: 'app@example.com',
+      to: ['solo@example.net'],
+      data: message('tracked 1', [msys]),
+      auth: { user: 'SMTP_Injection', password: key.key },
+    });
+    assert.match(sent.stdout, QUEUED);
+    const delivered = (await atSink('tracked 1'))!;
+    assert.doesNotMatch(delivered.text, /X-MSYS-API/i);
+    const id = /\r\nX-Sluice-Message-ID: ([0-9a-f]{20})\r\n/.exec(delivered.text)?.[1];
+    assert.ok(id, delivered.text);
+    // The header section is the app's (folding included); only the body changed.
+    for (const line of message('tracked 1', []).toString().split('\r\n\r\n')[0]!.split('\r\n'))
+      assert.ok(delivered.text.includes(`${line}\r\n`), line);
+    assert.doesNotMatch(delivered.text, /href="https:\/\/example\.com\/x"/);
+    const keys = JSON.parse(readFileSync(path.join(dataDir, 'tracking', 'keys.json'), 'utf8'));
+    const signer = new TokenSigner(keys, 86_400_000);
+    const tokens = [...delivered.text.matchAll(/http:\/\/127\.0\.0\.1:8080\/([fq])\/([A-Za-z0-9_-]+)/g)].map(
+      (m) => signer.verify(m[2]!),
+    );
+    assert.deepEqual(tokens.map((t) => t?.kind).sort(), ['click', 'initial_open', 'open']);
+    for (const token of tokens) {
+      assert.equal(token!.messageId, id);
+      assert.equal(token!.rcpt, 'solo@example.net');
+    }
+    assert.equal(tokens.find((t) => t!.kind === 'click')!.url, 'https://example.com/x');
+    const events = await searchEvents(dataDir, { type: 'injection', messageId: id });
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.campaign_id, 't');
   });
 
   test('mail from mynetworks without a key is processed too; without the header it only gains the id', async () => {

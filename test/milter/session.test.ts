@@ -208,7 +208,12 @@ describe('Sluice filter', () => {
           return { kind: 'pass', authenticated: true };
         },
       },
-      events: { append: (e) => events.push(e), search: async () => [] },
+      events: {
+        append: (e) => events.push(e),
+        appendMany: (more) => events.push(...more),
+        search: async () => [],
+        page: async () => ({ events: [], next: null, total: 0 }),
+      },
       relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
     });
     return { ...harness(filter), events, queries };
@@ -255,7 +260,7 @@ describe('Sluice filter', () => {
       { kind: 'header', name: 'X-MSYS-API', value: '{"campaign_id":"c1",\n "tags":["t"]}' },
       { kind: 'header', name: 'From', value: 'Shop <shop@example.com>' },
     );
-    assert.deepEqual(await run({ kind: 'eoh' }), [{ kind: 'continue' }]);
+    assert.deepEqual(await run({ kind: 'eoh' }), [], 'EOH is negotiated without a reply');
     const replies = await run(
       { kind: 'body', chunk: Buffer.from('hi\r\n') },
       { kind: 'eom', chunk: Buffer.alloc(0) },
@@ -277,18 +282,20 @@ describe('Sluice filter', () => {
     assert.equal(events[0]?.api_key_id, 'key1');
   });
 
-  test('an invalid X-MSYS-API is refused at EOH with 550 5.6.0 naming the field; no event', async () => {
+  test('an invalid X-MSYS-API is refused at EOM (EOH has no reply) with 550 5.6.0 naming the field; no event', async () => {
     const { run, events } = filterHarness();
     await run(optneg(), connect, ...mailWithKey, { kind: 'rcpt', args: ['<a@b.example>'] });
     await run({ kind: 'header', name: 'X-MSYS-API', value: '{"metadata":[1]}' });
-    const [reply] = await run({ kind: 'eoh' });
+    assert.deepEqual(await run({ kind: 'eoh' }), []);
+    await run({ kind: 'body', chunk: Buffer.from('body\r\n') });
+    const [reply, ...more] = await run({ kind: 'eom', chunk: Buffer.alloc(0) });
+    assert.deepEqual(more, [], 'no modification');
     assert.deepEqual(reply, {
       kind: 'replycode',
       code: 550,
       enhanced: '5.6.0',
       lines: ['X-MSYS-API: metadata must be a JSON object'],
     });
-    await run({ kind: 'abort' });
     assert.equal(events.length, 0);
   });
 });

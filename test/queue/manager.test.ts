@@ -34,6 +34,9 @@ class MemoryEvents implements EventStore {
   append(event: SluiceEvent): void {
     this.all.push(event);
   }
+  appendMany(events: readonly SluiceEvent[]): void {
+    this.all.push(...events);
+  }
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
     return this.all
       .filter((e) => !filter.types || filter.types.includes(e.type))
@@ -41,6 +44,10 @@ class MemoryEvents implements EventStore {
       .filter((e) => !filter.messageId || e.message_id === filter.messageId)
       .reverse()
       .slice(0, filter.limit ?? 1000);
+  }
+  async page(filter: { limit: number }) {
+    const events = [...this.all].reverse();
+    return { events: events.slice(0, filter.limit), next: null, total: events.length };
   }
   of(type: string, rcpt?: string): SluiceEvent[] {
     return this.all.filter((e) => e.type === type && (rcpt === undefined || e.rcpt_to === rcpt));

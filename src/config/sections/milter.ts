@@ -4,6 +4,10 @@ import { duration } from '../validators.js';
 
 export const milterSection = z
   .strictObject({
+    with_serve: z
+      .boolean()
+      .default(false)
+      .describe('sluice serve also runs the milter on milter.listen (one process for stages 0 and 1)'),
     listen: z
       .string()
       .regex(/^(inet:[^\s]+:\d{1,5}|unix:\/\S+)$/, 'expected "inet:host:port" or "unix:/path"')
@@ -31,6 +35,12 @@ export const milterSection = z
     progress_interval: duration
       .prefault('10s')
       .describe('While end-of-message work runs, tell the MTA this often that it is in progress'),
+    unauthenticated: z
+      .enum(['pass', 'process', 'reject'])
+      .default('pass')
+      .describe(
+        'Mail without an API key from outside relay.networks: pass (untouched, no events), process (as an injection), reject (550 5.7.1)',
+      ),
     max_connections: z
       .number()
       .int()

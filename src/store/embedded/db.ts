@@ -41,6 +41,20 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (recipient, type)
    );
    CREATE INDEX suppressions_updated ON suppressions (updated, recipient, type);`,
+  `CREATE TABLE webhooks (
+     id TEXT PRIMARY KEY,
+     body TEXT NOT NULL
+   );
+   CREATE TABLE webhook_batches (
+     id TEXT PRIMARY KEY,
+     webhook_id TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     created INTEGER NOT NULL,
+     due INTEGER NOT NULL,
+     attempts INTEGER NOT NULL
+   );
+   CREATE INDEX webhook_batches_due ON webhook_batches (due);
+   CREATE INDEX webhook_batches_webhook ON webhook_batches (webhook_id);`,
 ];
 
 export function openDatabase(dataDir: string): Database.Database {

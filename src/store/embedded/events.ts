@@ -11,7 +11,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from '
 import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
-import type { EventFilter, EventStore } from '../types.js';
+import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
 
 export const EVENTS_LOG = 'events.jsonl';
 
@@ -33,6 +33,20 @@ export class EmbeddedEventStore implements EventStore {
 
   append(event: SluiceEvent): void {
     const body = JSON.stringify(event);
+    this.row(event, body);
+    writeSync(this.log(), `${body}\n`);
+  }
+
+  appendMany(events: readonly SluiceEvent[]): void {
+    if (events.length === 0) return;
+    const bodies = events.map((event) => JSON.stringify(event));
+    this.db.transaction(() => {
+      for (let i = 0; i < events.length; i++) this.row(events[i]!, bodies[i]!);
+    })();
+    writeSync(this.log(), `${bodies.join('\n')}\n`);
+  }
+
+  private row(event: SluiceEvent, body: string): void {
     this.insert.run(
       event.event_id,
       event.type,
@@ -41,7 +55,6 @@ export class EmbeddedEventStore implements EventStore {
       event.timestamp,
       body,
     );
-    writeSync(this.log(), `${body}\n`);
   }
 
   async search(filter: EventFilter): Promise<SluiceEvent[]> {
@@ -67,6 +80,50 @@ export class EmbeddedEventStore implements EventStore {
     args.push(filter.limit ?? 1000);
     const rows = this.db.prepare<unknown[], { body: string }>(sql).all(...args);
     return rows.map((row) => JSON.parse(row.body) as SluiceEvent);
+  }
+
+  async page(
+    filter: EventPageFilter,
+  ): Promise<{ events: SluiceEvent[]; next: string | null; total: number }> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const within = (column: string, values: readonly string[] | undefined) => {
+      if (!values || values.length === 0) return;
+      where.push(`${column} IN (${values.map(() => '?').join(',')})`);
+      args.push(...values);
+    };
+    within('type', filter.types);
+    within(
+      'rcpt_to',
+      filter.recipients?.map((r) => r.toLowerCase()),
+    );
+    within('message_id', filter.messageIds);
+    // campaign_id has no column of its own: read from the stored body (rare filter, no index).
+    within("json_extract(body, '$.campaign_id')", filter.campaigns);
+    if (filter.from) {
+      where.push('timestamp >= ?');
+      args.push(filter.from);
+    }
+    if (filter.to) {
+      where.push('timestamp <= ?');
+      args.push(filter.to);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const { total } = this.db
+      .prepare<unknown[], { total: number }>(`SELECT count(*) AS total FROM events ${clause}`)
+      .get(...args)!;
+    const before = decodeCursor(filter.cursor);
+    const paged = before === null ? clause : `${clause ? `${clause} AND` : 'WHERE'} seq < ?`;
+    const limit = Math.max(1, Math.min(filter.limit, 10_000));
+    const rows = this.db
+      .prepare<unknown[], { seq: number; body: string }>(
+        `SELECT seq, body FROM events ${paged} ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(...args, ...(before === null ? [] : [before]), limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    const next = rows.length > limit && last ? Buffer.from(`seq:${last.seq}`).toString('base64url') : null;
+    return { events: page.map((row) => JSON.parse(row.body) as SluiceEvent), next, total };
   }
 
   async prune(before: string): Promise<number> {
@@ -111,4 +168,12 @@ export class EmbeddedEventStore implements EventStore {
       return false;
     }
   }
+}
+
+/** The position a `next` cursor names: events older (smaller seq) than it follow. */
+function decodeCursor(cursor: string | undefined): number | null {
+  if (!cursor) return null;
+  const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw new Error('invalid cursor');
+  return Number(match[1]);
 }

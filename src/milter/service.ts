@@ -1,0 +1,68 @@
+/**
+ * The milter service assembled from config: core's key check and relay rule, the event store and
+ * the tracking signer wired into one SluiceFilter per MTA connection, listening on milter.listen.
+ * `sluice milter` runs it alone; `sluice serve` runs it beside the MTA when milter.with_serve is
+ * on, sharing its stores and signer. The caller owns the stores and closes them after stop().
+ */
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { Limits } from '../core/limits.js';
+import { PolicyService } from '../core/policy.js';
+import { RelayPolicy } from '../core/relay-policy.js';
+import type { Logger } from '../log.js';
+import { EmbeddedCounterStore } from '../store/embedded/counters.js';
+import type { ApiKeyRecord, EventStore } from '../store/types.js';
+import type { TokenSigner } from '../tracking/token.js';
+import { SluiceFilter } from './filter.js';
+import { type MilterServer, startMilterServer } from './server.js';
+
+export interface MilterServiceDeps {
+  config: Config;
+  findKey: (id: string) => Promise<ApiKeyRecord | null>;
+  events: EventStore;
+  signer: TokenSigner;
+  log: Logger;
+}
+
+const NO_LIMITS = { key: [], sender_domain: [], client_address: [] };
+/** A tracked body larger than this waits for EOM on disk (data_dir/tmp/milter), not in memory. */
+const BODY_MEMORY_LIMIT = 1_048_576;
+
+export async function startMilterService(deps: MilterServiceDeps): Promise<MilterServer> {
+  const { config, log } = deps;
+  const section = config.milter;
+  if (!section.listen) throw new Error('milter.listen is null: there is nothing to listen on');
+  // Only the key check is asked of the policy here (stage "other"): limits stay sluice policy's.
+  const policy = new PolicyService(deps.findKey, new Limits(new EmbeddedCounterStore(), NO_LIMITS, 60_000), {
+    refuseUnauthenticated: false,
+  });
+  const relay = new RelayPolicy(config.relay);
+  const tracking = {
+    signer: deps.signer,
+    baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
+    maxPartSize: config.tracking.max_html_part_size,
+    defaults: { open: config.tracking.open, click: config.tracking.click },
+    spillDir: path.join(config.data_dir, 'tmp', 'milter'),
+    memoryLimit: BODY_MEMORY_LIMIT,
+  };
+  return await startMilterServer(
+    {
+      listen: section.listen,
+      socketMode: Number.parseInt(section.socket_mode, 8),
+      maxPacketSize: section.max_packet_size,
+      idleTimeoutMs: section.idle_timeout,
+      maxConnections: section.max_connections,
+      progressIntervalMs: section.progress_interval,
+    },
+    () =>
+      new SluiceFilter({
+        policy,
+        events: deps.events,
+        relay,
+        unauthenticated: section.unauthenticated,
+        findKey: deps.findKey,
+        tracking,
+      }),
+    log,
+  );
+}

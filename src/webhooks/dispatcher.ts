@@ -1,0 +1,209 @@
+/**
+ * Webhook delivery: every event the server records is offered here; each active webhook that
+ * wants it gathers it into a batch for webhooks.batch_interval (or up to webhooks.max_batch
+ * events), the batch is stored (WebhookStore) and only then POSTed to the target with
+ * X-MessageSystems-Batch-ID and our signature header. A non-2xx answer or no answer retries the
+ * same bytes under the same batch id per webhooks.retry_schedule until webhooks.max_age; a
+ * restart resumes stored batches (at-least-once). Events gathered but not yet stored are written
+ * on a graceful stop; a crash loses at most one batch_interval of them.
+ */
+import type { SluiceEvent } from '../core/events.js';
+import {
+  BATCH_HEADER,
+  batchPayload,
+  newBatchId,
+  nextAttempt,
+  SIGNATURE_HEADER,
+  signBatch,
+  wants,
+} from '../core/webhooks.js';
+import type { Logger } from '../log.js';
+import type { EventStore, WebhookBatch, WebhookRecord, WebhookStore } from '../store/types.js';
+
+export interface DispatcherOptions {
+  batchIntervalMs: number;
+  maxBatch: number;
+  retrySchedule: readonly number[];
+  maxAgeMs: number;
+  timeoutMs: number;
+}
+
+/** Batches attempted at once, across webhooks. */
+const PARALLEL = 16;
+
+export class WebhookDispatcher {
+  private webhooks: WebhookRecord[] = [];
+  private readonly gathered = new Map<string, SluiceEvent[]>();
+  private readonly inFlight = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private ticking: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly options: DispatcherOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    this.timer = setInterval(() => this.tick(), this.options.batchIntervalMs);
+    this.timer.unref();
+    this.tick();
+  }
+
+  /** Re-reads the webhooks (after the API changed one). */
+  async reload(): Promise<void> {
+    this.webhooks = await this.store.list();
+  }
+
+  offer(event: SluiceEvent): void {
+    for (const webhook of this.webhooks) {
+      if (!wants(webhook, event)) continue;
+      let events = this.gathered.get(webhook.id);
+      if (!events) {
+        events = [];
+        this.gathered.set(webhook.id, events);
+      }
+      events.push(event);
+      if (events.length >= this.options.maxBatch) this.tick();
+    }
+  }
+
+  /** Stores what was gathered, stops the timer, waits for attempts in flight. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.ticking;
+    await this.storeGathered();
+  }
+
+  private tick(): void {
+    if (this.ticking) return;
+    this.ticking = this.storeGathered()
+      .then(() => this.attemptDue())
+      .catch((error: unknown) => this.log.error({ err: error }, 'webhook dispatch failed'))
+      .finally(() => {
+        this.ticking = null;
+      });
+  }
+
+  private async storeGathered(): Promise<void> {
+    const now = Date.now();
+    for (const [webhookId, events] of this.gathered) {
+      this.gathered.delete(webhookId);
+      for (let i = 0; i < events.length; i += this.options.maxBatch) {
+        const batch: WebhookBatch = {
+          id: newBatchId(),
+          webhook_id: webhookId,
+          payload: batchPayload(events.slice(i, i + this.options.maxBatch)),
+          created: now,
+          due: now,
+          attempts: 0,
+        };
+        await this.store.enqueue(batch);
+      }
+    }
+  }
+
+  private async attemptDue(): Promise<void> {
+    const due = (await this.store.due(Date.now(), PARALLEL * 4)).filter((b) => !this.inFlight.has(b.id));
+    const byId = new Map(this.webhooks.map((w) => [w.id, w]));
+    const attempts = due.slice(0, PARALLEL).map(async (batch) => {
+      const webhook = byId.get(batch.webhook_id);
+      if (!webhook) return this.store.remove(batch.id); // the webhook was deleted
+      if (!webhook.active) return;
+      this.inFlight.add(batch.id);
+      try {
+        await this.attempt(webhook, batch);
+      } finally {
+        this.inFlight.delete(batch.id);
+      }
+    });
+    await Promise.all(attempts);
+  }
+
+  private async attempt(webhook: WebhookRecord, batch: WebhookBatch): Promise<void> {
+    const result = await postBatch(webhook, batch.id, batch.payload, this.options.timeoutMs);
+    const log = {
+      webhook_id: webhook.id,
+      batch_id: batch.id,
+      attempts: batch.attempts + 1,
+      result: result.detail,
+    };
+    if (result.ok) {
+      await this.store.remove(batch.id);
+      this.log.debug(log, 'webhook batch accepted');
+      return;
+    }
+    const attempts = batch.attempts + 1;
+    const next = nextAttempt(batch.created, attempts, this.options.retrySchedule, this.options.maxAgeMs);
+    if (next === null) {
+      await this.store.remove(batch.id);
+      this.log.warn(log, 'webhook batch dropped: not accepted within webhooks.max_age');
+      return;
+    }
+    await this.store.reschedule(batch.id, attempts, next);
+    this.log.info({ ...log, retry_at: new Date(next).toISOString() }, 'webhook batch refused; will retry');
+  }
+}
+
+export interface PostResult {
+  ok: boolean;
+  status: number | null;
+  /** "HTTP 500" or the network error, for logs and the validate answer. */
+  detail: string;
+  body: string;
+}
+
+/** POSTs one batch; never throws. 2xx is acceptance (SparkPost asks for 200; any 2xx is taken). */
+export async function postBatch(
+  webhook: Pick<WebhookRecord, 'target' | 'auth_type' | 'auth_credentials' | 'secret'>,
+  batchId: string,
+  payload: string,
+  timeoutMs: number,
+): Promise<PostResult> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'Sluice-Webhooks/1',
+    [BATCH_HEADER]: batchId,
+    [SIGNATURE_HEADER]: signBatch(webhook.secret, payload),
+  };
+  if (webhook.auth_type === 'basic' && webhook.auth_credentials) {
+    const { username, password } = webhook.auth_credentials;
+    headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+  try {
+    const response = await fetch(webhook.target, {
+      method: 'POST',
+      headers,
+      body: payload,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await response.text()).slice(0, 1024);
+    return {
+      ok: response.status >= 200 && response.status < 300,
+      status: response.status,
+      detail: `HTTP ${response.status}`,
+      body,
+    };
+  } catch (error) {
+    return { ok: false, status: null, detail: (error as Error).message, body: '' };
+  }
+}
+
+/** The event store every part of the server records through: the store, then the dispatcher. */
+export function observedEvents(store: EventStore, observe: (event: SluiceEvent) => void): EventStore {
+  return {
+    append(event) {
+      store.append(event);
+      observe(event);
+    },
+    appendMany(events) {
+      store.appendMany(events);
+      for (const event of events) observe(event);
+    },
+    search: (filter) => store.search(filter),
+    page: (filter) => store.page(filter),
+  };
+}
