@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
 
-.PHONY: run build deps system-deps lint typecheck test test-only test-soak bench bench-relay bench-policy bench-auth bench-milter bench-http clean example
+.PHONY: run build deps system-deps lint typecheck test test-only test-soak bench clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -55,7 +55,16 @@ test-soak: system-deps build
 	SLUICE_SOAK_MESSAGES=$(SOAK_MESSAGES) $(NODE) --test --test-timeout=7200000 dist/test/e2e/queue-soak.test.js
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
-bench: bench-relay bench-policy bench-auth bench-milter bench-http
+# One line per benchmark, so adding one never conflicts with another.
+BENCHES := bench-relay
+BENCHES += bench-policy
+BENCHES += bench-auth
+BENCHES += bench-milter
+BENCHES += bench-http
+BENCHES += bench-tracking
+
+.PHONY: $(BENCHES)
+bench: $(BENCHES)
 
 bench-relay: system-deps build
 	bench/relay
@@ -71,6 +80,9 @@ bench-milter: system-deps build
 
 bench-http: system-deps build
 	bench/http $(ARGS)
+
+bench-tracking: build
+	bench/tracking
 
 example: build
 	$(NPM) run --silent example

@@ -1,9 +1,11 @@
 /**
- * Relay benchmark: the same smtp-source workload (default 5000 messages of 2 KB over 20 concurrent
- * sessions) goes through Sluice and through a scratch Postfix (Debian package, relaying to the same
- * smtp-sink, queue on the same disk), alternating for several rounds. Reports end-to-end messages/s
- * (smtp-source start → the sink's counter reaching N), the Sluice/Postfix ratio of medians and Sluice's
- * peak RSS, as a markdown table on stdout; progress goes to stderr. Every process it starts is stopped
+ * Relay benchmark: the same workloads go through Sluice and through a scratch Postfix (Debian
+ * package, relaying to the same smtp-sinks, queue on the same disk), alternating for several rounds.
+ * Workloads (relay-workloads.ts): `2k`, 5000 messages of 2 KB over 20 sessions by smtp-source; and
+ * `fanout`, 1000 messages to 50 recipients in 10 domains, each routed by one transport map to its
+ * own sink. Reports end-to-end messages/s (injection start → the sinks' counters reaching N), inject
+ * latency p50/p99 (when the injector measures it), the Sluice/Postfix ratio of medians and Sluice's
+ * peak RSS, as markdown tables on stdout; progress goes to stderr. Every process it starts is stopped
  * and every scratch dir removed, also on failure or ^C. Run it with `make bench` or `bench/relay --help`.
  */
 import { spawn } from 'node:child_process';
@@ -15,29 +17,39 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
 import { startSluice } from '../test/harness/sluice-process.js';
-import { type SmtpSink, startSmtpSink } from '../test/harness/smtp-sink.js';
+import { percentile } from './relay-injector.js';
+import { fanoutWorkload, singleWorkload, type Workload, type WorkloadRun } from './relay-workloads.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const SYSTEMS = ['postfix', 'sluice'] as const;
 type System = (typeof SYSTEMS)[number];
+const WORKLOADS = ['2k', 'fanout'] as const;
+type WorkloadName = (typeof WORKLOADS)[number];
 
 const USAGE = `usage: bench/relay [options]
 
 Runs the same smtp-source workload through Sluice and a scratch Postfix, both relaying to one smtp-sink.
 
   --rounds N      rounds; each runs every system once, order alternating (default 3)
-  --messages N    messages per run (default 5000)
-  --sessions N    concurrent SMTP sessions of smtp-source (default 20)
+  --workloads L   comma-separated subset of ${WORKLOADS.join(',')} (default both)
+  --messages N    messages per run of the 2k workload (default 5000)
+  --fanout-messages N  messages per run of the fanout workload, 50 recipients each (default 1000)
+  --sessions N    concurrent injecting SMTP sessions (default 20)
   --size BYTES    message body size (default 2048)
+  --injector X    2k workload injector: smtp-source (default) or node (also measures inject latency)
   --reconnect     a new connection per message instead of reusing each session (smtp-source without -d)
   --systems LIST  comma-separated subset of ${SYSTEMS.join(',')} (default both)
   --dir PATH      parent of the scratch queues of both MTAs (default <repo>/.bench)
   --timeout SECS  limit for each wait: injection, delivery, queue drain (default 300)
+  --profile DIR   write a CPU profile of each Sluice run into DIR (node --cpu-prof; open in Chrome DevTools)
   -h, --help      this text`;
 
 interface Options {
   rounds: number;
+  workloads: WorkloadName[];
+  fanoutMessages: number;
+  injector: 'smtp-source' | 'node';
   messages: number;
   sessions: number;
   size: number;
@@ -45,14 +57,20 @@ interface Options {
   systems: System[];
   dir: string;
   timeoutMs: number;
+  /** Write a V8 CPU profile of each sluice serve run here (node --cpu-prof). */
+  profileDir: string | undefined;
 }
 
 interface RunResult {
   system: System;
+  workload: WorkloadName;
   round: number;
   seconds: number;
   injectSeconds: number;
   rate: number;
+  /** Inject latency percentiles in ms, when the injector measured them. */
+  p50?: number;
+  p99?: number;
   peakRssKiB?: number;
 }
 
@@ -61,6 +79,9 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       rounds: { type: 'string', default: '3' },
+      workloads: { type: 'string', default: WORKLOADS.join(',') },
+      'fanout-messages': { type: 'string', default: '1000' },
+      injector: { type: 'string', default: 'smtp-source' },
       messages: { type: 'string', default: '5000' },
       sessions: { type: 'string', default: '20' },
       size: { type: 'string', default: '2048' },
@@ -68,6 +89,7 @@ function parseOptions(argv: string[]): Options {
       systems: { type: 'string', default: SYSTEMS.join(',') },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
       timeout: { type: 'string', default: '300' },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -85,8 +107,17 @@ function parseOptions(argv: string[]): Options {
   for (const s of systems) {
     if (!(SYSTEMS as readonly string[]).includes(s)) throw new Error(`unknown system "${s}"\n\n${USAGE}`);
   }
+  const workloads = values.workloads.split(',').map((s) => s.trim());
+  for (const w of workloads) {
+    if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`unknown workload "${w}"\n\n${USAGE}`);
+  }
+  if (values.injector !== 'smtp-source' && values.injector !== 'node')
+    throw new Error(`--injector is smtp-source or node, got "${values.injector}"\n\n${USAGE}`);
   return {
     rounds: positive('rounds', values.rounds),
+    workloads: workloads as WorkloadName[],
+    fanoutMessages: positive('fanout-messages', values['fanout-messages']),
+    injector: values.injector,
     messages: positive('messages', values.messages),
     sessions: positive('sessions', values.sessions),
     size: positive('size', values.size),
@@ -94,6 +125,7 @@ function parseOptions(argv: string[]): Options {
     systems: systems as System[],
     dir: path.resolve(values.dir),
     timeoutMs: positive('timeout', values.timeout) * 1000,
+    profileDir: values.profile ? path.resolve(values.profile) : undefined,
   };
 }
 
@@ -161,34 +193,50 @@ function inject(port: number, options: Options): Promise<void> {
 interface Timing {
   seconds: number;
   injectSeconds: number;
-  /** Sink count that means "all N arrived". */
-  target: number;
+  latencies: number[] | null;
 }
 
-/** The timed part, identical for both systems: inject N, wait until the sink has N more. */
-async function timeWorkload(port: number, sink: SmtpSink, options: Options): Promise<Timing> {
-  const target = sink.count() + options.messages;
+/** The timed part, identical for both systems: inject N, wait until the sinks have their share. */
+async function timeWorkload(port: number, run: WorkloadRun): Promise<Timing> {
   const start = performance.now();
-  await inject(port, options);
+  const latencies = await run.inject(port);
   const injected = performance.now();
-  const arrived = await sink.waitForCount(target, options.timeoutMs);
-  return { seconds: (arrived - start) / 1000, injectSeconds: (injected - start) / 1000, target };
+  const arrived = await run.arrived();
+  return { seconds: (arrived - start) / 1000, injectSeconds: (injected - start) / 1000, latencies };
+}
+
+function resultOf(system: System, workload: Workload, round: number, timing: Timing, peakRssKiB?: number) {
+  const result: RunResult = {
+    system,
+    workload: workload.name as WorkloadName,
+    round,
+    seconds: timing.seconds,
+    injectSeconds: timing.injectSeconds,
+    rate: workload.messages / timing.seconds,
+  };
+  if (timing.latencies) {
+    result.p50 = percentile(timing.latencies, 50);
+    result.p99 = percentile(timing.latencies, 99);
+  }
+  if (peakRssKiB !== undefined) result.peakRssKiB = peakRssKiB;
+  return result;
 }
 
 async function runPostfix(
   round: number,
-  sink: SmtpSink,
+  workload: Workload,
   options: Options,
   scratch: string,
 ): Promise<RunResult> {
   const postfix = await startPostfix({
-    relayhost: `[127.0.0.1]:${sink.port}`,
+    ...(workload.postfix.relayhost ? { relayhost: workload.postfix.relayhost } : {}),
     baseDir: scratch,
-    extraMainCf: { myhostname: 'sluice-bench.localdomain' },
+    extraMainCf: { myhostname: 'sluice-bench.localdomain', ...workload.postfix.extraMainCf },
   });
+  const run = workload.start({ timeoutMs: options.timeoutMs, sessions: options.sessions });
   let timing: Timing;
   try {
-    timing = await timeWorkload(postfix.port, sink, options);
+    timing = await timeWorkload(postfix.port, run);
     // qmgr deletes a queue file only after the sink's 250; an empty queue also proves nothing is deferred.
     await postfix.waitForEmptyQueue(options.timeoutMs);
   } catch (error) {
@@ -198,13 +246,13 @@ async function runPostfix(
   } finally {
     await postfix.stop();
   }
-  checkExact(sink, timing.target, 'postfix');
-  return { system: 'postfix', round, ...timing, rate: options.messages / timing.seconds };
+  run.check('postfix');
+  return resultOf('postfix', workload, round, timing);
 }
 
 async function runSluice(
   round: number,
-  sink: SmtpSink,
+  workload: Workload,
   options: Options,
   scratch: string,
 ): Promise<RunResult> {
@@ -212,13 +260,15 @@ async function runSluice(
   try {
     const sluice = await startSluice({
       dataDir,
-      overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}`, 'log.level': 'warn' },
+      overrides: { ...workload.sluice, 'log.level': 'warn' },
+      ...(options.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] } : {}),
     });
     const unregister = onProcessExit(() => sluice.child.kill('SIGKILL'));
+    const run = workload.start({ timeoutMs: options.timeoutMs, sessions: options.sessions });
     let timing: Timing;
     let peak: number | undefined;
     try {
-      timing = await timeWorkload(sluice.smtpPort, sink, options);
+      timing = await timeWorkload(sluice.smtpPort, run);
       // Read before stopping: /proc/<pid> is gone once it exits.
       peak = sluice.child.pid ? peakRssKiB(sluice.child.pid) : undefined;
     } catch (error) {
@@ -229,17 +279,11 @@ async function runSluice(
       clearTimeout(timer);
       unregister();
     }
-    checkExact(sink, timing.target, 'sluice');
-    return { system: 'sluice', round, ...timing, rate: options.messages / timing.seconds, peakRssKiB: peak };
+    run.check('sluice');
+    return resultOf('sluice', workload, round, timing, peak);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Called once the MTA is stopped, so late duplicates have had every chance to show up. */
-function checkExact(sink: SmtpSink, target: number, system: System): void {
-  if (sink.count() !== target)
-    throw new Error(`${system}: sink counted ${sink.count()}, expected exactly ${target}`);
 }
 
 function median(values: number[]): number {
@@ -248,34 +292,53 @@ function median(values: number[]): number {
   return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-function report(results: RunResult[], options: Options, postfixVersion: string): string {
+function report(
+  results: RunResult[],
+  workloads: Workload[],
+  options: Options,
+  postfixVersion: string,
+): string {
   const fmt = (n: number) => n.toFixed(0);
+  const ms = (n: number | undefined) => (n === undefined ? 'n/a' : n.toFixed(1));
   const lines = [
-    `Relay benchmark: ${options.messages} messages of ${options.size} B over ${options.sessions} sessions` +
-      `${options.reconnect ? ' (new connection per message)' : ''}, ${options.rounds} rounds; ` +
-      `Postfix ${postfixVersion}, Node ${process.version}, ${os.cpus().length} CPUs; queues under ${options.dir}`,
-    '',
-    '| system | median msg/s | min | max | per-round msg/s |',
-    '| --- | ---: | ---: | ---: | --- |',
+    `Relay benchmark: ${options.rounds} rounds, medians over rounds; Postfix ${postfixVersion}, Node ${process.version}, ` +
+      `${os.cpus().length} CPUs (shared with other work on this machine); queues under ${options.dir}; durability on in both`,
   ];
-  const medians = new Map<System, number>();
-  for (const system of options.systems) {
-    const rates = results.filter((r) => r.system === system).map((r) => r.rate);
-    if (rates.length === 0) continue;
-    medians.set(system, median(rates));
+  for (const workload of workloads) {
     lines.push(
-      `| ${system} | ${fmt(median(rates))} | ${fmt(Math.min(...rates))} | ${fmt(Math.max(...rates))} | ${rates.map(fmt).join(', ')} |`,
+      '',
+      `**${workload.name}**: ${workload.title}`,
+      '',
+      '| system | median msg/s | min | max | inject p50 ms | inject p99 ms | peak RSS MiB | per-round msg/s |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     );
+    const medians = new Map<System, number>();
+    for (const system of options.systems) {
+      const mine = results.filter((r) => r.system === system && r.workload === workload.name);
+      if (mine.length === 0) continue;
+      const rates = mine.map((r) => r.rate);
+      medians.set(system, median(rates));
+      const p50s = mine.flatMap((r) => (r.p50 === undefined ? [] : [r.p50]));
+      const p99s = mine.flatMap((r) => (r.p99 === undefined ? [] : [r.p99]));
+      const peaks = mine.flatMap((r) => (r.peakRssKiB === undefined ? [] : [r.peakRssKiB]));
+      lines.push(
+        `| ${system} | ${fmt(median(rates))} | ${fmt(Math.min(...rates))} | ${fmt(Math.max(...rates))} | ` +
+          `${p50s.length ? ms(median(p50s)) : 'n/a'} | ${p99s.length ? ms(median(p99s)) : 'n/a'} | ` +
+          `${peaks.length ? (Math.max(...peaks) / 1024).toFixed(1) : 'n/a'} | ${rates.map(fmt).join(', ')} |`,
+      );
+    }
+    const sluiceMedian = medians.get('sluice');
+    const postfixMedian = medians.get('postfix');
+    if (sluiceMedian !== undefined && postfixMedian !== undefined)
+      lines.push(
+        '',
+        `Sluice/Postfix (medians, ${workload.name}): ${(sluiceMedian / postfixMedian).toFixed(2)}`,
+      );
   }
-  lines.push('');
-  const sluiceMedian = medians.get('sluice');
-  const postfixMedian = medians.get('postfix');
-  if (sluiceMedian !== undefined && postfixMedian !== undefined) {
-    lines.push(`Sluice/Postfix (medians): ${(sluiceMedian / postfixMedian).toFixed(2)}`);
-  }
-  const peaks = results.flatMap((r) => (r.peakRssKiB === undefined ? [] : [r.peakRssKiB]));
-  if (peaks.length > 0)
-    lines.push(`Sluice peak RSS (VmHWM, max over rounds): ${(Math.max(...peaks) / 1024).toFixed(1)} MiB`);
+  lines.push(
+    '',
+    'Peak RSS is VmHWM of the sluice serve process (max over rounds); Postfix runs as many processes and is not measured.',
+  );
   return lines.join('\n');
 }
 
@@ -299,28 +362,47 @@ async function main(): Promise<void> {
     });
     child.once('close', () => resolve(out.trim() || 'unknown'));
   });
-  const sink = await startSmtpSink({});
+  const workloads: Workload[] = [];
   const results: RunResult[] = [];
   try {
+    const shared = { size: options.size, sessions: options.sessions, reconnect: options.reconnect, scratch };
+    for (const name of options.workloads) {
+      workloads.push(
+        name === '2k'
+          ? await singleWorkload(
+              { ...shared, messages: options.messages, injector: options.injector },
+              (port) => inject(port, options),
+            )
+          : await fanoutWorkload({ ...shared, messages: options.fanoutMessages, injector: 'node' }),
+      );
+    }
     for (let round = 1; round <= options.rounds; round++) {
-      // Alternate who goes first so drift (page cache, CPU frequency) does not favour one system.
-      const order = round % 2 === 1 ? options.systems : [...options.systems].reverse();
-      for (const system of order) {
-        const result = await (system === 'postfix' ? runPostfix : runSluice)(round, sink, options, scratch);
-        results.push(result);
-        progress(
-          `round ${round} ${system}: ${result.rate.toFixed(0)} msg/s ` +
-            `(end to end ${result.seconds.toFixed(2)} s, injection done after ${result.injectSeconds.toFixed(2)} s` +
-            `${result.peakRssKiB === undefined ? '' : `, peak RSS ${(result.peakRssKiB / 1024).toFixed(1)} MiB`})`,
-        );
+      for (const workload of workloads) {
+        // Alternate who goes first so drift (page cache, CPU frequency) does not favour one system.
+        const order = round % 2 === 1 ? options.systems : [...options.systems].reverse();
+        for (const system of order) {
+          const result = await (system === 'postfix' ? runPostfix : runSluice)(
+            round,
+            workload,
+            options,
+            scratch,
+          );
+          results.push(result);
+          progress(
+            `round ${round} ${workload.name} ${system}: ${result.rate.toFixed(0)} msg/s ` +
+              `(end to end ${result.seconds.toFixed(2)} s, injection done after ${result.injectSeconds.toFixed(2)} s` +
+              `${result.p50 === undefined ? '' : `, inject p50 ${result.p50.toFixed(1)} ms p99 ${result.p99!.toFixed(1)} ms`}` +
+              `${result.peakRssKiB === undefined ? '' : `, peak RSS ${(result.peakRssKiB / 1024).toFixed(1)} MiB`})`,
+          );
+        }
       }
     }
   } finally {
-    await sink.stop();
+    for (const workload of workloads) await workload.stop();
     rmSync(scratch, { recursive: true, force: true });
     unregister();
   }
-  console.log(report(results, options, postfixVersion));
+  console.log(report(results, workloads, options, postfixVersion));
 }
 
 main().catch((error: unknown) => {

@@ -4,6 +4,7 @@
  * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, stop delivery attempts, close the stores.
  */
+import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import { type AdminServer, startAdminServer } from './admin/server.js';
@@ -14,10 +15,14 @@ import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
+import { DkimSigner } from './delivery/dkim.js';
+import { IpPools } from './delivery/ip-pools.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
 import { parseRelayHost, Router } from './delivery/route.js';
+import { Shaper, ShapingPolicy } from './delivery/shaping.js';
+import { TransportMap } from './delivery/transport-map.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { SluiceMetrics } from './metrics/metrics.js';
@@ -94,11 +99,20 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
+    config.delivery.dkim.length > 0 ? DkimSigner.fromConfig(config.delivery.dkim) : null,
   );
 
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const router = new Router(options.resolver ?? systemResolver(), delivery.smtp_port, relayhost);
+  const transportMap = delivery.transport_maps
+    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
+    : null;
+  const router = new Router(
+    options.resolver ?? systemResolver(),
+    delivery.smtp_port,
+    relayhost,
+    transportMap,
+  );
   const pool = new ConnectionPool({
     maxPerHop: delivery.max_connections_per_destination,
     maxMessages: delivery.max_messages_per_connection,
@@ -107,15 +121,30 @@ export async function startServer(
     commandMs: delivery.command_timeout,
     heloName: hostname,
     tls: delivery.tls,
+    ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
   });
+  const shaping = {
+    policy: new ShapingPolicy(
+      {
+        maxConnections: delivery.max_connections_per_destination,
+        maxMessagesPerConnection: delivery.max_messages_per_connection,
+        maxPerMinute: delivery.max_messages_per_minute,
+      },
+      delivery.destinations,
+    ),
+    shaper: new Shaper(),
+    ipPools: new IpPools(delivery.ip_pools),
+  };
+  const deliverer = new Deliverer(router, pool, shaping);
   const bounces = new BounceHandler(spool, events, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
     hostname,
   });
-  const queue = new QueueManager(spool, new Deliverer(router, pool), events, log, {
+  const queue = new QueueManager(spool, deliverer, events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
+    retryJitter: delivery.retry_jitter,
     maxLifetime: delivery.max_queue_lifetime,
     bounceRules: bounceRulesWith(config.bounces.rules),
     onBounced: bounces.onBounced,
@@ -226,6 +255,7 @@ export async function startServer(
         admin?.close(),
         milter?.stop(),
       ]);
+      deliverer.close();
       await queue.stop(30_000);
       pool.closeAll();
       await dispatcher.stop();

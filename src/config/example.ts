@@ -43,6 +43,10 @@ function render(schema: JsonSchema, depth: number, out: string[]): void {
 function yamlValue(value: unknown): string {
   if (value === undefined || value === null) return 'null';
   if (Array.isArray(value)) return `[${value.map(yamlValue).join(', ')}]`;
+  if (typeof value === 'object')
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${yamlValue(v)}`)
+      .join(', ')}}`;
   if (typeof value === 'string')
     return /^[\w./-]+$/.test(value) && !/^(true|false|null|\d.*)$/.test(value)
       ? value

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
 import { bouncesSection } from './sections/bounces.js';
+import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
@@ -157,18 +158,16 @@ const deliverySchema = z
     command_timeout: duration
       .prefault('5m')
       .describe('Give up waiting for a reply from a next hop after this long'),
-    tls: z
-      .enum(['none', 'may'])
-      .default('may')
-      .describe('Outbound STARTTLS: "may" uses it when offered (unverified, opportunistic); "none" never'),
+    tls: outboundTls.default('may'),
     retry_schedule: z
       .array(duration)
       .min(1)
       .prefault(['1m', '5m', '15m', '30m', '1h', '2h', '4h'])
-      .describe('Waits between attempts (the last one repeats), each with +/-10% jitter'),
+      .describe('Waits between attempts (the last one repeats), each varied by retry_jitter'),
     max_queue_lifetime: duration
       .prefault('72h')
       .describe('A message still undelivered after this long bounces (as SparkPost: 72h)'),
+    ...outboundDeliveryOptions,
   })
   .prefault({});
 

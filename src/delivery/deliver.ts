@@ -3,12 +3,16 @@
  * that answers. Returns a result per recipient (delivered, bounce or defer), never throws.
  * Connection-level trouble at one hop moves on to the next; a reused connection that the peer
  * closed while idle is retried once on a fresh one before the hop counts as failed.
+ * Before connecting, an attempt takes a permit from the shaping budgets of its recipient domain
+ * and of its MX host set, and picks its TLS policy and source address (the message's ip_pool).
  */
 import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
-import type { ConnectionPool, Lease } from './pool.js';
-import type { Router } from './route.js';
+import { IpPools } from './ip-pools.js';
+import type { ConnectionPool, Lease, Via } from './pool.js';
+import type { Route, Router } from './route.js';
+import { type Permit, Shaper, ShapingPolicy } from './shaping.js';
 
 export type RcptStatus = 'delivered' | 'bounce' | 'defer';
 
@@ -27,6 +31,8 @@ export interface Attempt {
   mailFrom: string;
   rcpts: string[];
   size: number;
+  /** X-MSYS-API options.ip_pool: the named pool of source addresses to send from. */
+  ipPool?: string | undefined;
   /** Called for every try, since a stream can be read only once. */
   body(): Buffer | Readable;
   /**
@@ -45,11 +51,42 @@ interface SmtpFailure {
   rejectedErrors?: Array<{ recipient?: string; responseCode?: number; response?: string }>;
 }
 
+export interface Shaping {
+  policy: ShapingPolicy;
+  shaper: Shaper;
+  ipPools: IpPools;
+}
+
 export class Deliverer {
+  private readonly shaping: Shaping;
+
   constructor(
     private readonly router: Router,
     private readonly pool: ConnectionPool,
-  ) {}
+    shaping?: Partial<Shaping>,
+  ) {
+    this.shaping = {
+      policy:
+        shaping?.policy ??
+        new ShapingPolicy({
+          maxConnections: Number.POSITIVE_INFINITY,
+          maxMessagesPerConnection: Number.POSITIVE_INFINITY,
+          maxPerMinute: null,
+        }),
+      shaper: shaping?.shaper ?? new Shaper(),
+      ipPools: shaping?.ipPools ?? new IpPools(),
+    };
+  }
+
+  /** Shutdown: attempts waiting for a shaping budget give up; their messages stay queued. */
+  close(): void {
+    this.shaping.shaper.close();
+  }
+
+  /** Deliveries to one recipient domain that may run at once: the queue starts no more than this. */
+  concurrencyFor(domain: string): number {
+    return this.shaping.policy.forDomain(domain).maxConnections;
+  }
 
   async attempt(job: Attempt): Promise<RcptResult[]> {
     const route = await this.router.route(job.domain);
@@ -57,16 +94,51 @@ export class Deliverer {
       const status = route.permanent ? 'bounce' : 'defer';
       return this.all(job, status, route.permanent ? 550 : 451, route.enhanced, route.reason, undefined);
     }
+    const { permit, via } = await this.shape(job, route);
+    try {
+      return await this.viaHops(job, route, via);
+    } finally {
+      permit.release();
+    }
+  }
+
+  /** Waits for the domain's and the host set's budgets; picks TLS policy and source address. */
+  private async shape(
+    job: Attempt,
+    route: Extract<Route, { ok: true }>,
+  ): Promise<{ permit: Permit; via: Via }> {
+    const { policy, shaper, ipPools } = this.shaping;
+    const domain = policy.forDomain(job.domain);
+    const hosts = policy.forHosts(route.hostSet.slice(0, route.hostSet.lastIndexOf(':')).split(','));
+    const permit = await shaper.acquire([
+      { key: `domain:${job.domain.toLowerCase()}`, limits: domain },
+      { key: `hosts:${route.hostSet}`, limits: hosts },
+    ]);
+    const messages = Math.min(domain.maxMessagesPerConnection, hosts.maxMessagesPerConnection);
+    // The domain's own TLS choice wins over its provider's; neither: the pool's default.
+    const tls = domain.tls ?? hosts.tls;
+    return {
+      permit,
+      via: {
+        tls,
+        localAddress: ipPools.pick(ipPools.poolFor(job.ipPool)),
+        maxMessages: Number.isFinite(messages) ? messages : undefined,
+      },
+    };
+  }
+
+  private async viaHops(job: Attempt, route: Extract<Route, { ok: true }>, via: Via): Promise<RcptResult[]> {
     let last: RcptResult[] | null = null;
     for (const hop of route.hops) {
-      const results = await this.tryHop(job, hop.name, () => this.pool.acquire(hop));
+      const why = { error: '' };
+      const results = await this.tryHop(job, hop.name, () => this.pool.acquire(hop, via), why);
       if (results) return results;
       last = this.all(
         job,
         'defer',
         0,
         '4.4.1',
-        `connection to ${hop.name}[${hop.address}]:${hop.port} failed`,
+        `connection to ${hop.name}[${hop.address}]:${hop.port} failed${why.error ? `: ${why.error}` : ''}`,
         hop.name,
       );
     }
@@ -74,12 +146,19 @@ export class Deliverer {
   }
 
   /** Results from this hop, or null when it could not be reached (try the next one). */
-  private async tryHop(job: Attempt, name: string, acquire: () => ReturnType<ConnectionPool['acquire']>) {
+  private async tryHop(
+    job: Attempt,
+    name: string,
+    acquire: () => ReturnType<ConnectionPool['acquire']>,
+    why: { error: string },
+  ) {
     for (let tries = 0; tries < 2; tries++) {
       let lease: Lease;
       try {
         lease = await acquire();
-      } catch {
+      } catch (error) {
+        // Kept for the delay event: "certificate has expired" says more than "failed".
+        why.error = (error as Error).message.replace(/\s+/g, ' ').slice(0, 300);
         return null;
       }
       try {
@@ -105,6 +184,7 @@ export class Deliverer {
           return this.all(job, statusOf(code), code, ...reply(error), name);
         }
         lease.release(false);
+        why.error = error.message.replace(/\s+/g, ' ').slice(0, 300);
         if (!lease.reused) return null;
       }
     }
@@ -150,10 +230,15 @@ export class Deliverer {
 
 function send(connection: SMTPConnection, job: Attempt) {
   return new Promise<SMTPConnectionSendInfo>((resolve, reject) => {
-    connection.send({ from: job.mailFrom, to: job.rcpts, size: job.size }, job.body(), (error, info) => {
-      if (error) reject(error);
-      else resolve(info!);
-    });
+    connection.send(
+      // BODY=8BITMIME whenever offered: spooled bodies may carry 8-bit text and declaring it is harmless.
+      { from: job.mailFrom, to: job.rcpts, size: job.size, use8BitMime: true },
+      job.body(),
+      (error, info) => {
+        if (error) reject(error);
+        else resolve(info!);
+      },
+    );
   });
 }
 

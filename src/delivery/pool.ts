@@ -1,11 +1,19 @@
 /**
- * Outbound SMTP connections, pooled per next hop (address:port) and reused across messages:
- * at most `maxPerHop` open to one hop, each used for at most `maxMessages` messages and closed
- * after `idleMs` without work. Callers wait in FIFO order for a connection to free up.
- * The SMTP client is nodemailer's SMTPConnection (PIPELINING, STARTTLS, SMTPUTF8 handled there).
+ * Outbound SMTP connections, pooled per next hop (address:port, local source address and TLS
+ * policy) and reused across messages: at most `maxPerHop` open to one hop, each used for at most
+ * `maxMessages` messages and closed after `idleMs` without work. Callers wait in FIFO order for a
+ * connection to free up; a caller may narrow the limits, the TLS policy and the source address
+ * per destination (acquire's `via`). The SMTP client is nodemailer's SMTPConnection (PIPELINING,
+ * SMTPUTF8 and 8BITMIME when offered). TLS: "none" never, "may" STARTTLS when offered without
+ * verification (RFC 7435; a failed handshake falls back to plaintext on a fresh connection),
+ * "require" STARTTLS with a certificate verified against the system CAs plus `ca`.
  */
+import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Hop } from './route.js';
+
+export type TlsPolicy = 'none' | 'may' | 'require';
 
 export interface PoolOptions {
   maxPerHop: number;
@@ -14,8 +22,20 @@ export interface PoolOptions {
   connectMs: number;
   commandMs: number;
   heloName: string;
-  tls: 'none' | 'may';
+  tls: TlsPolicy;
+  /** PEM CAs trusted under "require", besides the system's. */
+  ca?: string | undefined;
 }
+
+/** Per-destination choices for one acquire; unset fields keep the pool's defaults. */
+export interface Via {
+  tls?: TlsPolicy | undefined;
+  localAddress?: string | undefined;
+  maxMessages?: number | undefined;
+  maxPerHop?: number | undefined;
+}
+
+type HopOptions = PoolOptions & { localAddress: string | undefined };
 
 export interface Lease {
   connection: SMTPConnection;
@@ -39,7 +59,8 @@ class HopPool {
 
   constructor(
     private readonly hop: Hop,
-    private readonly options: PoolOptions,
+    /** Limits may be narrowed by a later acquire; identity (tls, source address) never changes. */
+    readonly options: HopOptions,
   ) {}
 
   get size(): number {
@@ -114,8 +135,20 @@ class HopPool {
     this.open--;
   }
 
-  private connect(): Promise<Slot> {
+  private async connect(): Promise<Slot> {
+    if (this.options.tls !== 'may') return this.connectWith(this.options.tls);
+    try {
+      return await this.connectWith('may');
+    } catch (error) {
+      // Opportunistic means plaintext is acceptable: a peer whose TLS is broken still gets the mail.
+      if ((error as { code?: string }).code !== 'ETLS') throw error;
+      return this.connectWith('none');
+    }
+  }
+
+  private connectWith(tls: TlsPolicy): Promise<Slot> {
     const { options, hop } = this;
+    const verify = tls === 'require';
     const connection = new SMTPConnection({
       host: hop.address,
       port: hop.port,
@@ -123,9 +156,17 @@ class HopPool {
       connectionTimeout: options.connectMs,
       greetingTimeout: options.connectMs,
       socketTimeout: options.commandMs,
-      ignoreTLS: options.tls === 'none',
-      // Opportunistic TLS: encrypt when offered, never verify (RFC 7435); verification is per-destination policy.
-      tls: { rejectUnauthorized: false, servername: hop.name },
+      ignoreTLS: tls === 'none',
+      requireTLS: verify,
+      // A peer that refuses STARTTLS after offering it keeps the session in plaintext ("may" only).
+      opportunisticTLS: tls === 'may',
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      tls: {
+        rejectUnauthorized: verify,
+        // The certificate must name the host we meant to reach: the MX or relay name, not the address.
+        ...(isName(hop.name) ? { servername: hop.name } : {}),
+        ...(verify && options.ca ? { ca: [...rootCertificates, options.ca] } : {}),
+      },
       allowInternalNetworkInterfaces: true,
     });
     const slot: Slot = { connection, sent: 0, alive: true, idleTimer: null };
@@ -157,18 +198,25 @@ class HopPool {
   }
 }
 
+function isName(host: string): boolean {
+  return host !== '' && !isIP(host.replace(/^\[(?:IPv6:)?|\]$/gi, ''));
+}
+
 export class ConnectionPool {
   private readonly pools = new Map<string, HopPool>();
 
   constructor(private readonly options: PoolOptions) {}
 
-  acquire(hop: Hop): Promise<Lease> {
-    const key = `${hop.address}|${hop.port}`;
+  acquire(hop: Hop, via: Via = {}): Promise<Lease> {
+    const tls = via.tls ?? this.options.tls;
+    const key = `${hop.address}|${hop.port}|${via.localAddress ?? ''}|${tls}|${hop.name.toLowerCase()}`;
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = new HopPool(hop, this.options);
+      pool = new HopPool(hop, { ...this.options, tls, localAddress: via.localAddress });
       this.pools.set(key, pool);
     }
+    pool.options.maxMessages = via.maxMessages ?? this.options.maxMessages;
+    pool.options.maxPerHop = via.maxPerHop ?? this.options.maxPerHop;
     return pool.acquire();
   }
 

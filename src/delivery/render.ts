@@ -13,6 +13,7 @@ import type { MessageFacts } from '../core/events.js';
 import type { Logger } from '../log.js';
 import { type TrackingResult, TrackingTransform } from '../tracking/mime.js';
 import type { TokenSigner } from '../tracking/token.js';
+import type { DkimSigner } from './dkim.js';
 
 export interface RenderOptions {
   baseUrl: string;
@@ -30,6 +31,8 @@ export class MessageRenderer {
   constructor(
     private readonly tracking: RenderOptions,
     private readonly log: Logger,
+    /** Signs last, over the bytes exactly as they go on the wire (delivery.dkim). */
+    private readonly dkim: DkimSigner | null = null,
   ) {}
 
   /**
@@ -37,6 +40,16 @@ export class MessageRenderer {
    * recipient; the queue manager splits tracked messages so that is always the case.
    */
   render(
+    facts: MessageFacts,
+    rcpts: readonly string[],
+    source: Buffer | Readable,
+    onResult?: (result: TrackingResult) => void,
+  ): Buffer | Readable {
+    const tracked = this.track(facts, rcpts, source, onResult);
+    return this.dkim ? this.dkim.stage(tracked) : tracked;
+  }
+
+  private track(
     facts: MessageFacts,
     rcpts: readonly string[],
     source: Buffer | Readable,

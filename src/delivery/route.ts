@@ -1,11 +1,14 @@
 /**
- * Where a recipient domain's mail goes: the relayhost (Postfix syntax: "[host]:port" is taken as
- * is, "host:port" gets an MX lookup of host), else the domain's MX hosts by preference, else its
+ * Where a recipient domain's mail goes, first match wins: the transport map entry for the domain
+ * (transport-map.ts), else the relayhost (Postfix syntax: "[host]:port" is taken as is,
+ * "host:port" gets an MX lookup of host), else the domain's MX hosts by preference, else its
  * A/AAAA records (RFC 5321 section 5.1). A null MX (RFC 7505) or a domain that does not exist is a
- * permanent failure; a DNS server that fails to answer is a temporary one.
+ * permanent failure; a DNS server that fails to answer is a temporary one. A route also names its
+ * host set (`hostSet`): domains whose mail goes to the same MX hosts share one shaping budget.
  */
 import { isIP } from 'node:net';
 import { type DnsResolver, isNotFound, type MxRecord } from './resolver.js';
+import type { TransportMap } from './transport-map.js';
 
 export interface Hop {
   /** The name as routed (MX exchange or relayhost), for logs and events. */
@@ -15,7 +18,12 @@ export interface Hop {
 }
 
 export type Route =
-  | { ok: true; hops: Hop[] }
+  | {
+      ok: true;
+      hops: Hop[];
+      /** The next-hop names, sorted and joined: the same for every domain hosted on those hosts. */
+      hostSet: string;
+    }
   | { ok: false; permanent: boolean; enhanced: string; reason: string };
 
 export interface RelayHost {
@@ -40,11 +48,15 @@ export class Router {
     private readonly resolver: DnsResolver,
     private readonly smtpPort: number,
     private readonly relayhost: RelayHost | null,
+    private readonly transportMap: TransportMap | null = null,
   ) {}
 
   async route(domain: string): Promise<Route> {
-    if (this.relayhost) {
-      const { host, port, mxLookup } = this.relayhost;
+    const entry = this.transportMap?.lookup(domain);
+    if (entry && entry.kind !== 'smtp') return transportRefusal(entry.kind, entry.text);
+    const nexthop = entry ? entry.nexthop : this.relayhost;
+    if (nexthop) {
+      const { host, port, mxLookup } = nexthop;
       return mxLookup ? this.viaMx(host, port) : this.viaAddress(host, host, port);
     }
     const literal = /^\[(?:IPv6:)?([^\]]+)\]$/i.exec(domain);
@@ -70,6 +82,10 @@ export class Router {
       };
     }
     const sorted = [...mx].sort((a, b) => a.priority - b.priority || Math.random() - 0.5);
+    const hostSet = hostSetOf(
+      mx.map((record) => record.exchange),
+      port,
+    );
     const hops: Hop[] = [];
     let lastError: unknown = null;
     for (const record of sorted) {
@@ -80,7 +96,7 @@ export class Router {
         lastError = error;
       }
     }
-    if (hops.length > 0) return { ok: true, hops };
+    if (hops.length > 0) return { ok: true, hops, hostSet };
     if (lastError && !isNotFound(lastError)) return dnsTrouble(domain, lastError);
     return {
       ok: false,
@@ -91,11 +107,12 @@ export class Router {
   }
 
   private async viaAddress(name: string, host: string, port: number): Promise<Route> {
-    if (isIP(host)) return { ok: true, hops: [{ name, address: host, port }] };
+    const hostSet = hostSetOf([host], port);
+    if (isIP(host)) return { ok: true, hops: [{ name, address: host, port }], hostSet };
     try {
       const addresses = await this.addresses(host);
       if (addresses.length > 0)
-        return { ok: true, hops: addresses.map((address) => ({ name, address, port })) };
+        return { ok: true, hops: addresses.map((address) => ({ name, address, port })), hostSet };
       return { ok: false, permanent: true, enhanced: '5.1.2', reason: `${host} has no address` };
     } catch (error) {
       if (isNotFound(error))
@@ -118,6 +135,23 @@ export class Router {
     if (v6.status === 'rejected' && !isNotFound(v6.reason)) throw v6.reason;
     return [];
   }
+}
+
+function hostSetOf(names: string[], port: number): string {
+  const unique = [...new Set(names.map((name) => name.toLowerCase().replace(/\.$/, '')))].sort();
+  return `${unique.join(',')}:${port}`;
+}
+
+/** A transport map's error: (bounce) or retry: (defer) entry; its text may start with an enhanced code. */
+function transportRefusal(kind: 'error' | 'retry', text: string): Route {
+  const match = /^([245]\.\d{1,3}\.\d{1,3})\s*(.*)$/.exec(text);
+  const permanent = kind === 'error';
+  return {
+    ok: false,
+    permanent,
+    enhanced: match?.[1] ?? (permanent ? '5.0.0' : '4.0.0'),
+    reason: (match ? match[2] : text) || `refused by the transport map (${kind})`,
+  };
 }
 
 function dnsTrouble(name: string, error: unknown): Route {

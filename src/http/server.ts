@@ -7,6 +7,8 @@
  * unknown route a JSON 404. close() lets requests in flight finish.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.js';
+import { MAX_TOKEN_LENGTH } from '../tracking/token.js';
 import { ApiError, apiErrorHandler, sendError } from './api/errors.js';
 import { type ApiDeps, registerApi } from './api/index.js';
 import { type HealthRouteDeps, registerHealthRoutes } from './health-routes.js';
@@ -32,7 +34,7 @@ export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: H
     logger: false,
     trustProxy: options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
     // Tokens are long; the default 100-character parameter limit would 404 real links.
-    routerOptions: { maxParamLength: 8192 },
+    routerOptions: { maxParamLength: MAX_TOKEN_LENGTH },
     ...(options.maxBody ? { bodyLimit: options.maxBody } : {}),
   });
   app.removeContentTypeParser('application/json');

@@ -42,8 +42,23 @@ export function registerTrackingRoutes(app: FastifyInstance, deps: TrackingRoute
     // Only http(s) targets were ever signed; checking again costs nothing and keeps it that way.
     if (payload?.kind !== 'click' || !/^https?:\/\//i.test(payload.url)) return notFound(reply);
     await record(deps, request, payload);
-    return reply.code(302).headers({ location: payload.url, 'cache-control': 'no-store' }).send();
+    return reply
+      .code(302)
+      .headers({ location: locationOf(payload.url), 'cache-control': 'no-store' })
+      .send();
   });
+}
+
+/**
+ * A header carries only visible ASCII, so a link written with non-ASCII characters (an IDN host,
+ * a Unicode path) or spaces would make Node refuse the reply (a 500 instead of the redirect). Those
+ * characters are percent-encoded as UTF-8, which browsers read back as the same URL (hosts
+ * included: the URL standard percent-decodes a host before IDNA); every other character is kept.
+ */
+export function locationOf(url: string): string {
+  return url.replace(/[^\x21-\x7e]+/g, (run) =>
+    [...Buffer.from(run, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
 }
 
 async function record(

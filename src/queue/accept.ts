@@ -18,6 +18,6 @@ export async function acceptMessage(
   const now = new Date();
   // A message from an upstream Sluice milter had its injection recorded there.
   if (!envelope.upstream)
-    for (const rcpt of envelope.rcpts) deps.events.append(injectionEvent(envelope.facts, rcpt, now));
+    deps.events.appendMany(envelope.rcpts.map((rcpt) => injectionEvent(envelope.facts, rcpt, now)));
   deps.queue.add({ id: writer.id, envelope, messageLength, done: new Set(), body });
 }

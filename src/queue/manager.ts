@@ -1,6 +1,7 @@
 /**
  * The queue manager (Postfix's qmgr): owns every spooled message, splits its pending recipients
- * into one job per domain, runs jobs through the Deliverer within a concurrency limit, turns
+ * into one job per domain, runs jobs through the Deliverer within a concurrency limit (overall,
+ * and per recipient domain as its shaping allows, so one slow domain cannot hold every slot), turns
  * results into events, schedules retries with backoff and jitter, bounces what outlives
  * max_queue_lifetime, and removes a message from the spool once every recipient is final.
  *
@@ -22,6 +23,8 @@ import { TimerHeap } from './timer-heap.js';
 export interface QueueOptions {
   maxConcurrent: number;
   retrySchedule: number[];
+  /** Each retry wait is varied by up to this fraction either way (0.1: +/-10%). */
+  retryJitter?: number;
   maxLifetime: number;
   /** Classification rules (config's in front of the built-in table); the built-ins when absent. */
   bounceRules?: BounceRule[];
@@ -55,6 +58,8 @@ export interface Entry {
   /** On hold: its jobs are parked instead of run (persisted as `<id>.hold` in the spool). */
   held: boolean;
   parked: Job[];
+  /** Whether a `<id>.done` side file may exist (loaded with one, or written since). */
+  sideFile: boolean;
 }
 
 export interface Job {
@@ -79,12 +84,17 @@ export class QueueManager {
   readonly entries = new Map<string, Entry>();
   readonly ready: Job[] = [];
   readonly deferred = new TimerHeap<Job>();
+  /** Jobs in flight per recipient domain, and jobs waiting because their domain is at its limit. */
+  private readonly busy = new Map<string, number>();
+  private readonly parked = new Map<string, Job[]>();
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
   /** One copy of each recent reply and domain string: a down next hop gives every job the same one. */
   private readonly interned = new Map<string, string>();
+  private pendingEvents: SluiceEvent[] = [];
+  private eventsFlush: Promise<void> | null = null;
 
   constructor(
     private readonly spool: Spool,
@@ -141,6 +151,7 @@ export class QueueManager {
       jobs: new Set(),
       held,
       parked: [],
+      sideFile: message.done.size > 0,
     };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
@@ -172,10 +183,15 @@ export class QueueManager {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.inFlight === 0) return;
+    // The deadline must not outlive the wait: an armed timer would keep the process up for all of it.
+    let deadline: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-      new Promise<void>((resolve) => setTimeout(resolve, timeoutMs)),
+      new Promise<void>((resolve) => {
+        deadline = setTimeout(resolve, timeoutMs);
+      }),
     ]);
+    clearTimeout(deadline);
   }
 
   /** Queues a job to run now (due 0) or later. */
@@ -196,12 +212,21 @@ export class QueueManager {
         job.entry.parked.push(job);
         continue;
       }
+      const busy = this.busy.get(job.domain) ?? 0;
+      if (busy >= this.deliverer.concurrencyFor(job.domain)) {
+        const waiting = this.parked.get(job.domain);
+        if (waiting) waiting.push(job);
+        else this.parked.set(job.domain, [job]);
+        continue;
+      }
+      this.busy.set(job.domain, busy + 1);
       job.state = 'running';
       this.inFlight++;
       this.run(job)
         .catch((error: unknown) => this.log.error({ err: error, message_id: job.entry.id }, 'queue error'))
         .finally(() => {
           this.inFlight--;
+          this.unpark(job.domain);
           if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
           this.pump();
         });
@@ -209,9 +234,15 @@ export class QueueManager {
     this.armTimer();
   }
 
-  /** The manager is quiet: nothing running (admin operations that rewrite a message wait for this). */
-  get busy(): number {
-    return this.inFlight;
+  /** A job of this domain finished: the next parked one goes back to the head of the line. */
+  private unpark(domain: string): void {
+    const busy = (this.busy.get(domain) ?? 1) - 1;
+    if (busy > 0) this.busy.set(domain, busy);
+    else this.busy.delete(domain);
+    const waiting = this.parked.get(domain);
+    const next = waiting?.shift();
+    if (waiting?.length === 0) this.parked.delete(domain);
+    if (next) this.ready.unshift(next);
   }
 
   private armTimer(): void {
@@ -271,6 +302,7 @@ export class QueueManager {
       mailFrom: message.envelope.mail_from,
       rcpts: job.rcpts,
       size: message.messageLength,
+      ipPool: message.envelope.facts.msys.options?.ip_pool,
       body: () => {
         const source = this.spool.body(message);
         const { renderer } = this.options;
@@ -297,10 +329,11 @@ export class QueueManager {
     const bounced: BouncedRcpt[] = [];
     let lastError: string | undefined;
     job.entry.jobs.delete(job);
+    const events: SluiceEvent[] = [];
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
       const event = this.eventFor(kind, message, job, result, new Date(now));
-      this.events.append(event);
+      events.push(event);
       if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
       if (kind === 'defer') lastError ??= result.text;
       this.log[kind === 'delivered' ? 'info' : 'warn'](
@@ -310,6 +343,9 @@ export class QueueManager {
       if (kind === 'defer') retry.push(result.rcpt);
       else final.push(result.rcpt);
     }
+    // Written (with the events of every transaction settling in this turn) before the spool
+    // records these recipients as final: a crash in between means a retry, never a lost event.
+    const recorded = this.recordEvents(events);
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;
@@ -336,10 +372,13 @@ export class QueueManager {
     let write: (() => Promise<void>) | null = null;
     if (job.entry.openJobs === 0) {
       this.entries.delete(job.entry.id);
-      write = () => this.spool.remove(message.id);
+      const { sideFile } = job.entry;
+      write = () => this.spool.remove(message.id, sideFile);
     } else if (final.length > 0) {
+      job.entry.sideFile = true;
       write = () => this.spool.markDone(message.id, final);
     }
+    await recorded;
     if (write) {
       job.entry.writes = job.entry.writes.catch(() => {}).then(write);
       await job.entry.writes;
@@ -363,6 +402,28 @@ export class QueueManager {
 
   classify(enhanced: string | undefined, text: string): number {
     return classifyBounce(enhanced, text, this.options.bounceRules);
+  }
+
+  /**
+   * Group commit for delivery events: everything settled in one turn of the event loop goes to
+   * the store in one batch (one SQLite transaction instead of one per transaction settled).
+   */
+  private recordEvents(events: SluiceEvent[]): Promise<void> {
+    this.pendingEvents.push(...events);
+    this.eventsFlush ??= new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        const batch = this.pendingEvents;
+        this.pendingEvents = [];
+        this.eventsFlush = null;
+        try {
+          this.events.appendMany(batch);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    return this.eventsFlush;
   }
 
   private eventFor(
@@ -397,6 +458,7 @@ export class QueueManager {
   private backoff(attempts: number): number {
     const schedule = this.options.retrySchedule;
     const base = schedule[Math.min(attempts, schedule.length - 1)]!;
-    return Math.round(base * (0.9 + Math.random() * 0.2));
+    const jitter = this.options.retryJitter ?? 0.1;
+    return Math.round(base * (1 - jitter + Math.random() * 2 * jitter));
   }
 }

@@ -6,7 +6,17 @@
  * hold by the queue tools has an empty side file `<id>.hold`, so the hold outlives a restart.
  */
 import { createReadStream } from 'node:fs';
-import { appendFile, type FileHandle, mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
+import {
+  appendFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DirSync } from './dir-sync.js';
@@ -122,10 +132,17 @@ export class Spool {
     await appendFile(this.doneFileOf(id), rcpts.map((r) => `${r}\n`).join(''));
   }
 
-  async remove(id: string): Promise<void> {
-    await rm(this.fileOf(id), { force: true });
-    await rm(this.doneFileOf(id), { force: true });
-    await rm(this.holdFileOf(id), { force: true });
+  /**
+   * Plain unlink, not rm(): rm walks each path first (lstat, then unlink), a system call more per
+   * file. `sideFile` false (the caller knows none was written) saves the failing unlinks of the
+   * side files (`.done`, and `.hold`, which a message being delivered cannot have).
+   */
+  async remove(id: string, sideFile = true): Promise<void> {
+    await unlinkIfPresent(this.fileOf(id));
+    if (sideFile) {
+      await unlinkIfPresent(this.doneFileOf(id));
+      await unlinkIfPresent(this.holdFileOf(id));
+    }
   }
 
   /** Persists (or lifts) a hold; durable once it returns. */
@@ -134,7 +151,7 @@ export class Spool {
       const handle = await open(this.holdFileOf(id), 'w', 0o600);
       await handle.close();
     } else {
-      await rm(this.holdFileOf(id), { force: true });
+      await unlinkIfPresent(this.holdFileOf(id));
     }
     await this.dirSync.sync();
   }
@@ -162,6 +179,14 @@ export class Spool {
 
   private holdFileOf(id: string): string {
     return path.join(this.dir, `${id}.hold`);
+  }
+}
+
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ENOENT') throw error;
   }
 }
 

@@ -22,16 +22,36 @@ export function parseCte(value: string | undefined): Cte | null {
     : null;
 }
 
+export interface CharsetDecoder {
+  decode(bytes: Buffer): string;
+}
+
 /** A decoder for the charset, or why the part cannot be rewritten. */
-export function charsetDecoder(charset: string | undefined): TextDecoder | string {
+export function charsetDecoder(charset: string | undefined): CharsetDecoder | string {
   const name = (charset ?? 'us-ascii').trim().toLowerCase();
   if (!ASCII_SAFE.test(name)) return `charset ${JSON.stringify(name)} is not supported for rewriting`;
+  let decoder: TextDecoder;
   try {
     // us-ascii maps to windows-1252 in the WHATWG table: the safe superset for reading URLs.
-    return new TextDecoder(name === 'us-ascii' || name === 'ascii' ? 'windows-1252' : name);
+    decoder = new TextDecoder(name === 'us-ascii' || name === 'ascii' ? 'windows-1252' : name);
   } catch {
     return `charset ${JSON.stringify(name)} is unknown`;
   }
+  // Node 20's TextDecoder reads windows-1252 (and the labels WHATWG maps to it: iso-8859-1,
+  // latin1, us-ascii) as ISO-8859-1, so 0x80-0x9F became C1 controls instead of € “ ” – …
+  return decoder.encoding === 'windows-1252' ? { decode: decodeWindows1252 } : decoder;
+}
+
+/** windows-1252 bytes 0x80-0x9F (WHATWG index); the five unassigned ones map to their C1 control. */
+const CP1252_HIGH =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+function decodeWindows1252(bytes: Buffer): string {
+  const text = bytes.toString('latin1');
+  return /[\x80-\x9f]/.test(text)
+    ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]!)
+    : text;
 }
 
 export function decodeBody(body: Buffer, cte: Cte): Buffer {
@@ -53,27 +73,57 @@ function encodeBase64(bytes: Buffer): Buffer {
   return Buffer.from(lines.join('\r\n'), 'latin1');
 }
 
-const HEX = '0123456789ABCDEF';
+const HEX = Buffer.from('0123456789ABCDEF');
 
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** Quoted-printable to bytes, in one pass over the bytes (parts are rewritten per recipient). */
 function decodeQp(body: Buffer): Buffer {
-  // Trailing whitespace on an encoded line is transport padding (RFC 2045 6.7 rule 3).
-  const text = body.toString('latin1').replace(/[ \t]+(?=\r?\n|$)/g, '');
-  const out = Buffer.allocUnsafe(text.length);
+  const out = Buffer.allocUnsafe(body.length);
   let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  const length = body.length;
+  for (let i = 0; i < length; i++) {
+    const c = body[i]!;
+    if (c === 0x20 || c === 0x09) {
+      // Trailing whitespace on an encoded line is transport padding (RFC 2045 6.7 rule 3).
+      let j = i;
+      while (j < length && (body[j] === 0x20 || body[j] === 0x09)) j++;
+      if (j === length || body[j] === 0x0a || (body[j] === 0x0d && body[j + 1] === 0x0a)) {
+        i = j - 1;
+        continue;
+      }
+      for (; i < j; i++) out[n++] = body[i]!;
+      i--;
+      continue;
+    }
     if (c === 0x3d) {
-      const next = text.slice(i + 1, i + 3);
-      if (next === '\r\n') {
+      const a = body[i + 1];
+      if (a === 0x0d && body[i + 2] === 0x0a) {
         i += 2;
         continue;
       }
-      if (next[0] === '\n') {
+      if (a === 0x0a) {
         i += 1;
         continue;
       }
-      if (/^[0-9A-Fa-f]{2}$/.test(next)) {
-        out[n++] = Number.parseInt(next, 16);
+      // A soft break may carry transport padding between "=" and the line end.
+      if (a === 0x20 || a === 0x09) {
+        let j = i + 1;
+        while (j < length && (body[j] === 0x20 || body[j] === 0x09)) j++;
+        if (j === length || body[j] === 0x0a || (body[j] === 0x0d && body[j + 1] === 0x0a)) {
+          i = body[j] === 0x0d ? j + 1 : j;
+          continue;
+        }
+      }
+      const hi = a === undefined ? -1 : hexValue(a);
+      const lo = i + 2 < length ? hexValue(body[i + 2]!) : -1;
+      if (hi >= 0 && lo >= 0) {
+        out[n++] = (hi << 4) | lo;
         i += 2;
         continue;
       }
@@ -85,30 +135,54 @@ function decodeQp(body: Buffer): Buffer {
 
 /** Quoted-printable, lines of at most 76 characters, CRLF hard breaks kept as line breaks. */
 function encodeQp(bytes: Buffer): Buffer {
-  const out: string[] = [];
-  const text = bytes.toString('latin1');
-  const lines = text.split('\r\n');
-  for (let l = 0; l < lines.length; l++) {
-    const line = lines[l]!;
-    let current = '';
-    for (let i = 0; i < line.length; i++) {
-      const c = line.charCodeAt(i);
-      const last = i === line.length - 1;
-      let token: string;
-      if ((c === 0x20 || c === 0x09) && !last) token = line[i]!;
-      else if (c >= 0x21 && c <= 0x7e && c !== 0x3d) token = line[i]!;
-      else token = `=${HEX[c >> 4]}${HEX[c & 15]}`;
-      // 75 + the soft-break "=" makes 76.
-      if (current.length + token.length > 75) {
-        out.push(`${current}=\r\n`);
-        current = '';
-      }
-      current += token;
+  // Worst case: every byte as =XX, plus a soft break (=CRLF) per 25 encoded bytes.
+  const out = Buffer.allocUnsafe(bytes.length * 3 + Math.ceil(bytes.length / 25) * 3 + 3);
+  let n = 0;
+  let column = 0;
+  const length = bytes.length;
+  for (let i = 0; i < length; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0d && bytes[i + 1] === 0x0a) {
+      out[n++] = 0x0d;
+      out[n++] = 0x0a;
+      i++;
+      column = 0;
+      continue;
     }
-    out.push(current);
-    if (l < lines.length - 1) out.push('\r\n');
+    // Fast path: a run of printable bytes (no "=") is copied as is, up to the line's room.
+    if (c >= 0x21 && c <= 0x7e && c !== 0x3d && column < 75) {
+      const limit = Math.min(length, i + 75 - column);
+      let j = i + 1;
+      while (j < limit) {
+        const b = bytes[j]!;
+        if (b < 0x21 || b > 0x7e || b === 0x3d) break;
+        j++;
+      }
+      n += bytes.copy(out, n, i, j);
+      column += j - i;
+      i = j - 1;
+      continue;
+    }
+    // Space and tab are literal unless they end a line (where they would be padding).
+    const lineEnd = i + 1 === length || (bytes[i + 1] === 0x0d && bytes[i + 2] === 0x0a);
+    const literal = (c >= 0x21 && c <= 0x7e && c !== 0x3d) || ((c === 0x20 || c === 0x09) && !lineEnd);
+    const width = literal ? 1 : 3;
+    // 75 + the soft-break "=" makes 76.
+    if (column + width > 75) {
+      out[n++] = 0x3d;
+      out[n++] = 0x0d;
+      out[n++] = 0x0a;
+      column = 0;
+    }
+    if (literal) out[n++] = c;
+    else {
+      out[n++] = 0x3d;
+      out[n++] = HEX[c >> 4]!;
+      out[n++] = HEX[c & 15]!;
+    }
+    column += width;
   }
-  return Buffer.from(out.join(''), 'latin1');
+  return out.subarray(0, n);
 }
 
 /** Longest line in bytes (line ends excluded): 7bit/8bit parts must not grow past SMTP's 998. */

@@ -3,10 +3,11 @@
  *
  * Contract: the output is the input with exactly these edits and every other character kept —
  *  - the value of each http(s) href of <a>/<area> becomes the tracking URL (trackLink's answer),
- *    unless the tag says data-msys-clicktrack="0";
+ *    unless the tag says data-msys-clicktrack="0" or trackLink answers null;
  *  - data-msys-linkname="…" names the link (at most 63 bytes) and is removed from the tag;
  *  - an initial-open pixel right after the first <body …> (at the very start when there is none),
- *    an open pixel right before the last </body> (at the very end when there is none).
+ *    an open pixel right before the last </body> (at the very end when there is none, or before
+ *    an unterminated comment or tag that runs to the end, where it would not be seen).
  * Edits are made by splicing at source offsets the tokenizer reports, not by re-serialising a DOM,
  * so broken markup stays exactly as broken as it was. Links inside comments (Outlook's
  * <!--[if mso]> blocks) are left alone: they are not markup to the tokenizer.
@@ -20,8 +21,8 @@ import { QuoteType, Tokenizer } from 'htmlparser2';
 export interface HtmlTrackingOptions {
   click: boolean;
   open: boolean;
-  /** Returns the absolute tracking URL for a link (ASCII). */
-  trackLink(url: string, name: string): string;
+  /** Returns the absolute tracking URL for a link (ASCII), or null to leave the link as written. */
+  trackLink(url: string, name: string): string | null;
   /** Returns the absolute pixel URL (ASCII). */
   pixel(kind: 'initial_open' | 'open'): string;
   /** Raw source slice → text. Default: the slice itself. */
@@ -62,14 +63,22 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
   let tag = '';
   let attrs: Attr[] = [];
   let current: Attr | null = null;
+  let linkTag = false;
   let pieces: string[] = [];
   let bodyOpenAt = -1;
   let bodyCloseAt = -1;
   let links = 0;
+  // Where the last finished token ends. A document cut off inside a comment or a tag leaves a
+  // tail after it; an open pixel appended after that tail would sit inside the comment.
+  let complete = 0;
+  const done = (end: number) => {
+    if (end > complete) complete = end;
+  };
 
   const openTagDone = (endIndex: number) => {
+    done(endIndex + 1);
     if (tag === 'body' && bodyOpenAt === -1) bodyOpenAt = endIndex + 1;
-    if (options.click && LINK_TAGS.has(tag)) links += linkEdits(source, attrs, options, edits);
+    if (linkTag) links += linkEdits(source, attrs, options, edits);
     attrs = [];
   };
 
@@ -79,8 +88,11 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       onopentagname(start, end) {
         tag = source.slice(start, end).toLowerCase();
         attrs = [];
+        linkTag = options.click && LINK_TAGS.has(tag);
       },
       onattribname(start, end) {
+        // Only <a>/<area> attributes are ever read: skipping the rest keeps long newsletters cheap.
+        if (!linkTag) return;
         current = {
           name: source.slice(start, end).toLowerCase(),
           start,
@@ -93,10 +105,10 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
         pieces = [];
       },
       onattribdata(start, end) {
-        pieces.push(decode(source.slice(start, end)));
+        if (current) pieces.push(decode(source.slice(start, end)));
       },
       onattribentity(codepoint) {
-        pieces.push(String.fromCodePoint(codepoint));
+        if (current) pieces.push(String.fromCodePoint(codepoint));
       },
       onattribend(quote, endIndex) {
         if (!current) return;
@@ -115,14 +127,29 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       onselfclosingtag: openTagDone,
       onclosetag(start, end) {
         if (source.slice(start, end).toLowerCase() === 'body') bodyCloseAt = source.lastIndexOf('<', start);
+        const gt = source.indexOf('>', end);
+        done(gt === -1 ? end : gt + 1);
       },
-      oncdata() {},
-      oncomment() {},
-      ondeclaration() {},
+      // An unterminated comment or CDATA is reported at the end of input with no ">" to close it.
+      oncdata(_start, endIndex) {
+        if (source[endIndex] === '>') done(endIndex + 1);
+      },
+      oncomment(_start, endIndex) {
+        if (source[endIndex] === '>') done(endIndex + 1);
+      },
+      ondeclaration(_start, endIndex) {
+        done(endIndex + 1);
+      },
       onend() {},
-      onprocessinginstruction() {},
-      ontext() {},
-      ontextentity() {},
+      onprocessinginstruction(_start, endIndex) {
+        done(endIndex + 1);
+      },
+      ontext(_start, endIndex) {
+        done(endIndex);
+      },
+      ontextentity(_codepoint, endIndex) {
+        done(endIndex);
+      },
     },
   );
   tokenizer.write(source);
@@ -135,7 +162,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
       end: Math.max(bodyOpenAt, 0),
       text: pixelTag(options, 'initial_open'),
     });
-    const at = bodyCloseAt === -1 ? source.length : bodyCloseAt;
+    const at = bodyCloseAt === -1 ? complete : bodyCloseAt;
     edits.push({ start: at, end: at, text: pixelTag(options, 'open') });
     pixels = 2;
   }
@@ -152,7 +179,9 @@ function linkEdits(source: string, attrs: Attr[], options: HtmlTrackingOptions, 
   const url = href.value.trim();
   if (!HTTP_URL.test(url)) return 0;
   const name = nameAttr ? truncateUtf8(nameAttr.value, MAX_LINK_NAME) : '';
-  edits.push({ start: href.valueStart, end: href.valueEnd, text: options.trackLink(url, name) });
+  const tracked = options.trackLink(url, name);
+  if (tracked === null) return 0;
+  edits.push({ start: href.valueStart, end: href.valueEnd, text: tracked });
   return 1;
 }
 

@@ -17,7 +17,7 @@ import { type Cte, charsetDecoder, decodeBody, encodeBody, longestLine, parseCte
 import { trackHtml } from './html.js';
 import { type PartHeaders, parseHeaders } from './mime-headers.js';
 import { trackText } from './text.js';
-import type { TokenSigner } from './token.js';
+import { MAX_TOKEN_LENGTH, type TokenSigner } from './token.js';
 
 export interface TrackingOptions {
   open: boolean;
@@ -40,6 +40,9 @@ export interface TrackingResult {
 }
 
 type Mode = 'headers' | 'pass' | 'hold';
+
+/** A latin1 byte string holds only U+0000-U+00FF: anything from U+0080 up is a non-ASCII byte. */
+const NON_ASCII = /[\u0080-\u00ff]/;
 
 export class TrackingTransform {
   private pending: Buffer[] = [];
@@ -201,9 +204,12 @@ export class TrackingTransform {
     if (typeof decoder === 'string') return `${decoder}; a ${part.type} part left untouched`;
     const bytes = decodeBody(body, cte);
     const source = bytes.toString('latin1');
-    const decode = (raw: string) => decoder.decode(Buffer.from(raw, 'latin1'));
+    // ASCII reads the same in every accepted charset: only other bytes need the decoder.
+    const decode = (raw: string) => (NON_ASCII.test(raw) ? decoder.decode(Buffer.from(raw, 'latin1')) : raw);
     const trackLink = (url: string, name: string) => this.link(decode(url), name);
     let text: string;
+    let links: number;
+    let pixels = 0;
     if (part.type === 'text/html') {
       const r = trackHtml(source, {
         open: this.options.open,
@@ -212,33 +218,34 @@ export class TrackingTransform {
         trackLink: (url, name) => this.link(url, name),
         pixel: (kind) => this.pixel(kind),
       });
-      if (r.links + r.pixels === 0) return body;
-      this.result.links += r.links;
-      this.result.pixels += r.pixels;
+      ({ links, pixels } = r);
       text = r.html;
     } else {
       const r = trackText(source, (url) => trackLink(url, ''));
-      if (r.links === 0) return body;
-      this.result.links += r.links;
+      links = r.links;
       text = r.text;
     }
+    if (links + pixels === 0) return body;
     const updated = Buffer.from(text, 'latin1');
     if (!lineSafe(cte, bytes, updated))
       return `a rewritten ${cte} line would exceed 998 bytes; left untouched`;
+    // Counted only now: a part declined above adds no link or pixel to the message.
+    this.result.links += links;
+    this.result.pixels += pixels;
     this.result.tracked = true;
     return encodeBody(updated, cte);
   }
 
-  private link(url: string, name: string): string {
+  /** The tracking URL for a link, or null when its token would be too long to ever verify. */
+  private link(url: string, name: string): string | null {
     const { signer, messageId, rcpt, baseUrl } = this.options;
-    const token = signer.sign({
-      kind: 'click',
-      messageId,
-      rcpt,
-      linkIndex: this.linkIndex++,
-      linkName: name,
-      url,
-    });
+    const linkIndex = this.linkIndex;
+    const token = signer.sign({ kind: 'click', messageId, rcpt, linkIndex, linkName: name, url });
+    if (token.length > MAX_TOKEN_LENGTH) {
+      this.note('a link too long for a tracking token is left as written');
+      return null;
+    }
+    this.linkIndex++;
     return `${baseUrl}/f/${token}`;
   }
 

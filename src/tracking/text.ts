@@ -2,8 +2,9 @@
  * Click tracking for text/plain: each bare http(s) URL becomes its tracking URL; every other
  * character is kept. A URL is a run of printable ASCII without spaces, quotes or angle brackets
  * (so `<https://…>` and `"https://…"` work), minus trailing sentence punctuation, and a closing
- * parenthesis it did not open. Non-ASCII bytes end a URL: the source is a byte string (one
- * character per byte) and percent-encoding is how a URL in mail carries anything else.
+ * parenthesis it did not open. The source is a byte string (one character per byte) and
+ * percent-encoding is how a URL in mail carries anything else, so a URL directly followed by a
+ * non-ASCII byte (an IRI) is not tracked at all rather than tracked in part.
  */
 
 const URL_RUN = /https?:\/\/[\x21\x23-\x3b\x3d\x3f-\x7e]+/gi;
@@ -14,17 +15,23 @@ export interface TextTrackingResult {
   links: number;
 }
 
-export function trackText(source: string, trackLink: (url: string) => string): TextTrackingResult {
+/** trackLink answers the tracking URL, or null to leave the URL as written. */
+export function trackText(source: string, trackLink: (url: string) => string | null): TextTrackingResult {
   let links = 0;
   const text = source.replace(URL_RUN, (match: string, offset: number) => {
     // "xhttp://" is not a URL start; a letter or digit right before means we are inside a word.
     if (offset > 0 && /[A-Za-z0-9]/.test(source[offset - 1]!)) return match;
+    // "https://x.example/ü": a reader's client may link the whole IRI, which would then end in
+    // the tracking URL plus "ü" and miss; a URL glued to a non-ASCII byte is left as written.
+    if (source.charCodeAt(offset + match.length) >= 0x80) return match;
     let url = match.replace(TRAILING, '');
     while (url.endsWith(')') && count(url, '(') < count(url, ')'))
       url = url.slice(0, -1).replace(TRAILING, '');
     if (!/^https?:\/\/[^/?#]/i.test(url)) return match;
+    const tracked = trackLink(url);
+    if (tracked === null) return match;
     links++;
-    return trackLink(url) + match.slice(url.length);
+    return tracked + match.slice(url.length);
   });
   return { text, links };
 }

@@ -36,6 +36,8 @@ const VERSION = 1;
 const MAC_LENGTH = 16;
 const KINDS: TokenKind[] = ['click', 'open', 'initial_open'];
 const HEX_ID = /^(?:[0-9a-f]{2})+$/;
+/** Longest token verify() accepts (and the HTTP door routes): a signer must not make longer ones. */
+export const MAX_TOKEN_LENGTH = 8192;
 
 export class TokenSigner {
   private readonly byId = new Map<string, Buffer>();
@@ -57,15 +59,15 @@ export class TokenSigner {
 
   sign(payload: Omit<TokenPayload, 'expires'>): string {
     const expires = Math.floor((this.now() + this.ttlMs) / 1000);
-    // One buffer with room for the MAC: a message with a hundred links signs a hundred tokens.
-    const out = encode({ ...payload, expires }, this.signing.id, MAC_LENGTH);
-    const body = out.subarray(0, out.length - MAC_LENGTH);
-    hmac(this.signing.secret, body).copy(out, body.length);
-    return out.toString('base64url');
+    // Body and MAC in one buffer: a newsletter signs a hundred links or more per recipient.
+    const token = encode({ ...payload, expires }, this.signing.id, MAC_LENGTH);
+    const bodyLength = token.length - MAC_LENGTH;
+    hmac(this.signing.secret, token.subarray(0, bodyLength)).copy(token, bodyLength);
+    return token.toString('base64url');
   }
 
   verify(token: string): TokenPayload | null {
-    if (token.length < 24 || token.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
+    if (token.length < 24 || token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) return null;
     const raw = Buffer.from(token, 'base64url');
     // base64url decoding is lenient about trailing bits; re-encoding catches altered last characters.
     if (raw.toString('base64url') !== token || raw.length <= MAC_LENGTH) return null;
@@ -90,29 +92,29 @@ function hmac(secret: Buffer, body: Buffer): Buffer {
   return createHmac('sha256', secret).update(body).digest().subarray(0, MAC_LENGTH);
 }
 
-/** The token body (layout in the header comment), followed by `spare` bytes left for the caller. */
-function encode(p: TokenPayload, keyId: string, spare = 0): Buffer {
-  // Sluice's message ids are hex: stored as bytes they take half the room. Bit 0 says which.
+/** The token body, written in one pass into a buffer with `spare` bytes left at the end (for the MAC). */
+function encode(p: TokenPayload, keyId: string, spare: number): Buffer {
+  // Sluice's message ids are hex: stored as bytes they take half the room. A flag byte says which.
   const hexId = HEX_ID.test(p.messageId);
-  const idEncoding = hexId ? 'hex' : 'utf8';
-  const keyLength = Buffer.byteLength(keyId, 'utf8');
-  const idLength = Buffer.byteLength(p.messageId, idEncoding);
-  const rcptLength = Buffer.byteLength(p.rcpt, 'utf8');
-  const nameLength = Buffer.byteLength(p.linkName, 'utf8');
-  const urlLength = Buffer.byteLength(p.url, 'utf8');
+  const id = hexId ? Buffer.from(p.messageId, 'hex') : p.messageId;
+  const idLength = typeof id === 'string' ? Buffer.byteLength(id) : id.length;
+  const keyLength = Buffer.byteLength(keyId);
+  const rcptLength = Buffer.byteLength(p.rcpt);
+  const nameLength = Buffer.byteLength(p.linkName);
+  const urlLength = Buffer.byteLength(p.url);
   const size =
     1 +
-    varintLength(keyLength) +
+    varintSize(keyLength) +
     keyLength +
     1 +
     4 +
     1 +
-    varintLength(idLength) +
+    varintSize(idLength) +
     idLength +
-    varintLength(rcptLength) +
+    varintSize(rcptLength) +
     rcptLength +
-    varintLength(p.linkIndex) +
-    varintLength(nameLength) +
+    varintSize(p.linkIndex) +
+    varintSize(nameLength) +
     nameLength +
     urlLength;
   const out = Buffer.allocUnsafe(size + spare);
@@ -125,7 +127,7 @@ function encode(p: TokenPayload, keyId: string, spare = 0): Buffer {
   at += 4;
   out[at++] = hexId ? 1 : 0;
   at = writeVarint(out, at, idLength);
-  at += out.write(p.messageId, at, idEncoding);
+  at += typeof id === 'string' ? out.write(id, at, 'utf8') : id.copy(out, at);
   at = writeVarint(out, at, rcptLength);
   at += out.write(p.rcpt, at, 'utf8');
   at = writeVarint(out, at, p.linkIndex);
@@ -133,23 +135,6 @@ function encode(p: TokenPayload, keyId: string, spare = 0): Buffer {
   at += out.write(p.linkName, at, 'utf8');
   out.write(p.url, at, 'utf8');
   return out;
-}
-
-function varintLength(n: number): number {
-  let length = 1;
-  for (let v = n; v >= 0x80; v = Math.floor(v / 128)) length++;
-  return length;
-}
-
-function writeVarint(out: Buffer, at: number, n: number): number {
-  let v = n;
-  let i = at;
-  while (v >= 0x80) {
-    out[i++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  out[i++] = v;
-  return i;
 }
 
 function decode(body: Buffer): { keyId: string; payload: TokenPayload } | null {
@@ -167,6 +152,23 @@ function decode(body: Buffer): { keyId: string; payload: TokenPayload } | null {
   const linkName = r.field().toString('utf8');
   const url = r.rest().toString('utf8');
   return { keyId, payload: { kind, messageId, rcpt, linkIndex, linkName, url, expires } };
+}
+
+function varintSize(n: number): number {
+  let size = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+function writeVarint(out: Buffer, at: number, n: number): number {
+  let i = at;
+  let v = n;
+  while (v >= 0x80) {
+    out[i++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[i++] = v;
+  return i;
 }
 
 class Reader {

@@ -1,7 +1,9 @@
 /**
  * A recording SMTP sink built on smtp-server: it accepts everything on a loopback port and keeps
  * each message's envelope and exact bytes, so tests assert on what a real peer received.
- * `replyFor` lets a test answer a recipient with a chosen reply (e.g. 550 or 451).
+ * `replyFor` lets a test answer a recipient with a chosen reply (e.g. 550 or 451). With `tls` it
+ * offers STARTTLS with that pair; it counts connections and records, per message, the client's
+ * address, whether TLS was on and the MAIL FROM parameters (BODY=8BITMIME, SMTPUTF8).
  */
 import { SMTPServer } from 'smtp-server';
 
@@ -11,6 +13,10 @@ export interface ReceivedMessage {
   data: Buffer;
   text: string;
   receivedAt: number;
+  remoteAddress: string;
+  secure: boolean;
+  /** MAIL FROM parameters, upper-cased names: { BODY: '8BITMIME', SMTPUTF8: true }. */
+  mailParams: Record<string, unknown>;
 }
 
 export interface SinkOptions {
@@ -20,23 +26,38 @@ export interface SinkOptions {
   replyFor?: (rcpt: string) => [number, string] | undefined;
   /** Reply to DATA: return [code, text] to refuse the message. */
   dataReply?: (message: ReceivedMessage) => [number, string] | undefined;
+  /** Offer STARTTLS with this PEM pair. */
+  tls?: { key: string; cert: string };
 }
 
 export interface Sink {
   port: number;
   messages: ReceivedMessage[];
+  /** Connections accepted so far, and the most open at once. */
+  connections: { opened: number; open: number; peak: number };
   stop(): Promise<void>;
 }
 
 export async function startSink(options: SinkOptions = {}): Promise<Sink> {
   const messages: ReceivedMessage[] = [];
+  const connections = { opened: 0, open: 0, peak: 0 };
   const error = (code: number, text: string) => Object.assign(new Error(text), { responseCode: code });
   const server = new SMTPServer({
     authOptional: true,
-    disabledCommands: ['AUTH', 'STARTTLS'],
+    disabledCommands: options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
     logger: false,
     disableReverseLookup: true,
     size: 100 * 1024 * 1024,
+    onConnect(_session, callback) {
+      connections.opened++;
+      connections.open++;
+      connections.peak = Math.max(connections.peak, connections.open);
+      callback();
+    },
+    onClose() {
+      connections.open--;
+    },
     onRcptTo(address, _session, callback) {
       const reply = options.replyFor?.(address.address);
       callback(reply ? error(reply[0], reply[1]) : undefined);
@@ -52,6 +73,9 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
           data,
           text: data.toString('utf8'),
           receivedAt: Date.now(),
+          remoteAddress: session.remoteAddress,
+          secure: session.secure,
+          mailParams: session.envelope.mailFrom ? { ...session.envelope.mailFrom.args } : {},
         };
         const reply = options.dataReply?.(message);
         if (reply) return callback(error(reply[0], reply[1]));
@@ -69,6 +93,7 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
   return {
     port,
     messages,
+    connections,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -30,6 +30,10 @@ export interface StartOptions {
   overrides?: Record<string, string | number | boolean>;
   ports?: { smtp?: number; submission?: number; http?: number };
   env?: NodeJS.ProcessEnv;
+  /** A YAML config file (--config), for what -o cannot say (keys with dots, such as domains). */
+  configFile?: string;
+  /** Options for node itself, before the script (e.g. --cpu-prof for benchmarks). */
+  nodeArgs?: string[];
 }
 
 export async function startSluice(options: StartOptions = {}): Promise<SluiceProcess> {
@@ -45,7 +49,8 @@ export async function startSluice(options: StartOptions = {}): Promise<SluicePro
     'log.level': 'info',
     ...options.overrides,
   };
-  const args = [sluiceBin, 'serve'];
+  const args = [...(options.nodeArgs ?? []), sluiceBin, 'serve'];
+  if (options.configFile) args.push('--config', options.configFile);
   for (const [key, value] of Object.entries(overrides)) args.push('-o', `${key}=${value}`);
   const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

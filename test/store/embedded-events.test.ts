@@ -88,3 +88,22 @@ test('events.jsonl is reopened after logrotate renames it', async () => {
   assert.doesNotMatch(fresh, /before-rotate/);
   assert.doesNotMatch(fs.readFileSync(`${log}.1`, 'utf8'), /after-rotate/);
 });
+
+test('appendMany records every event, in order, in the database and as one line each in events.jsonl', async () => {
+  const before = fs.readFileSync(path.join(dir, EVENTS_LOG), 'utf8').split('\n').filter(Boolean).length;
+  const events = Array.from({ length: 50 }, (_, i) =>
+    deliveryEvent(facts('many'), `r${i}@example.net`, { num_retries: 0 }, new Date('2026-07-01T00:00:00Z')),
+  );
+  store.appendMany(events);
+  const found = await store.search({ messageId: 'many', limit: 100 });
+  assert.deepEqual(
+    found.map((event) => event.rcpt_to).reverse(),
+    events.map((event) => event.rcpt_to),
+  );
+  const lines = fs.readFileSync(path.join(dir, EVENTS_LOG), 'utf8').split('\n').filter(Boolean);
+  assert.equal(lines.length, before + 50);
+  assert.deepEqual(
+    lines.slice(-50).map((line) => (JSON.parse(line) as { rcpt_to: string }).rcpt_to),
+    events.map((event) => event.rcpt_to),
+  );
+});

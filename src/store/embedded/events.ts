@@ -17,8 +17,10 @@ export const EVENTS_LOG = 'events.jsonl';
 
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
+  private readonly insertAll;
   private logFd: number | null = null;
   private logCheckedAt = 0;
+  private readonly searches = new Map<string, Database.Statement<unknown[], { body: string }>>();
   private static readonly LOG_CHECK_MS = 1_000;
   private static readonly PRUNE_BATCH = 5_000;
 
@@ -29,24 +31,30 @@ export class EmbeddedEventStore implements EventStore {
     this.insert = db.prepare(
       'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.insertAll = db.transaction((events: readonly SluiceEvent[], bodies: string[]) => {
+      for (const [i, event] of events.entries()) this.insertRow(event, bodies[i]!);
+    });
   }
 
   append(event: SluiceEvent): void {
     const body = JSON.stringify(event);
-    this.row(event, body);
+    this.insertRow(event, body);
     writeSync(this.log(), `${body}\n`);
   }
 
+  /**
+   * Several events in one SQLite transaction and one write to events.jsonl: one commit instead of
+   * one per event, for callers that record at a high rate (BatchedEventStore). All or none are
+   * stored in the database; the log line is written after the commit, as append() does.
+   */
   appendMany(events: readonly SluiceEvent[]): void {
     if (events.length === 0) return;
     const bodies = events.map((event) => JSON.stringify(event));
-    this.db.transaction(() => {
-      for (let i = 0; i < events.length; i++) this.row(events[i]!, bodies[i]!);
-    })();
+    this.insertAll(events, bodies);
     writeSync(this.log(), `${bodies.join('\n')}\n`);
   }
 
-  private row(event: SluiceEvent, body: string): void {
+  private insertRow(event: SluiceEvent, body: string): void {
     this.insert.run(
       event.event_id,
       event.type,
@@ -78,7 +86,13 @@ export class EmbeddedEventStore implements EventStore {
     }
     const sql = `SELECT body FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     args.push(filter.limit ?? 1000);
-    const rows = this.db.prepare<unknown[], { body: string }>(sql).all(...args);
+    // A handful of SQL shapes exist (which filters are set): compiling each once, not per search.
+    let statement = this.searches.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], { body: string }>(sql);
+      this.searches.set(sql, statement);
+    }
+    const rows = statement.all(...args);
     return rows.map((row) => JSON.parse(row.body) as SluiceEvent);
   }
 

@@ -1,0 +1,61 @@
+/**
+ * Child process for the endpoint benchmark, so the server has its own core and autocannon the
+ * other. `node tracking-server.js sluice DATA_DIR` runs Sluice's tracking server (the real fastify
+ * app from src/http, embedded store in DATA_DIR, one injection event per benchmark message so
+ * every click finds its campaign); `... reference` runs a bare fastify route /f/:token that
+ * answers 302 without verifying or recording anything. The signing secret comes from the
+ * environment (SLUICE_BENCH_SECRET). `sluice-batched` is `sluice` with the click events written
+ * through BatchedEventStore (one transaction per event-loop turn) instead of one commit each. Prints "listening HOST:PORT" once ready; stops on SIGTERM.
+ */
+import Fastify from 'fastify';
+import { configSchema } from '../src/config/schema.js';
+import { injectionEvent } from '../src/core/events.js';
+import { startHttpServer } from '../src/http/server.js';
+import { createLogger } from '../src/log.js';
+import { BatchedEventStore } from '../src/store/embedded/batched-events.js';
+import { EmbeddedEventStore } from '../src/store/embedded/events.js';
+import { openStores } from '../src/store/open.js';
+import { MAX_TOKEN_LENGTH, TokenSigner } from '../src/tracking/token.js';
+import { BENCH_KEY_ID, benchFacts, benchMessages } from './tracking-tokens.js';
+
+const [mode, dataDir] = process.argv.slice(2);
+const secret = process.env.SLUICE_BENCH_SECRET ?? '';
+
+async function main() {
+  if (mode === 'reference') {
+    const app = Fastify({ logger: false, routerOptions: { maxParamLength: MAX_TOKEN_LENGTH } });
+    app.get('/f/:token', async (_request, reply) =>
+      reply.code(302).headers({ location: 'https://shop.example/', 'cache-control': 'no-store' }).send(),
+    );
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address() as { port: number };
+    console.log(`listening 127.0.0.1:${address.port}`);
+    process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+    return;
+  }
+  const stores = openStores(configSchema.parse({ data_dir: dataDir }));
+  for (const { messageId, rcpt } of benchMessages())
+    stores.events.append(injectionEvent(benchFacts(messageId), rcpt));
+  const signer = new TokenSigner([{ id: BENCH_KEY_ID, secret }], 365 * 86_400_000);
+  const batched =
+    mode === 'sluice-batched' && stores.events instanceof EmbeddedEventStore
+      ? new BatchedEventStore(stores.events, (error, lost) => console.error(`lost ${lost} events: ${error}`))
+      : null;
+  const server = await startHttpServer(
+    { listen: '127.0.0.1:0', trustedProxies: [] },
+    { signer, events: batched ?? stores.events, log: createLogger('silent') },
+  );
+  console.log(`listening ${server.address}`);
+  process.on('SIGTERM', () => {
+    void server
+      .close()
+      .then(() => batched?.close())
+      .then(() => stores.close())
+      .then(() => process.exit(0));
+  });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
