@@ -7,10 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
+import { type AdminServer, startAdminServer } from './admin/server.js';
+import { adminSocketPath } from './admin/socket-path.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
+import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
 import { DkimSigner } from './delivery/dkim.js';
 import { IpPools } from './delivery/ip-pools.js';
@@ -22,8 +25,11 @@ import { Shaper, ShapingPolicy } from './delivery/shaping.js';
 import { TransportMap } from './delivery/transport-map.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { SluiceMetrics } from './metrics/metrics.js';
 import type { MilterServer } from './milter/server.js';
 import { startMilterService } from './milter/service.js';
+import { BounceHandler } from './queue/bounce-handler.js';
+import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
@@ -73,8 +79,17 @@ export async function startServer(
     },
     log.child({ part: 'webhooks' }),
   );
+  // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
+  let control: QueueControl | null = null;
+  const metrics = new SluiceMetrics({
+    queueDepth: () => control?.depth() ?? {},
+    poolOpen: () => pool.size,
+  });
   // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
-  const events = observedEvents(stores.events, (event) => dispatcher.offer(event));
+  const events = observedEvents(stores.events, (event) => {
+    dispatcher.offer(event);
+    metrics.count(event);
+  });
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -125,13 +140,22 @@ export async function startServer(
     ipPools: new IpPools(delivery.ip_pools),
   };
   const deliverer = new Deliverer(router, pool, shaping);
+  const bounces = new BounceHandler(spool, events, stores.suppressions, log, {
+    dsn: config.bounces.dsn,
+    suppressHardBounces: config.bounces.suppress_hard_bounces,
+    hostname,
+  });
   const queue = new QueueManager(spool, deliverer, events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     retryJitter: delivery.retry_jitter,
     maxLifetime: delivery.max_queue_lifetime,
+    bounceRules: bounceRulesWith(config.bounces.rules),
+    onBounced: bounces.onBounced,
     renderer,
   });
+  bounces.queue = queue;
+  control = new QueueControl(queue, spool, events, log, bounces.onBounced);
   await dispatcher.start();
   const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
@@ -150,13 +174,22 @@ export async function startServer(
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),
     tls,
+    suppressions: stores.suppressions,
+    metrics,
   };
 
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
+  let admin: AdminServer | null = null;
+  let ready = false;
   let milter: MilterServer | null = null;
   try {
+    const socket = adminSocketPath(config);
+    if (socket) {
+      admin = await startAdminServer(socket, control, log);
+      log.info({ listener: 'admin', socket }, 'listening');
+    }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
       if (!address) continue;
@@ -184,7 +217,8 @@ export async function startServer(
         queue,
         log,
       };
-      http = await startHttpServer(options, { signer, events, log, api });
+      const health = config.admin.http_endpoints ? { metrics, ready: () => ready } : undefined;
+      http = await startHttpServer(options, { signer, events, log, api, health });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
@@ -203,6 +237,7 @@ export async function startServer(
   } catch (error) {
     for (const server of servers) server.close();
     await http?.close();
+    await admin?.close();
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
@@ -210,15 +245,18 @@ export async function startServer(
     throw error;
   }
 
+  ready = true;
   return {
     queue,
     spool,
     addresses,
     signer,
     async stop() {
+      ready = false;
       await Promise.all([
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),
+        admin?.close(),
         milter?.stop(),
       ]);
       deliverer.close();

@@ -39,9 +39,12 @@ export const policy: Command = {
       },
       section.reservation_timeout,
     );
-    const service = new PolicyService((id) => keys.get(id), limits, {
-      refuseUnauthenticated: isRefusal(section.unauthenticated_action),
-    });
+    const service = new PolicyService(
+      (id) => keys.get(id),
+      limits,
+      { refuseUnauthenticated: isRefusal(section.unauthenticated_action) },
+      stores.suppressions,
+    );
     let server: Awaited<ReturnType<typeof startPolicyServer>>;
     try {
       server = await startPolicyServer({ listen: section.listen, config: section, policy: service, log });

@@ -4,7 +4,9 @@
  * from it, so docs and behaviour cannot drift apart. Every option has a default: no file is needed.
  */
 import { z } from 'zod';
+import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
+import { bouncesSection } from './sections/bounces.js';
 import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
@@ -187,6 +189,8 @@ export const configSchema = z.strictObject({
   tls: tlsSchema,
   smtp: smtpSchema,
   delivery: deliverySchema,
+  bounces: bouncesSection,
+  admin: adminSection,
   store: storeSection,
   log: logSchema,
   auth: authSection,
