@@ -6,7 +6,7 @@ NODE ?= node
 DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
 DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
 
-.PHONY: run build deps system-deps lint typecheck test test-only bench clean example
+.PHONY: run build deps system-deps lint typecheck test test-only test-soak bench clean example
 
 run: build
 	$(NODE) bin/sluice.js serve $(ARGS)
@@ -48,6 +48,11 @@ test: system-deps build lint
 
 test-only:
 	$(NPM) test
+
+# The 100,000-message queue soak (not part of `make test`, which runs it with 2,000): prints the figures.
+SOAK_MESSAGES ?= 100000
+test-soak: system-deps build
+	SLUICE_SOAK_MESSAGES=$(SOAK_MESSAGES) $(NODE) --test --test-timeout=7200000 dist/test/e2e/queue-soak.test.js
 
 # Each benchmark runs Sluice and its reference side by side in one run and prints a markdown table.
 # One line per benchmark, so adding one never conflicts with another.

@@ -3,8 +3,11 @@
  * package; postfwd1, the single-process server) running an equivalent rate rule, in the same run,
  * over 10 and 100 persistent connections. Each connection plays Postfix's smtpd: one request at a
  * time, RCPT then END-OF-MESSAGE of a fresh instance, client addresses cycling over 256 values.
- * Both servers limit messages per client address (a limit high enough never to trigger). Prints a
- * markdown table on stdout (progress on stderr); stops every process it starts, also on failure.
+ * Both servers limit messages per client address (a limit high enough never to trigger). With
+ * `--store embedded,redis` Sluice runs once per store backend (redis: a harness redis-server on a
+ * free loopback port, no persistence), so the counters' cost on Redis is seen beside the in-memory
+ * ones. Every system is measured `--rounds` times, interleaved, and the table shows medians.
+ * Prints a markdown table on stdout (progress on stderr); stops every process it starts, also on failure.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,10 +18,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, waitForPort } from '../test/harness/net.js';
 import { onProcessExit } from '../test/harness/postfix.js';
+import { type RedisServer, startRedis } from '../test/harness/redis.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POSTFWD = '/usr/sbin/postfwd1';
-const USAGE = `usage: bench/policy [--seconds N] [--connections 10,100] [--systems sluice,postfwd]`;
+const USAGE =
+  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis]';
 
 interface Server {
   name: string;
@@ -70,12 +75,19 @@ function spawnServer(
   );
 }
 
-async function startSluicePolicy(dir: string): Promise<Server> {
+async function startSluicePolicy(dir: string, redis: RedisServer | null): Promise<Server> {
   const port = await freePort();
-  const args = [path.join(repoRoot, 'bin/sluice.js'), 'policy', '-o', `data_dir=${path.join(dir, 'sluice')}`];
+  const store = redis ? 'redis' : 'embedded';
+  const args = [
+    path.join(repoRoot, 'bin/sluice.js'),
+    'policy',
+    '-o',
+    `data_dir=${path.join(dir, `sluice-${store}`)}`,
+  ];
   args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=warn');
   args.push('-o', 'policy.limits.client_address=[{window: 1m, messages: 1000000000}]');
-  return spawnServer('sluice policy', process.execPath, args, port, dir);
+  if (redis) args.push('-o', 'store.backend=redis', '-o', `store.redis.url=${redis.url}`);
+  return spawnServer(`sluice policy (${store})`, process.execPath, args, port, dir);
 }
 
 async function startPostfwd(dir: string): Promise<Server> {
@@ -144,47 +156,91 @@ async function measure(server: Server, connections: number, seconds: number) {
   return { rps: all.length / seconds, p50: pct(0.5), p99: pct(0.99) };
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
 async function main() {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '5' },
+      rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '10,100' },
       systems: { type: 'string', default: 'sluice,postfwd' },
+      store: { type: 'string', default: 'embedded,redis' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return void process.stdout.write(`${USAGE}\n`);
   const seconds = Number(values.seconds);
+  const rounds = Number(values.rounds);
   const counts = values.connections.split(',').map(Number);
   const systems = values.systems.split(',');
+  const stores = values.store.split(',');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-policy-'));
-  const rows: Array<{ system: string; connections: number; rps: number; p50: number; p99: number }> = [];
+  const servers: Server[] = [];
+  let redis: RedisServer | null = null;
+  const samples = new Map<string, Array<{ rps: number; p50: number; p99: number }>>();
   try {
     for (const system of systems) {
-      const server = system === 'postfwd' ? await startPostfwd(dir) : await startSluicePolicy(dir);
-      try {
-        for (const connections of counts) {
-          process.stderr.write(`${server.name}: ${connections} connections, ${seconds}s...\n`);
-          rows.push({ system: server.name, connections, ...(await measure(server, connections, seconds)) });
+      if (system === 'postfwd') servers.push(await startPostfwd(dir));
+      else
+        for (const store of stores) {
+          if (store === 'redis') redis ??= await startRedis();
+          servers.push(await startSluicePolicy(dir, store === 'redis' ? redis : null));
         }
-      } finally {
-        await server.stop();
-      }
     }
+    // Rounds interleave the systems, so a noisy neighbour on the machine hits all of them alike.
+    for (let round = 1; round <= rounds; round++)
+      for (const server of servers)
+        for (const connections of counts) {
+          process.stderr.write(
+            `round ${round}/${rounds}: ${server.name}, ${connections} connections, ${seconds}s...\n`,
+          );
+          const key = `${server.name}|${connections}`;
+          samples.set(key, [...(samples.get(key) ?? []), await measure(server, connections, seconds)]);
+        }
   } finally {
+    for (const server of servers) await server.stop();
+    await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const lines = ['| system | connections | requests/s | p50 ms | p99 ms |', '|---|---:|---:|---:|---:|'];
+  const rows = [...samples].map(([key, runs]) => {
+    const [system, connections] = key.split('|');
+    return {
+      system: system!,
+      connections: Number(connections),
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+    };
+  });
+  const lines = [
+    `Medians of ${rounds} rounds of ${seconds}s each.`,
+    '',
+    '| system | connections | requests/s | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|---:|',
+  ];
   for (const r of rows)
     lines.push(
       `| ${r.system} | ${r.connections} | ${Math.round(r.rps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`,
     );
   lines.push('');
+  const find = (system: string, connections: number) =>
+    rows.find((r) => r.system === system && r.connections === connections);
   for (const connections of counts) {
-    const s = rows.find((r) => r.system === 'sluice policy' && r.connections === connections);
-    const p = rows.find((r) => r.system === 'postfwd' && r.connections === connections);
-    if (s && p)
-      lines.push(`- ${connections} connections: Sluice/postfwd requests/s = ${(s.rps / p.rps).toFixed(2)}x`);
+    const p = find('postfwd', connections);
+    const e = find('sluice policy (embedded)', connections);
+    const r = find('sluice policy (redis)', connections);
+    for (const s of [e, r])
+      if (s && p)
+        lines.push(
+          `- ${connections} connections: ${s.system}/postfwd requests/s = ${(s.rps / p.rps).toFixed(2)}x`,
+        );
+    if (e && r)
+      lines.push(`- ${connections} connections: redis/embedded requests/s = ${(r.rps / e.rps).toFixed(2)}x`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

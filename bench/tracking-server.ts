@@ -33,7 +33,7 @@ async function main() {
     process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
     return;
   }
-  const stores = openStores(configSchema.parse({ data_dir: dataDir }));
+  const stores = await openStores(configSchema.parse({ data_dir: dataDir }));
   for (const { messageId, rcpt } of benchMessages())
     stores.events.append(injectionEvent(benchFacts(messageId), rcpt));
   const signer = new TokenSigner([{ id: BENCH_KEY_ID, secret }], 365 * 86_400_000);

@@ -24,7 +24,7 @@ export async function storeBench(
   log: (s: string) => void,
 ): Promise<StoreFigures[]> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-store-'));
-  const stores = openStores(configSchema.parse({ data_dir: dataDir }));
+  const stores = await openStores(configSchema.parse({ data_dir: dataDir }));
   try {
     const messages = benchMessages();
     for (const { messageId, rcpt } of messages)

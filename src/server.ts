@@ -8,10 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
+import { type AdminServer, startAdminServer } from './admin/server.js';
+import { adminSocketPath } from './admin/socket-path.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
+import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
 import { DkimSigner } from './delivery/dkim.js';
 import { IpPools } from './delivery/ip-pools.js';
@@ -23,12 +26,16 @@ import { Shaper, ShapingPolicy } from './delivery/shaping.js';
 import { TransportMap } from './delivery/transport-map.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
+import { SluiceMetrics } from './metrics/metrics.js';
 import type { MilterServer } from './milter/server.js';
 import { startMilterService } from './milter/service.js';
+import { BounceHandler } from './queue/bounce-handler.js';
+import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
+import { CachingKeyStore } from './store/cached-keys.js';
 import { BatchedEventStore } from './store/embedded/batched-events.js';
 import { openStores } from './store/open.js';
 import { startEventRetention } from './store/retention.js';
@@ -57,8 +64,11 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const hostname = config.smtp.hostname ?? osHostname();
-  const stores = openStores(config);
-  const keys = new KeyService(stores.keys);
+  const stores = await openStores(config, log);
+  // cached_keys: while the store is away, keys this node has seen still authenticate on SMTP.
+  const keys = new KeyService(
+    config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
+  );
   const { webhooks: hooks } = config;
   const dispatcher = new WebhookDispatcher(
     stores.webhooks,
@@ -71,8 +81,17 @@ export async function startServer(
     },
     log.child({ part: 'webhooks' }),
   );
+  // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
+  let control: QueueControl | null = null;
+  const metrics = new SluiceMetrics({
+    queueDepth: () => control?.depth() ?? {},
+    poolOpen: () => pool.size,
+  });
   // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
-  const events = observedEvents(stores.events, (event) => dispatcher.offer(event));
+  const events = observedEvents(stores.events, (event) => {
+    dispatcher.offer(event);
+    metrics.count(event);
+  });
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -123,13 +142,22 @@ export async function startServer(
     ipPools: new IpPools(delivery.ip_pools),
   };
   const deliverer = new Deliverer(router, pool, shaping);
+  const bounces = new BounceHandler(spool, events, stores.suppressions, log, {
+    dsn: config.bounces.dsn,
+    suppressHardBounces: config.bounces.suppress_hard_bounces,
+    hostname,
+  });
   const queue = new QueueManager(spool, deliverer, events, log, {
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     retryJitter: delivery.retry_jitter,
     maxLifetime: delivery.max_queue_lifetime,
+    bounceRules: bounceRulesWith(config.bounces.rules),
+    onBounced: bounces.onBounced,
     renderer,
   });
+  bounces.queue = queue;
+  control = new QueueControl(queue, spool, events, log, bounces.onBounced);
   await dispatcher.start();
   const retention = startEventRetention(stores.events, config.events.retention, log);
   const recovered = await queue.recover();
@@ -148,14 +176,23 @@ export async function startServer(
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),
     tls,
+    suppressions: stores.suppressions,
+    metrics,
   };
 
   const servers: SMTPServer[] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
   let engagement: BatchedEventStore | null = null;
+  let admin: AdminServer | null = null;
+  let ready = false;
   let milter: MilterServer | null = null;
   try {
+    const socket = adminSocketPath(config);
+    if (socket) {
+      admin = await startAdminServer(socket, control, log);
+      log.info({ listener: 'admin', socket }, 'listening');
+    }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
       if (!address) continue;
@@ -189,7 +226,8 @@ export async function startServer(
       engagement = new BatchedEventStore(events, (error, lost) =>
         log.error({ err: error, lost }, 'failed to record tracking events'),
       );
-      http = await startHttpServer(options, { signer, events: engagement, log, api });
+      const health = config.admin.http_endpoints ? { metrics, ready: () => ready } : undefined;
+      http = await startHttpServer(options, { signer, events: engagement, log, api, health });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
@@ -209,6 +247,7 @@ export async function startServer(
     for (const server of servers) server.close();
     await http?.close();
     engagement?.close();
+    await admin?.close();
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
@@ -216,15 +255,18 @@ export async function startServer(
     throw error;
   }
 
+  ready = true;
   return {
     queue,
     spool,
     addresses,
     signer,
     async stop() {
+      ready = false;
       await Promise.all([
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),
+        admin?.close(),
         milter?.stop(),
       ]);
       // After the HTTP door has answered its last request: its queued opens and clicks.

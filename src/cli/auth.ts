@@ -9,6 +9,7 @@ import { startAuthServer } from '../auth/server.js';
 import { AuthThrottle } from '../core/auth-throttle.js';
 import { KeyService } from '../core/keys.js';
 import { createLogger } from '../log.js';
+import { CachingKeyStore } from '../store/cached-keys.js';
 import { openStores } from '../store/open.js';
 import type { Command } from './command.js';
 import { runUntilSignal } from './until-signal.js';
@@ -25,11 +26,14 @@ export const auth: Command = {
       return 78; // EX_CONFIG
     }
     const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
-    const stores = openStores(config);
+    const stores = await openStores(config, log);
     try {
       const server = await startAuthServer(config.auth.listen, {
         config: config.auth,
-        keys: new KeyService(stores.keys),
+        // The same choice as the SMTP door's AUTH: Postfix asks this service for SMTP AUTH.
+        keys: new KeyService(
+          config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
+        ),
         throttle: new AuthThrottle(config.auth.failure_delay),
         log,
       });

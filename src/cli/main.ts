@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.js';
+import { SuppressionInputError } from '../core/suppressions-admin.js';
+import { AdminError } from './admin-client.js';
 import { auth } from './auth.js';
 import { COMMON_USAGE, type Command, parseFor, UsageError } from './command.js';
 import { configCheck } from './config-check.js';
@@ -16,7 +18,19 @@ import { keysList } from './keys-list.js';
 import { keysUpdate } from './keys-update.js';
 import { milter } from './milter.js';
 import { policy } from './policy.js';
+import { queueBounce } from './queue-bounce.js';
+import { queueDelete } from './queue-delete.js';
+import { queueFlush } from './queue-flush.js';
+import { queueHold } from './queue-hold.js';
+import { queueList } from './queue-list.js';
+import { queueRelease } from './queue-release.js';
+import { queueShow } from './queue-show.js';
+import { queueSummary } from './queue-summary.js';
 import { serve } from './serve.js';
+import { storeMigrate } from './store-migrate.js';
+import { suppressionsAdd } from './suppressions-add.js';
+import { suppressionsList } from './suppressions-list.js';
+import { suppressionsRemove } from './suppressions-remove.js';
 
 const COMMANDS: Command[] = [
   serve,
@@ -31,6 +45,18 @@ const COMMANDS: Command[] = [
   keysDelete,
   eventsTail,
   eventsSearch,
+  storeMigrate,
+  suppressionsList,
+  suppressionsAdd,
+  suppressionsRemove,
+  queueSummary,
+  queueList,
+  queueShow,
+  queueFlush,
+  queueHold,
+  queueRelease,
+  queueDelete,
+  queueBounce,
 ];
 
 function help(): string {
@@ -87,7 +113,11 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`sluice: ${error.message}\n`);
       return 78; // EX_CONFIG
     }
-    if (error instanceof UsageError) {
+    if (error instanceof AdminError) {
+      process.stderr.write(`sluice ${command.name}: ${error.message}\n`);
+      return error.unavailable ? 69 : 1; // EX_UNAVAILABLE
+    }
+    if (error instanceof UsageError || error instanceof SuppressionInputError) {
       process.stderr.write(`sluice ${command.name}: ${error.message}\nusage: ${command.usage}\n`);
       return 64; // EX_USAGE
     }

@@ -10,7 +10,6 @@ import { PolicyService } from '../core/policy.js';
 import { createLogger } from '../log.js';
 import { isRefusal } from '../policy/actions.js';
 import { startPolicyServer } from '../policy/server.js';
-import { EmbeddedCounterStore } from '../store/embedded/counters.js';
 import { openStores } from '../store/open.js';
 import { type Command, UsageError } from './command.js';
 import { runUntilSignal } from './until-signal.js';
@@ -29,10 +28,10 @@ export const policy: Command = {
     const section = config.policy;
     if (!section.listen) throw new UsageError('policy.listen is null: the policy service is turned off');
     const log = createLogger(config.log.level, parsed.values.pretty === true);
-    const stores = openStores(config);
+    const stores = await openStores(config, log);
     const keys = new KeyService(stores.keys);
     const limits = new Limits(
-      new EmbeddedCounterStore(),
+      stores.counters,
       {
         key: section.limits.key.map(rule),
         sender_domain: section.limits.sender_domain.map(rule),
@@ -40,9 +39,12 @@ export const policy: Command = {
       },
       section.reservation_timeout,
     );
-    const service = new PolicyService((id) => keys.get(id), limits, {
-      refuseUnauthenticated: isRefusal(section.unauthenticated_action),
-    });
+    const service = new PolicyService(
+      (id) => keys.get(id),
+      limits,
+      { refuseUnauthenticated: isRefusal(section.unauthenticated_action) },
+      stores.suppressions,
+    );
     let server: Awaited<ReturnType<typeof startPolicyServer>>;
     try {
       server = await startPolicyServer({ listen: section.listen, config: section, policy: service, log });

@@ -8,7 +8,7 @@ export async function withStores<T>(
   config: Config,
   work: (stores: Stores, keys: KeyService) => Promise<T>,
 ): Promise<T> {
-  const stores = openStores(config);
+  const stores = await openStores(config);
   try {
     return await work(stores, new KeyService(stores.keys));
   } finally {

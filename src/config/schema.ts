@@ -4,12 +4,15 @@
  * from it, so docs and behaviour cannot drift apart. Every option has a default: no file is needed.
  */
 import { z } from 'zod';
+import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
+import { bouncesSection } from './sections/bounces.js';
 import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
+import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
 import { cidr, duration, listener } from './validators.js';
 
@@ -169,15 +172,6 @@ const deliverySchema = z
   })
   .prefault({});
 
-const storeSchema = z
-  .strictObject({
-    backend: z
-      .enum(['embedded'])
-      .default('embedded')
-      .describe('Shared state (keys, events): "embedded" keeps it in SQLite under data_dir'),
-  })
-  .prefault({});
-
 const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level'),
@@ -195,7 +189,9 @@ export const configSchema = z.strictObject({
   tls: tlsSchema,
   smtp: smtpSchema,
   delivery: deliverySchema,
-  store: storeSchema,
+  bounces: bouncesSection,
+  admin: adminSection,
+  store: storeSection,
   log: logSchema,
   auth: authSection,
   policy: policySection,

@@ -4,11 +4,14 @@
  * limits? Answers are decisions, not protocol replies: the door turns them into its own words
  * (a Postfix `action=`, an SMTP reply). Transactions are named by an id the door picks (Postfix's
  * `instance`); `recipient` holds quota, `end-of-message` commits it, `abandon` releases it.
- * A failing store gives an `unavailable` decision, never an exception.
+ * A failing store gives an `unavailable` decision, never an exception. With a suppression store, a
+ * suppressed recipient is refused at `recipient` (its type from the key's `transactional` default:
+ * the X-MSYS-API header comes later, in the data).
  */
-import type { ApiKeyRecord } from '../store/types.js';
+import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import { type LimitExceeded, type Limits, senderDomain } from './limits.js';
 import { NetworkSet } from './networks.js';
+import { findSuppression } from './suppression.js';
 
 export type PolicyStage = 'recipient' | 'end-of-message' | 'other';
 
@@ -22,6 +25,8 @@ export interface PolicyQuery {
   sender: string | null;
   /** Recipients accepted in the transaction (meaningful at end-of-message). */
   recipientCount: number;
+  /** The recipient being asked about (stage `recipient`). */
+  recipient?: string | null;
 }
 
 export type PolicyDecision =
@@ -29,6 +34,7 @@ export type PolicyDecision =
   | { kind: 'unauthenticated' }
   | { kind: 'key-rejected'; reason: 'unknown' | 'grant' | 'ip' }
   | { kind: 'over-limit'; exceeded: LimitExceeded }
+  | { kind: 'suppressed'; recipient: string }
   | { kind: 'unavailable'; error: Error };
 
 export interface PolicyOptions {
@@ -41,6 +47,7 @@ export class PolicyService {
     private readonly findKey: (id: string) => Promise<ApiKeyRecord | null>,
     private readonly limits: Limits,
     private readonly options: PolicyOptions,
+    private readonly suppressions: SuppressionStore | null = null,
   ) {}
 
   async decide(query: PolicyQuery): Promise<PolicyDecision> {
@@ -72,11 +79,18 @@ export class PolicyService {
       if (query.transaction) await this.limits.commit(query.transaction, subject, query.recipientCount);
       return { kind: 'pass', authenticated: query.keyId !== null };
     }
+    let key: ApiKeyRecord | null = null;
     if (query.keyId !== null) {
-      const refused = await this.checkKey(query.keyId, query.clientAddress);
+      key = await this.findKey(query.keyId);
+      const refused = this.checkKey(key, query.clientAddress);
       if (refused) return refused;
     } else if (this.options.refuseUnauthenticated) {
       return { kind: 'unauthenticated' };
+    }
+    if (query.stage === 'recipient' && query.recipient && this.suppressions) {
+      const transactional = key?.defaults?.transactional ?? false;
+      if (await findSuppression(this.suppressions, query.recipient, transactional))
+        return { kind: 'suppressed', recipient: query.recipient };
     }
     if (query.stage === 'recipient' && query.transaction) {
       const verdict = await this.limits.reserveRecipient(query.transaction, subject);
@@ -85,8 +99,7 @@ export class PolicyService {
     return { kind: 'pass', authenticated: query.keyId !== null };
   }
 
-  private async checkKey(id: string, clientAddress: string | null): Promise<PolicyDecision | null> {
-    const key = await this.findKey(id);
+  private checkKey(key: ApiKeyRecord | null, clientAddress: string | null): PolicyDecision | null {
     if (!key) return { kind: 'key-rejected', reason: 'unknown' };
     if (!key.grants.includes('smtp/inject')) return { kind: 'key-rejected', reason: 'grant' };
     if (key.valid_ips.length > 0 && (!clientAddress || !new NetworkSet(key.valid_ips).has(clientAddress)))

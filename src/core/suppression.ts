@@ -21,6 +21,17 @@ export async function findSuppression(
   return entries.find((entry) => entry.type === type) ?? null;
 }
 
+/** The recipients among `rcpts` that a message of this type may not go to. */
+export async function suppressedAmong(
+  store: SuppressionStore,
+  rcpts: string[],
+  transactional: boolean,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const rcpt of rcpts) if (await findSuppression(store, rcpt, transactional)) out.push(rcpt);
+  return out;
+}
+
 /** The refusal a door gives a suppressed recipient (550 5.7.1, as SparkPost's policy rejection). */
 export function suppressedRejection(recipient: string): Rejection {
   return new Rejection(550, '5.7.1', `Recipient address <${recipient}> is on the suppression list`);

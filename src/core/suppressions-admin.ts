@@ -58,3 +58,35 @@ export function listSuppressions(
 ): Promise<{ records: SuppressionRecord[]; next: string | null }> {
   return store.list(filter);
 }
+
+export const SUPPRESSION_TYPES: SuppressionType[] = ['transactional', 'non_transactional'];
+
+/** Input a person typed (the CLI) that cannot be an entry. */
+export class SuppressionInputError extends Error {}
+
+/** A mailbox as `local@domain`, no spaces or angle brackets, at most 320 characters (RFC 5321). */
+export function normalizeRecipient(address: string): string {
+  const recipient = address.trim().toLowerCase();
+  if (recipient.length > 320 || !/^[^\s@<>]+@[^\s@<>]+$/.test(recipient))
+    throw new SuppressionInputError(`not an email address: "${address.slice(0, 100)}"`);
+  return recipient;
+}
+
+export function parseSuppressionType(value: string | undefined): SuppressionType | undefined {
+  if (value === undefined) return undefined;
+  if (!SUPPRESSION_TYPES.includes(value as SuppressionType))
+    throw new SuppressionInputError(`type must be ${SUPPRESSION_TYPES.join(' or ')}, not "${value}"`);
+  return value as SuppressionType;
+}
+
+/** Entries for checked addresses: one type, or both when none is named (SparkPost's manual default). */
+export function suppressionInputs(
+  recipients: readonly string[],
+  type: SuppressionType | undefined,
+  description?: string,
+): SuppressionInput[] {
+  return recipients.flatMap((address) => {
+    const recipient = normalizeRecipient(address);
+    return (type ? [type] : SUPPRESSION_TYPES).map((t) => ({ recipient, type: t, description }));
+  });
+}

@@ -2,7 +2,8 @@
  * The HTTP door (fastify) on config.listen.http: the tracking endpoints and, when given its
  * dependencies, the SparkPost-shaped API under /api/v1. X-Forwarded-For is believed only from
  * tracking.trusted_proxies, so a client cannot choose the address recorded in its events or
- * checked against a key's valid_ips. Bodies over http.max_body get 413, malformed JSON 400, an
+ * checked against a key's valid_ips. When given, the operations endpoints (/metrics, /healthz,
+ * /readyz) too. Bodies over http.max_body get 413, malformed JSON 400, an
  * unknown route a JSON 404. close() lets requests in flight finish.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import type { Logger } from '../log.js';
 import { MAX_TOKEN_LENGTH } from '../tracking/token.js';
 import { ApiError, apiErrorHandler, sendError } from './api/errors.js';
 import { type ApiDeps, registerApi } from './api/index.js';
+import { type HealthRouteDeps, registerHealthRoutes } from './health-routes.js';
 import { registerTrackingRoutes, type TrackingRouteDeps } from './tracking-routes.js';
 
 export interface HttpServer {
@@ -25,7 +27,7 @@ export interface HttpServerOptions {
   maxBody?: number;
 }
 
-export type HttpDeps = TrackingRouteDeps & { api?: ApiDeps };
+export type HttpDeps = TrackingRouteDeps & { api?: ApiDeps; health?: HealthRouteDeps | undefined };
 
 export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: HttpDeps) {
   const app: FastifyInstance = Fastify({
@@ -61,6 +63,7 @@ export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: H
   );
   registerTrackingRoutes(app, deps);
   if (deps.api) registerApi(app, deps.api);
+  if (deps.health) registerHealthRoutes(app, deps.health);
   return app;
 }
 

@@ -10,7 +10,7 @@
  * BatchedEventStore, so a click costs no commit of its own (see src/server.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { engagementEvent } from '../core/events.js';
+import { engagementEvent, type SluiceEvent } from '../core/events.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
 import type { TokenPayload, TokenSigner } from '../tracking/token.js';
@@ -74,10 +74,19 @@ async function record(
   payload: TokenPayload,
 ): Promise<void> {
   const target = { message_id: payload.messageId, rcpt_to: payload.rcpt };
+  let injection: SluiceEvent | null = null;
   try {
-    const injection =
+    injection =
       injections.peek(payload.messageId, payload.rcpt) ??
       (await injections.lookup(payload.messageId, payload.rcpt));
+  } catch (error) {
+    // A shared store that is away must not cost the event: it is recorded without the message facts.
+    deps.log.warn(
+      { err: error, ...target, type: payload.kind },
+      'injection lookup failed for a tracking event',
+    );
+  }
+  try {
     const client = { user_agent: request.headers['user-agent'] ?? '', ip_address: request.ip };
     const link =
       payload.kind === 'click' ? { target_link_url: payload.url, target_link_name: payload.linkName } : null;

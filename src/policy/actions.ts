@@ -5,6 +5,7 @@
  */
 import type { PolicyConfig } from '../config/sections/policy.js';
 import type { PolicyDecision, PolicyQuery, PolicyStage } from '../core/policy.js';
+import { suppressedRejection } from '../core/suppression.js';
 import type { PolicyAttributes } from './wire.js';
 
 export const STORE_DEFER_ACTION = 'DEFER_IF_PERMIT 4.3.0 Policy store unavailable, try again later';
@@ -21,6 +22,10 @@ export function actionFor(decision: PolicyDecision, config: PolicyConfig): strin
       return config.key_rejected_action;
     case 'over-limit':
       return config.over_limit_action.replaceAll('{scope}', decision.exceeded.scope);
+    case 'suppressed': {
+      const refusal = suppressedRejection(decision.recipient);
+      return `REJECT ${refusal.enhanced} ${refusal.text}`;
+    }
     case 'unavailable':
       return config.store_unavailable === 'defer' ? STORE_DEFER_ACTION : 'DUNNO';
   }
@@ -47,5 +52,6 @@ export function queryFrom(attributes: PolicyAttributes, fallbackTransaction: str
     clientAddress: get('client_address'),
     sender: get('sender'),
     recipientCount: Number.isFinite(count) && count > 0 ? count : 0,
+    recipient: get('recipient'),
   };
 }

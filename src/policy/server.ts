@@ -154,7 +154,8 @@ class Session {
         this.log.info({ ...fields, ...decision.exceeded }, 'policy: over limit');
         break;
       case 'unavailable':
-        this.log.warn({ ...fields, err: decision.error }, 'policy: store unavailable');
+        // Info, not warn: the store logs the outage itself once per change of state.
+        this.log.info({ ...fields, error: decision.error.message }, 'policy: store unavailable');
         break;
       default:
         if (this.log.isLevelEnabled('debug')) this.log.debug(fields, 'policy request');

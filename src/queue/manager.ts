@@ -4,10 +4,15 @@
  * and per recipient domain as its shaping allows, so one slow domain cannot hold every slot), turns
  * results into events, schedules retries with backoff and jitter, bounces what outlives
  * max_queue_lifetime, and removes a message from the spool once every recipient is final.
+ *
+ * Memory stays bounded by what is waiting, not by what it weighs: a message that is not being
+ * attempted is kept "cold" (id, arrival time and its jobs' recipients; no envelope, no body) and
+ * read back from its spool file when its next attempt starts. Only a bounded backlog of just
+ * accepted messages stays "hot" with envelope and small body, to spare them the re-read.
  */
 
 import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
-import { classifyBounce } from '../delivery/bounce-rules.js';
+import { type BounceRule, classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
@@ -21,33 +26,64 @@ export interface QueueOptions {
   /** Each retry wait is varied by up to this fraction either way (0.1: +/-10%). */
   retryJitter?: number;
   maxLifetime: number;
+  /** Classification rules (config's in front of the built-in table); the built-ins when absent. */
+  bounceRules?: BounceRule[];
+  /** Told of recipients that bounced, after their events and before the spool forgets them. */
+  onBounced?: (message: SpooledMessage, bounced: BouncedRcpt[]) => Promise<void>;
   /** Turns spooled bytes into what goes on the wire (tracking); absent: the bytes as spooled. */
   renderer?: MessageRenderer;
 }
 
-interface Entry {
-  message: SpooledMessage;
+/** A recipient that reached a permanent failure, with the bounce event recorded for it. */
+export interface BouncedRcpt {
+  result: RcptResult;
+  event: SluiceEvent;
+}
+
+/** Hot messages queued to run now, at most; later arrivals wait cold. */
+const HOT_BACKLOG = 1000;
+
+export interface Entry {
+  id: string;
+  /** Injection time, ms since the epoch (expiry and the queue tools read it without the envelope). */
+  arrival: number;
+  /** The envelope (and maybe body) in memory, or null when cold: see load(). */
+  message: SpooledMessage | null;
+  loading: Promise<SpooledMessage> | null;
   openJobs: number;
   /** The last spool write (side file or removal) for this message; the next one waits for it. */
   writes: Promise<void>;
+  /** Its unfinished jobs, whatever their state (queue/control.ts reads them). */
+  jobs: Set<Job>;
+  /** On hold: its jobs are parked instead of run (persisted as `<id>.hold` in the spool). */
+  held: boolean;
+  parked: Job[];
   /** Whether a `<id>.done` side file may exist (loaded with one, or written since). */
   sideFile: boolean;
 }
 
-interface Job {
+export interface Job {
   entry: Entry;
   domain: string;
   rcpts: string[];
   /** Attempts already made for these recipients. */
   attempts: number;
+  /** When it is due (deferred jobs); 0 when queued to run now. */
+  due: number;
+  state?: 'ready' | 'deferred' | 'parked' | 'running';
+  /** The reply that deferred the previous attempt. */
+  lastError?: string;
+  /** Withdrawn by an admin operation while still in a queue; skipped when taken out. */
+  cancelled?: boolean;
   /** Why the rendered message went out (partly) untracked, from the last attempt's rendering. */
   trackingNote?: string;
 }
 
 export class QueueManager {
-  private readonly entries = new Map<string, Entry>();
-  private readonly ready: Job[] = [];
-  private readonly deferred = new TimerHeap<Job>();
+  /** Read and changed by queue/control.ts (the admin operations), nothing else. */
+  readonly entries = new Map<string, Entry>();
+  readonly ready: Job[] = [];
+  readonly deferred = new TimerHeap<Job>();
   /** Jobs in flight per recipient domain, and jobs waiting because their domain is at its limit. */
   private readonly busy = new Map<string, number>();
   private readonly parked = new Map<string, Job[]>();
@@ -55,6 +91,8 @@ export class QueueManager {
   private inFlight = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
+  /** One copy of each recent reply and domain string: a down next hop gives every job the same one. */
+  private readonly interned = new Map<string, string>();
   private pendingEvents: SluiceEvent[] = [];
   private eventsFlush: Promise<void> | null = null;
 
@@ -68,12 +106,13 @@ export class QueueManager {
 
   /** Picks up everything left in the spool by an earlier run. */
   async recover(): Promise<number> {
-    const messages = await this.spool.load((file, why) => this.log.warn({ file }, `spool file ${why}`));
-    for (const message of messages) {
-      await this.recordMissingInjection(message);
-      this.add(message);
-    }
-    return messages.length;
+    return await this.spool.loadEach(
+      (file, why) => this.log.warn({ file }, `spool file ${why}`),
+      async (message) => {
+        await this.recordMissingInjection(message);
+        this.add(message, message.held === true);
+      },
+    );
   }
 
   /**
@@ -100,12 +139,23 @@ export class QueueManager {
     );
   }
 
-  add(message: SpooledMessage): void {
+  add(message: SpooledMessage, held = false): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
-    const entry: Entry = { message, openJobs: 0, writes: Promise.resolve(), sideFile: message.done.size > 0 };
+    const entry: Entry = {
+      id: message.id,
+      arrival: Date.parse(message.envelope.facts.injection_time),
+      message: this.ready.length < HOT_BACKLOG ? message : null,
+      loading: null,
+      openJobs: 0,
+      writes: Promise.resolve(),
+      jobs: new Set(),
+      held,
+      parked: [],
+      sideFile: message.done.size > 0,
+    };
     const byDomain = new Map<string, string[]>();
     for (const rcpt of pending) {
-      const domain = rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase();
+      const domain = this.intern(rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase());
       byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
     }
     if (byDomain.size === 0) {
@@ -118,7 +168,7 @@ export class QueueManager {
     for (const [domain, rcpts] of byDomain) {
       for (const group of perRecipient ? rcpts.map((rcpt) => [rcpt]) : [rcpts]) {
         entry.openJobs++;
-        this.ready.push({ entry, domain, rcpts: group, attempts: 0 });
+        this.enqueue({ entry, domain, rcpts: group, attempts: 0, due: 0 });
       }
     }
     this.pump();
@@ -144,10 +194,24 @@ export class QueueManager {
     clearTimeout(deadline);
   }
 
-  private pump(): void {
+  /** Queues a job to run now (due 0) or later. */
+  enqueue(job: Job): void {
+    job.entry.jobs.add(job);
+    job.state = job.due > 0 ? 'deferred' : 'ready';
+    if (job.due > 0) this.deferred.push(job.due, job);
+    else this.ready.push(job);
+  }
+
+  pump(): void {
     if (this.stopping) return;
     while (this.inFlight < this.options.maxConcurrent && this.ready.length > 0) {
       const job = this.ready.shift()!;
+      if (job.cancelled) continue;
+      if (job.entry.held) {
+        job.state = 'parked';
+        job.entry.parked.push(job);
+        continue;
+      }
       const busy = this.busy.get(job.domain) ?? 0;
       if (busy >= this.deliverer.concurrencyFor(job.domain)) {
         const waiting = this.parked.get(job.domain);
@@ -156,11 +220,10 @@ export class QueueManager {
         continue;
       }
       this.busy.set(job.domain, busy + 1);
+      job.state = 'running';
       this.inFlight++;
       this.run(job)
-        .catch((error: unknown) =>
-          this.log.error({ err: error, message_id: job.entry.message.id }, 'queue error'),
-        )
+        .catch((error: unknown) => this.log.error({ err: error, message_id: job.entry.id }, 'queue error'))
         .finally(() => {
           this.inFlight--;
           this.unpark(job.domain);
@@ -188,7 +251,11 @@ export class QueueManager {
     this.timer = setTimeout(
       () => {
         this.timer = null;
-        this.ready.push(...this.deferred.popDue(Date.now()));
+        for (const job of this.deferred.popDue(Date.now())) {
+          job.due = 0;
+          job.state = 'ready';
+          this.ready.push(job);
+        }
         this.pump();
       },
       Math.max(0, due - Date.now()),
@@ -196,8 +263,39 @@ export class QueueManager {
     this.timer.unref();
   }
 
+  /** The message with its envelope: from memory, or read back from the spool (once for all its jobs). */
+  async load(entry: Entry): Promise<SpooledMessage> {
+    if (entry.message) return entry.message;
+    entry.loading ??= this.spool.read(entry.id).then((message) => {
+      entry.loading = null;
+      if (!message) throw new Error(`spool file of ${entry.id} is gone or incomplete`);
+      entry.message = message;
+      return message;
+    });
+    return await entry.loading;
+  }
+
+  /** Drops the envelope and body of a message none of whose jobs is running. */
+  private cool(entry: Entry): void {
+    for (const job of entry.jobs) if (job.state === 'running') return;
+    entry.message = null;
+  }
+
   private async run(job: Job): Promise<void> {
-    const { message } = job.entry;
+    let message: SpooledMessage;
+    try {
+      message = await this.load(job.entry);
+    } catch (error) {
+      // Unreadable now (disk trouble): try again later rather than lose the job.
+      this.log.error(
+        { err: error, message_id: job.entry.id },
+        'cannot read a queued message; retrying later',
+      );
+      job.entry.jobs.delete(job);
+      this.enqueue({ ...job, due: Date.now() + this.backoff(job.attempts) });
+      this.armTimer();
+      return;
+    }
     let settled: Promise<void> | null = null;
     const results = await this.deliverer.attempt({
       domain: job.domain,
@@ -214,25 +312,30 @@ export class QueueManager {
         });
       },
       settle: (outcome) => {
-        settled = this.settle(job, outcome);
+        settled = this.settle(job, message, outcome);
         return settled;
       },
     });
-    await (settled ?? this.settle(job, results));
+    await (settled ?? this.settle(job, message, results));
+    if (this.entries.has(job.entry.id)) this.cool(job.entry);
   }
 
   /** Events, retries and the spool record for one attempt's results. */
-  private async settle(job: Job, results: RcptResult[]): Promise<void> {
-    const { message } = job.entry;
-    const { envelope } = message;
+  private async settle(job: Job, message: SpooledMessage, results: RcptResult[]): Promise<void> {
     const now = Date.now();
-    const expired = now - Date.parse(envelope.facts.injection_time) >= this.options.maxLifetime;
+    const expired = now - job.entry.arrival >= this.options.maxLifetime;
     const final: string[] = [];
     const retry: string[] = [];
+    const bounced: BouncedRcpt[] = [];
+    let lastError: string | undefined;
+    job.entry.jobs.delete(job);
     const events: SluiceEvent[] = [];
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
-      events.push(this.eventFor(kind, message, job, result, new Date(now)));
+      const event = this.eventFor(kind, message, job, result, new Date(now));
+      events.push(event);
+      if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
+      if (kind === 'defer') lastError ??= result.text;
       this.log[kind === 'delivered' ? 'info' : 'warn'](
         { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
         `${kind}`,
@@ -246,20 +349,29 @@ export class QueueManager {
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;
-      // The in-memory copy served the first attempt; later ones read the spool file.
-      message.body = null;
-      this.deferred.push(now + this.backoff(job.attempts), {
+      this.enqueue({
         ...job,
         rcpts: retry,
         attempts: job.attempts + 1,
+        due: now + this.backoff(job.attempts),
+        lastError: this.intern(lastError ?? ''),
       });
       this.armTimer();
+    }
+    // DSNs are spooled before the recipients are marked done: a crash in between repeats the
+    // bounce rather than losing its DSN.
+    if (bounced.length > 0 && this.options.onBounced) {
+      await this.options
+        .onBounced(message, bounced)
+        .catch((error: unknown) =>
+          this.log.error({ err: error, message_id: message.id }, 'bounce handling failed'),
+        );
     }
     // One spool write at a time per message: a side-file append still running when another job's
     // remove() unlinks it would leave an orphan `<id>.done` behind.
     let write: (() => Promise<void>) | null = null;
     if (job.entry.openJobs === 0) {
-      this.entries.delete(message.id);
+      this.entries.delete(job.entry.id);
       const { sideFile } = job.entry;
       write = () => this.spool.remove(message.id, sideFile);
     } else if (final.length > 0) {
@@ -271,6 +383,25 @@ export class QueueManager {
       job.entry.writes = job.entry.writes.catch(() => {}).then(write);
       await job.entry.writes;
     }
+  }
+
+  private intern(text: string): string {
+    const known = this.interned.get(text);
+    if (known !== undefined) return known;
+    if (this.interned.size >= 10_000) this.interned.clear();
+    this.interned.set(text, text);
+    return text;
+  }
+
+  /** Called by queue/control.ts after it changed the queues. */
+  rearm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pump();
+  }
+
+  classify(enhanced: string | undefined, text: string): number {
+    return classifyBounce(enhanced, text, this.options.bounceRules);
   }
 
   /**
@@ -314,7 +445,7 @@ export class QueueManager {
       ...base,
       error_code: String(result.code || (kind === 'defer' ? 451 : 550)),
       raw_reason: result.text,
-      bounce_class: String(classifyBounce(result.enhanced, result.text)),
+      bounce_class: String(this.classify(result.enhanced, result.text)),
     };
     if (kind === 'defer') return delayEvent(facts, result.rcpt, failure, now);
     if (kind === 'expired') {

@@ -2,7 +2,8 @@
  * The durable spool (data_dir/spool/queue). A message is acknowledged (250) only after its file,
  * envelope and footer included, is fsynced and its directory entry is synced. Delivery progress
  * for multi-recipient messages is kept in a side file `<id>.done` (one finished recipient a line),
- * so a restart does not send again to recipients already delivered or bounced.
+ * so a restart does not send again to recipients already delivered or bounced. A message put on
+ * hold by the queue tools has an empty side file `<id>.hold`, so the hold outlives a restart.
  */
 import { createReadStream } from 'node:fs';
 import {
@@ -22,7 +23,7 @@ import { DirSync } from './dir-sync.js';
 import { decodeFooter, encodeTrailer, FOOTER_LENGTH, type SpoolEnvelope } from './spool-format.js';
 
 const ID_PATTERN = /^[0-9a-f]{20}$/;
-const DONE_PATTERN = /^[0-9a-f]{20}\.done$/;
+const SIDE_PATTERN = /^([0-9a-f]{20})\.(done|hold)$/;
 /** Bodies up to this size are kept in memory for their first delivery attempt (no re-read). */
 const KEEP_IN_MEMORY = 256 * 1024;
 const WRITE_BUFFER = 64 * 1024;
@@ -35,6 +36,8 @@ export interface SpooledMessage {
   done: Set<string>;
   /** The body, when small and just received; dropped after the first attempt. */
   body: Buffer | null;
+  /** On hold (queue tools): not delivered until released. */
+  held?: boolean;
 }
 
 export class Spool {
@@ -58,20 +61,36 @@ export class Spool {
 
   /** Reads every complete message; removes files that were never acknowledged. */
   async load(onBroken: (file: string, why: string) => void): Promise<SpooledMessage[]> {
+    const messages: SpooledMessage[] = [];
+    await this.loadEach(onBroken, async (message) => {
+      messages.push(message);
+    });
+    return messages;
+  }
+
+  /** As load(), one message at a time (a large spool is never all in memory); returns the count. */
+  async loadEach(
+    onBroken: (file: string, why: string) => void,
+    each: (message: SpooledMessage) => Promise<void>,
+  ): Promise<number> {
     const entries = await readdir(this.dir);
     const names = entries.filter((n) => ID_PATTERN.test(n)).sort();
     // A crash between the two unlinks of remove() leaves a side file whose message is gone.
     const ids = new Set(names);
     for (const name of entries) {
-      if (DONE_PATTERN.test(name) && !ids.has(name.slice(0, -'.done'.length)))
-        await rm(path.join(this.dir, name), { force: true });
+      const side = SIDE_PATTERN.exec(name);
+      if (side && !ids.has(side[1]!)) await rm(path.join(this.dir, name), { force: true });
     }
-    const messages: SpooledMessage[] = [];
+    const held = new Set(entries.filter((n) => n.endsWith('.hold')).map((n) => n.slice(0, 20)));
+    let count = 0;
     for (const id of names) {
       try {
         const message = await this.read(id);
-        if (message) messages.push(message);
-        else {
+        if (message) {
+          if (held.has(id)) message.held = true;
+          count++;
+          await each(message);
+        } else {
           onBroken(this.fileOf(id), 'incomplete (never acknowledged); removed');
           await this.remove(id);
         }
@@ -79,7 +98,7 @@ export class Spool {
         onBroken(this.fileOf(id), `unreadable: ${(error as Error).message}; left in place`);
       }
     }
-    return messages;
+    return count;
   }
 
   async read(id: string): Promise<SpooledMessage | null> {
@@ -115,11 +134,26 @@ export class Spool {
 
   /**
    * Plain unlink, not rm(): rm walks each path first (lstat, then unlink), a system call more per
-   * file. `sideFile` false (the caller knows none was written) saves the failing unlink of `.done`.
+   * file. `sideFile` false (the caller knows none was written) saves the failing unlinks of the
+   * side files (`.done`, and `.hold`, which a message being delivered cannot have).
    */
   async remove(id: string, sideFile = true): Promise<void> {
     await unlinkIfPresent(this.fileOf(id));
-    if (sideFile) await unlinkIfPresent(this.doneFileOf(id));
+    if (sideFile) {
+      await unlinkIfPresent(this.doneFileOf(id));
+      await unlinkIfPresent(this.holdFileOf(id));
+    }
+  }
+
+  /** Persists (or lifts) a hold; durable once it returns. */
+  async setHold(id: string, held: boolean): Promise<void> {
+    if (held) {
+      const handle = await open(this.holdFileOf(id), 'w', 0o600);
+      await handle.close();
+    } else {
+      await unlinkIfPresent(this.holdFileOf(id));
+    }
+    await this.dirSync.sync();
   }
 
   async count(): Promise<number> {
@@ -141,6 +175,10 @@ export class Spool {
 
   private doneFileOf(id: string): string {
     return path.join(this.dir, `${id}.done`);
+  }
+
+  private holdFileOf(id: string): string {
+    return path.join(this.dir, `${id}.hold`);
   }
 }
 

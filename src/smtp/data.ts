@@ -14,12 +14,13 @@ import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
+import { suppressedAmong, suppressedRejection } from '../core/suppression.js';
 import { resolveMessageOptions } from '../core/tracking-decision.js';
 import type { Logger } from '../log.js';
 import { acceptMessage } from '../queue/accept.js';
 import type { QueueManager } from '../queue/manager.js';
 import type { Spool, SpoolWriter } from '../queue/spool.js';
-import type { EventStore, KeyDefaults } from '../store/types.js';
+import type { EventStore, KeyDefaults, SuppressionStore } from '../store/types.js';
 import { asRejection } from './enhanced-replies.js';
 import { receivedHeader } from './received.js';
 
@@ -31,6 +32,8 @@ export interface DataDeps {
   events: EventStore;
   log: Logger;
   relay: Pick<RelayPolicy, 'isTrusted'>;
+  /** When given, recipients are checked again once X-MSYS-API has said whether the mail is transactional. */
+  suppressions?: SuppressionStore;
 }
 
 export interface SessionUser {
@@ -119,7 +122,14 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
           )
         : resolveMessageOptions(result.msys, user?.defaults, deps.config.tracking),
     };
-    const envelope = { v: 1 as const, mail_from: mailFrom, rcpts, facts, ...(upstream ? { upstream } : {}) };
+    const accepted = await dropSuppressed(rcpts, facts, user, deps);
+    const envelope = {
+      v: 1 as const,
+      mail_from: mailFrom,
+      rcpts: accepted,
+      facts,
+      ...(upstream ? { upstream } : {}),
+    };
     await acceptMessage(writer, envelope, deps);
     deps.log.info(
       {
@@ -154,6 +164,27 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     if (!stream.readableEnded) for await (const _ of stream as AsyncIterable<Buffer>);
     throw rejection;
   }
+}
+
+/**
+ * RCPT checked the suppression list with the key's default type; if the header made the message
+ * the other type, recipients suppressed for that type are dropped here (each a policy_rejection),
+ * and the message is refused when none is left.
+ */
+async function dropSuppressed(
+  rcpts: string[],
+  facts: MessageFacts,
+  user: SessionUser | undefined,
+  deps: DataDeps,
+): Promise<string[]> {
+  const transactional = facts.msys.options?.transactional === true;
+  if (!deps.suppressions || transactional === (user?.defaults?.transactional ?? false)) return rcpts;
+  const suppressed = await suppressedAmong(deps.suppressions, rcpts, transactional);
+  if (suppressed.length === 0) return rcpts;
+  if (suppressed.length === rcpts.length) throw suppressedRejection(suppressed[0]!);
+  for (const rcpt of suppressed)
+    deps.events.append(policyRejectionEvent(facts, rcpt, suppressedRejection(rcpt)));
+  return rcpts.filter((rcpt) => !suppressed.includes(rcpt));
 }
 
 function clientWentAway(error: unknown): boolean {

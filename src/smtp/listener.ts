@@ -1,16 +1,21 @@
 /**
  * The SMTP door: one smtp-server instance per listener ("smtp" for injection from trusted
  * networks, "submission" for AUTH with API keys). It keeps session state only; every decision
- * (who is this key, may this client relay, is this message acceptable) is asked of core.
+ * (who is this key, may this client relay, is this recipient suppressed, is this message
+ * acceptable) is asked of core.
  */
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AuthThrottle } from '../core/auth-throttle.js';
+import { policyRejectionEvent } from '../core/events.js';
+import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
-import type { ApiKeyRecord } from '../store/types.js';
+import { findSuppression, suppressedRejection } from '../core/suppression.js';
+import type { SluiceMetrics } from '../metrics/metrics.js';
+import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
@@ -20,6 +25,8 @@ export interface ListenerDeps extends DataDeps {
   throttle: AuthThrottle;
   relay: RelayPolicy;
   tls: TlsPair;
+  suppressions: SuppressionStore;
+  metrics?: SluiceMetrics;
 }
 
 export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTPServer {
@@ -100,27 +107,32 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
       callback();
     },
 
-    onRcptTo(_address, session, callback) {
-      try {
-        deps.relay.checkRecipient(
-          kind,
-          clientIp(session),
-          (session.user as SessionUser | undefined)?.keyId ?? null,
-        );
-        callback();
-      } catch (error) {
-        const rejection = asRejection(error);
-        log.warn(
-          { session_id: session.id, ip: clientIp(session), reply: rejection.toString() },
-          'recipient refused',
-        );
-        callback(smtpError(rejection));
-      }
+    onRcptTo(address, session, callback) {
+      checkRecipient(kind, address.address, session, deps).then(
+        () => callback(),
+        (error: unknown) => {
+          const rejection = asRejection(error);
+          log.warn(
+            {
+              session_id: session.id,
+              ip: clientIp(session),
+              rcpt: address.address,
+              reply: rejection.toString(),
+            },
+            'recipient refused',
+          );
+          callback(smtpError(rejection));
+        },
+      );
     },
 
     onData(stream, session, callback) {
+      const timer = deps.metrics?.injectLatency.startTimer();
       receiveData(stream, session, deps).then(
-        (id) => callback(null, `2.0.0 Ok: queued as ${id}`),
+        (id) => {
+          timer?.();
+          callback(null, `2.0.0 Ok: queued as ${id}`);
+        },
         (error: unknown) => callback(smtpError(asRejection(error))),
       );
     },
@@ -140,4 +152,42 @@ async function authenticate(
   if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
   const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
   return result.ok ? result.key : null;
+}
+
+/**
+ * Relay policy, then the suppression list. The X-MSYS-API header that could make the message
+ * transactional comes with the data, so at RCPT the key's default decides the entry type.
+ */
+async function checkRecipient(
+  kind: ListenerKind,
+  rcpt: string,
+  session: SMTPServerSession,
+  deps: ListenerDeps,
+): Promise<void> {
+  const user = session.user as SessionUser | undefined;
+  deps.relay.checkRecipient(kind, unmapIPv4(session.remoteAddress), user?.keyId ?? null);
+  if (await findSuppression(deps.suppressions, rcpt, user?.defaults?.transactional ?? false)) {
+    const refusal = suppressedRejection(rcpt);
+    // Whoever reads events learns of it as from SparkPost: a policy_rejection.
+    deps.events.append(policyRejectionEvent(rcptFacts(session, user), rcpt, refusal));
+    throw refusal;
+  }
+}
+
+/** What a policy_rejection at RCPT can say about a message that never got its data. */
+function rcptFacts(session: SMTPServerSession, user: SessionUser | undefined) {
+  const id = newMessageId();
+  return {
+    message_id: id,
+    transmission_id: transmissionIdFor(id),
+    msg_from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    friendly_from: '',
+    subject: '',
+    msg_size: 0,
+    injection_time: new Date().toISOString(),
+    recv_method: 'esmtp' as const,
+    api_key_id: user?.keyId ?? null,
+    client_ip: unmapIPv4(session.remoteAddress),
+    msys: {},
+  };
 }

@@ -1,6 +1,6 @@
 /**
  * Store ports: small interfaces by purpose. Core depends on these, never on SQLite or Redis.
- * Adapters: store/embedded (SQLite under data_dir); store/redis comes with the Redis issue.
+ * Adapters: store/embedded (SQLite under data_dir) and store/redis (ioredis, shared by many nodes).
  */
 
 import type { SluiceEvent } from '../core/events.js';
@@ -179,6 +179,8 @@ export interface Stores {
   events: EventStore;
   suppressions: SuppressionStore;
   webhooks: WebhookStore;
+  /** Rate counters: per process with the embedded backend, shared with the Redis one. */
+  counters: CounterStore;
   close(): Promise<void>;
 }
 

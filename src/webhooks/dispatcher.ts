@@ -30,6 +30,9 @@ export interface DispatcherOptions {
 
 /** Batches attempted at once, across webhooks. */
 const PARALLEL = 16;
+/** The webhook list is re-read this often, so a webhook created or changed on another node sharing
+ * the store (Redis) is used here too. */
+const RELOAD_MS = 5_000;
 
 export class WebhookDispatcher {
   private webhooks: WebhookRecord[] = [];
@@ -37,6 +40,7 @@ export class WebhookDispatcher {
   private readonly inFlight = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
+  private loadedAt = 0;
 
   constructor(
     private readonly store: WebhookStore,
@@ -54,6 +58,7 @@ export class WebhookDispatcher {
   /** Re-reads the webhooks (after the API changed one). */
   async reload(): Promise<void> {
     this.webhooks = await this.store.list();
+    this.loadedAt = Date.now();
   }
 
   offer(event: SluiceEvent): void {
@@ -79,7 +84,9 @@ export class WebhookDispatcher {
 
   private tick(): void {
     if (this.ticking) return;
-    this.ticking = this.storeGathered()
+    const fresh = Date.now() - this.loadedAt < RELOAD_MS ? Promise.resolve() : this.reload();
+    this.ticking = fresh
+      .then(() => this.storeGathered())
       .then(() => this.attemptDue())
       .catch((error: unknown) => this.log.error({ err: error }, 'webhook dispatch failed'))
       .finally(() => {
@@ -107,6 +114,9 @@ export class WebhookDispatcher {
 
   private async attemptDue(): Promise<void> {
     const due = (await this.store.due(Date.now(), PARALLEL * 4)).filter((b) => !this.inFlight.has(b.id));
+    // A batch for a webhook this node has not seen yet (created on another node): read the list
+    // again before concluding the webhook was deleted.
+    if (due.some((b) => !this.webhooks.some((w) => w.id === b.webhook_id))) await this.reload();
     const byId = new Map(this.webhooks.map((w) => [w.id, w]));
     const attempts = due.slice(0, PARALLEL).map(async (batch) => {
       const webhook = byId.get(batch.webhook_id);

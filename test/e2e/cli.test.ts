@@ -97,7 +97,10 @@ test('events search --type delivery --json prints only delivery events, one JSON
     sink = await startSink({
       replyFor: (rcpt) => (rcpt.startsWith('gone') ? [550, '5.1.1 No such user'] : undefined),
     });
-    sluice = await startSluice({ overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}` } });
+    // No DSN for the bounce: its delivery would be a third delivery event.
+    sluice = await startSluice({
+      overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}`, 'bounces.dsn': false },
+    });
     const result = await swaks({
       port: sluice.smtpPort,
       from: 'app@example.com',

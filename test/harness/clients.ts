@@ -58,8 +58,9 @@ export function sluiceCli(args: string[], timeoutMs = 30_000): Promise<RunResult
 export async function searchEvents<T = Record<string, unknown>>(
   dataDir: string,
   filter: { type?: string; messageId?: string; recipient?: string } = {},
+  extraArgs: string[] = [],
 ): Promise<T[]> {
-  const args = ['events', 'search', '-o', `data_dir=${dataDir}`, '--json', '--limit', '10000'];
+  const args = ['events', 'search', '-o', `data_dir=${dataDir}`, '--json', '--limit', '10000', ...extraArgs];
   if (filter.type) args.push('--type', filter.type);
   if (filter.messageId) args.push('--message-id', filter.messageId);
   if (filter.recipient) args.push('--recipient', filter.recipient);
@@ -74,9 +75,10 @@ export async function searchEvents<T = Record<string, unknown>>(
 /** `sluice keys create --json`: returns the key id and secret. */
 export async function createKey(
   dataDir: string,
-  options: { label?: string; grants?: string[]; validIps?: string[] } = {},
+  options: { label?: string; grants?: string[]; validIps?: string[]; extraArgs?: string[] } = {},
 ): Promise<{ id: string; key: string }> {
   const args = ['keys', 'create', '-o', `data_dir=${dataDir}`, '--json', '--label', options.label ?? 'e2e'];
+  args.push(...(options.extraArgs ?? []));
   for (const grant of options.grants ?? ['smtp/inject']) args.push('--grant', grant);
   for (const ip of options.validIps ?? []) args.push('--valid-ip', ip);
   const result = await sluiceCli(args);

@@ -32,9 +32,9 @@ const facts = (id: string, campaign: string): MessageFacts => ({
   msys: { campaign_id: campaign, tags: ['t'], metadata: { user: { id: 42 } } },
 });
 
-before(() => {
+before(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-injection-cache-'));
-  stores = openStores(configSchema.parse({ data_dir: dataDir }));
+  stores = await openStores(configSchema.parse({ data_dir: dataDir }));
   for (let i = 0; i < 20; i++)
     stores.events.append(
       injectionEvent(facts(`0a${i.toString(16).padStart(2, '0')}`, `c${i}`), 'Bob@Two.example'),

@@ -43,7 +43,7 @@ test('clicks answered before SIGTERM are all recorded, with the injection fields
   const { dataDir, httpPort } = sluice;
   await waitForPort(httpPort);
   // The injection is written while serve runs, as a door would (the store allows several processes).
-  const writer = openStores(configSchema.parse({ data_dir: dataDir }));
+  const writer = await openStores(configSchema.parse({ data_dir: dataDir }));
   writer.events.append(
     injectionEvent(
       {
@@ -75,7 +75,7 @@ test('clicks answered before SIGTERM are all recorded, with the injection fields
   assert.deepEqual(statuses, [...Array(CLICKS).fill(302), 200]);
   assert.equal(await sluice.stop(), 0);
 
-  const reader = openStores(configSchema.parse({ data_dir: dataDir }));
+  const reader = await openStores(configSchema.parse({ data_dir: dataDir }));
   try {
     const clicks = await reader.events.search({ types: ['click'], messageId: MESSAGE, limit: 1000 });
     assert.equal(clicks.length, CLICKS);

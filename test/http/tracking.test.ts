@@ -45,7 +45,7 @@ const facts: MessageFacts = {
 before(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-http-'));
   const config: Config = configSchema.parse({ data_dir: dataDir });
-  stores = openStores(config);
+  stores = await openStores(config);
   stores.events.append(injectionEvent(facts, RCPT));
   const log = createLogger('silent');
   const deps = { signer, events: stores.events, log };

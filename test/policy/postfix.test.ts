@@ -3,7 +3,7 @@
  * END-OF-MESSAGE), with `sluice policy` as a real child process and swaks as the client:
  * the message past a per-sender-domain limit is deferred with the configured text and passes
  * again once the window has gone by; transactions aborted after RCPT use no quota; and SIGTERM
- * stops the service cleanly. Postfix runs with one smtpd process (default_process_limit = 1),
+ * stops the service cleanly; a recipient on the suppression list is rejected at RCPT. Postfix runs with one smtpd process (default_process_limit = 1),
  * so every SMTP session reaches Sluice over the same persistent policy connection, as on a quiet
  * server: that is what lets a new `instance` release the one abandoned before it.
  */
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { swaks } from '../harness/clients.js';
+import { sluiceCli, swaks } from '../harness/clients.js';
 import { waitFor } from '../harness/net.js';
 import { type PostfixInstance, startPostfix } from '../harness/postfix.js';
 import { type SluiceService, startSluiceService } from '../harness/service-process.js';
@@ -121,6 +121,25 @@ describe('sluice policy behind Postfix', () => {
     const over = await send(from, 17);
     assert.match(rcptReply(over.stdout), /^450 4\.7\.1 .*over its limit/);
     assert.match(policy.output(), /released an abandoned transaction/);
+  });
+
+  test('a suppressed recipient is rejected at RCPT', async () => {
+    const added = await sluiceCli([
+      'suppressions',
+      'add',
+      'rcpt21@example.net',
+      '-o',
+      `data_dir=${path.join(dir, 'data')}`,
+    ]);
+    assert.equal(added.code, 0, added.stderr);
+    const refused = await send('app@suppressed.example', 21);
+    assert.notEqual(refused.code, 0);
+    assert.match(
+      rcptReply(refused.stdout),
+      /^5\d\d 5\.7\.1 .*Recipient address <rcpt21@example\.net> is on the suppression list/,
+    );
+    const other = await send('app@suppressed.example', 22);
+    assert.equal(other.code, 0, other.serverLines.join('\n'));
   });
 
   test('SIGTERM stops sluice policy cleanly', async () => {

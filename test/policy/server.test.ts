@@ -28,9 +28,9 @@ let stores: Stores;
 let keys: KeyService;
 const started: PolicyServer[] = [];
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sluice-policy-server-'));
-  stores = openStores(loadConfig({ overrides: [`data_dir=${dir}`] }));
+  stores = await openStores(loadConfig({ overrides: [`data_dir=${dir}`] }));
   keys = new KeyService(stores.keys);
 });
 

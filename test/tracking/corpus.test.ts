@@ -64,7 +64,7 @@ let server: HttpServer;
 
 before(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-corpus-'));
-  stores = openStores(configSchema.parse({ data_dir: dataDir }));
+  stores = await openStores(configSchema.parse({ data_dir: dataDir }));
   const deps = { signer, events: stores.events, log: createLogger('silent') };
   server = await startHttpServer({ listen: '127.0.0.1:0', trustedProxies: [] }, deps);
 });

@@ -41,9 +41,9 @@ const servers: HttpServer[] = [];
 let now = T0;
 const clock = () => now;
 
-before(() => {
+before(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'sluice-tokens-'));
-  stores = openStores(configSchema.parse({ data_dir: dataDir }));
+  stores = await openStores(configSchema.parse({ data_dir: dataDir }));
 });
 
 after(async () => {

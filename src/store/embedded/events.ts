@@ -7,27 +7,25 @@
  * JSON-lines file is rotated by logrotate: when the path no longer names the open file (renamed
  * or removed), the next append a second or more later reopens it, so no signal is needed.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
-import path from 'node:path';
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
 import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
+import { EmbeddedLogWriter } from './events-log.js';
 
-export const EVENTS_LOG = 'events.jsonl';
+export { EVENTS_LOG } from './events-log.js';
 
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
   private readonly insertAll;
-  private logFd: number | null = null;
-  private logCheckedAt = 0;
+  private readonly log: EmbeddedLogWriter;
   private readonly searches = new Map<string, Database.Statement<unknown[], { body: string }>>();
-  private static readonly LOG_CHECK_MS = 1_000;
   private static readonly PRUNE_BATCH = 5_000;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly dataDir: string,
+    dataDir: string,
   ) {
+    this.log = new EmbeddedLogWriter(dataDir);
     this.insert = db.prepare(
       'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
@@ -39,7 +37,7 @@ export class EmbeddedEventStore implements EventStore {
   append(event: SluiceEvent): void {
     const body = JSON.stringify(event);
     this.insertRow(event, body);
-    writeSync(this.log(), `${body}\n`);
+    this.log.writeLine(body);
   }
 
   /**
@@ -51,7 +49,7 @@ export class EmbeddedEventStore implements EventStore {
     if (events.length === 0) return;
     const bodies = events.map((event) => JSON.stringify(event));
     this.insertAll(events, bodies);
-    writeSync(this.log(), `${bodies.join('\n')}\n`);
+    this.log.writeLine(bodies.join('\n'));
   }
 
   private insertRow(event: SluiceEvent, body: string): void {
@@ -155,32 +153,7 @@ export class EmbeddedEventStore implements EventStore {
   }
 
   close(): void {
-    if (this.logFd !== null) closeSync(this.logFd);
-    this.logFd = null;
-  }
-
-  private log(): number {
-    const now = Date.now();
-    if (this.logFd !== null && now - this.logCheckedAt >= EmbeddedEventStore.LOG_CHECK_MS) {
-      this.logCheckedAt = now;
-      if (!this.namesOpenFile(this.logFd)) this.close();
-    }
-    if (this.logFd === null) {
-      mkdirSync(this.dataDir, { recursive: true });
-      this.logFd = openSync(path.join(this.dataDir, EVENTS_LOG), 'a');
-    }
-    return this.logFd;
-  }
-
-  /** Whether events.jsonl still is the file we hold open (logrotate renames it away). */
-  private namesOpenFile(fd: number): boolean {
-    try {
-      const open = fstatSync(fd);
-      const named = statSync(path.join(this.dataDir, EVENTS_LOG));
-      return open.ino === named.ino && open.dev === named.dev;
-    } catch {
-      return false;
-    }
+    this.log.close();
   }
 }
 

@@ -1,0 +1,124 @@
+/**
+ * One ioredis client from the `store.redis` options: a single server, a Sentinel group or a
+ * Cluster. Commands fail within `command_timeout` while Redis is away (so doors take their
+ * unavailable path instead of hanging), and the client keeps reconnecting in the background, so
+ * service comes back without a restart. The availability is logged once per change, not per error.
+ *
+ * Key names: `<key_prefix>{<area>}:<rest>`. The braces are a Cluster hash tag: every key of one
+ * area (keys, limits, suppressions, events) lives in one slot, so Lua scripts and MULTI that touch
+ * several keys of an area stay valid on a Cluster; the price is that one area is not spread
+ * across shards (see contrib/redis/README.md).
+ */
+import { readFileSync } from 'node:fs';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../../config/sections/store.js';
+import type { Logger } from '../../log.js';
+
+export type RedisClient = Redis | Cluster;
+
+export type Area = 'keys' | 'lim' | 'sup' | 'ev' | 'wh';
+
+export class KeyNames {
+  constructor(private readonly prefix: string) {}
+
+  /** The common start of every key of one area (hash tag included). */
+  base(area: Area): string {
+    return `${this.prefix}{${area}}:`;
+  }
+
+  key(area: Area, rest: string): string {
+    return `${this.base(area)}${rest}`;
+  }
+}
+
+function parseHostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(value.slice(at + 1)) };
+}
+
+/** Reconnect quickly at first, then every second at most, for ever. */
+const retryStrategy = (times: number) => Math.min(50 * times, 1000);
+
+export function createRedisClient(config: RedisConfig, log?: Logger): RedisClient {
+  const tlsWanted = config.tls || config.url.startsWith('rediss://');
+  const tls = tlsWanted ? (config.tls_ca ? { ca: readFileSync(config.tls_ca) } : {}) : undefined;
+  const common: RedisOptions = {
+    connectTimeout: config.connect_timeout,
+    commandTimeout: config.command_timeout,
+    // A command waits through at most two reconnect attempts, then fails: callers decide what then.
+    maxRetriesPerRequest: 2,
+    retryStrategy,
+    ...(config.username !== null && { username: config.username }),
+    ...(config.password !== null && { password: config.password }),
+    ...(tls && { tls }),
+  };
+  let client: RedisClient;
+  if (config.cluster.length > 0) {
+    client = new Cluster(config.cluster.map(parseHostPort), {
+      redisOptions: common,
+      clusterRetryStrategy: retryStrategy,
+    });
+  } else if (config.sentinels.length > 0) {
+    client = new Redis({
+      ...common,
+      sentinels: config.sentinels.map(parseHostPort),
+      name: config.name,
+      ...(config.sentinel_password !== null && { sentinelPassword: config.sentinel_password }),
+      sentinelRetryStrategy: retryStrategy,
+      // After a failover the old master may come back as a replica: follow the role change.
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    });
+  } else {
+    client = new Redis(config.url, common);
+  }
+  watchAvailability(client, log);
+  return client;
+}
+
+/** Logs "redis unavailable" / "redis available" once per change of state (errors repeat while down). */
+function watchAvailability(client: RedisClient, log?: Logger): void {
+  let up: boolean | null = null;
+  client.on('ready', () => {
+    if (up !== true) log?.info('redis available');
+    up = true;
+  });
+  const down = (error?: Error) => {
+    if (up === false) return;
+    up = false;
+    // The message only: ioredis errors carry no credentials, but options are never logged.
+    log?.warn({ error: error?.message ?? 'connection closed' }, 'redis unavailable');
+  };
+  client.on('error', down);
+  client.on('close', () => {
+    if (up === true) down();
+  });
+}
+
+/**
+ * Waits until the client is ready, or fails after `ms` (a node must not start against no store),
+ * naming the last error seen (refused connection, WRONGPASS, certificate...).
+ */
+export async function waitReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === 'ready') return;
+  let last: Error | null = null;
+  const remember = (error: Error) => {
+    last = error;
+  };
+  client.on('error', remember);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', ready);
+        const why = (last as Error | null)?.message ?? 'no answer';
+        reject(new Error(`redis not reachable within ${ms} ms: ${why}`));
+      }, ms);
+      const ready = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', ready);
+    });
+  } finally {
+    client.off('error', remember);
+  }
+}

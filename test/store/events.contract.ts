@@ -1,0 +1,122 @@
+/**
+ * The EventStore contract, run against every adapter (embedded-events.test.ts,
+ * redis-stores.test.ts): an appended event is found at once, newest first, by type, recipient
+ * (case-insensitive), message id and time, filters combine, and `limit` bounds the answer.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { EventType, SluiceEvent } from '../../src/core/events.js';
+import type { EventStore } from '../../src/store/types.js';
+
+let seq = 0;
+function event(type: EventType, messageId: string, rcpt: string, timestamp: string): SluiceEvent {
+  seq++;
+  return {
+    type,
+    event_id: `${Date.now()}${String(seq).padStart(6, '0')}`,
+    timestamp,
+    message_id: messageId,
+    rcpt_to: rcpt,
+    subject: `event ${seq}`,
+  };
+}
+
+export function eventContract(name: string, open: () => Promise<EventStore>): void {
+  test(`${name}: events are found by message id, recipient, type and time, newest first`, async () => {
+    const store = await open();
+    const base = Date.parse('2026-05-01T00:00:00.000Z');
+    const at = (s: number) => new Date(base + s * 1000).toISOString();
+    const written: SluiceEvent[] = [];
+    for (let i = 0; i < 30; i++) {
+      const e = event(
+        i % 3 === 0 ? 'injection' : i % 3 === 1 ? 'delivery' : 'bounce',
+        `msg-${Math.floor(i / 3)}`,
+        `r${i % 5}@events.example`,
+        at(i),
+      );
+      store.append(e);
+      written.push(e);
+    }
+    const ids = (events: SluiceEvent[]) => events.map((e) => e.subject);
+
+    const byMessage = await store.search({ messageId: 'msg-4' });
+    assert.deepEqual(ids(byMessage), ids(written.slice(12, 15).reverse()));
+
+    const byRecipient = await store.search({ recipient: 'R2@Events.Example' });
+    assert.deepEqual(ids(byRecipient), ids(written.filter((_, i) => i % 5 === 2).reverse()));
+
+    const bounces = await store.search({ types: ['bounce'] });
+    assert.ok(bounces.length >= 10);
+    assert.ok(bounces.every((e) => e.type === 'bounce'));
+
+    const recent = await store.search({ since: at(25), messageId: 'msg-8' });
+    assert.deepEqual(ids(recent), ids([written[26]!, written[25]!]));
+
+    const sinceOnly = await store.search({ since: at(27) });
+    assert.deepEqual(ids(sinceOnly).slice(0, 3), ids(written.slice(27).reverse()));
+
+    const combined = await store.search({ recipient: 'r0@events.example', types: ['injection'] });
+    assert.deepEqual(ids(combined), ids(written.filter((_, i) => i % 5 === 0 && i % 3 === 0).reverse()));
+
+    const limited = await store.search({ recipient: 'r1@events.example', limit: 2 });
+    assert.deepEqual(
+      ids(limited),
+      ids(
+        written
+          .filter((_, i) => i % 5 === 1)
+          .reverse()
+          .slice(0, 2),
+      ),
+    );
+
+    assert.deepEqual(await store.search({ messageId: 'no-such-message' }), []);
+  });
+
+  test(`${name}: page filters, counts and pages newest first with a cursor; appendMany`, async () => {
+    const store = await open();
+    const batch = Array.from({ length: 12 }, (_, i) =>
+      event(
+        i % 2 ? 'delivery' : 'injection',
+        `pg-${i % 4}`,
+        `pg${i % 3}@page.example`,
+        new Date().toISOString(),
+      ),
+    );
+    store.appendMany(batch);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let n = 0; n < 10; n++) {
+      const page = await store.page({
+        recipients: ['PG0@page.example', 'pg1@page.example'],
+        limit: 3,
+        ...(cursor && { cursor }),
+      });
+      assert.equal(page.total, 8);
+      seen.push(...page.events.map((e) => String(e.subject)));
+      if (!page.next) break;
+      cursor = page.next;
+    }
+    assert.deepEqual(
+      seen,
+      batch
+        .filter((_, i) => i % 3 !== 2)
+        .reverse()
+        .map((e) => String(e.subject)),
+    );
+    const injections = await store.page({ messageIds: ['pg-0', 'pg-1'], types: ['injection'], limit: 100 });
+    assert.equal(injections.total, 3);
+    assert.ok(injections.events.every((e) => e.type === 'injection'));
+    await assert.rejects(store.page({ limit: 1, cursor: 'bogus' }), /invalid cursor/);
+  });
+
+  test(`${name}: the whole event comes back as it was appended`, async () => {
+    const store = await open();
+    const e = {
+      ...event('click', 'msg-whole', 'w@events.example', new Date().toISOString()),
+      rcpt_meta: { a: [1, 'x'] },
+      rcpt_tags: [],
+    };
+    store.append(e);
+    assert.deepEqual(await store.search({ messageId: 'msg-whole' }), [e]);
+  });
+}
