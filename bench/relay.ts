@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
+import { startRedis } from '../test/harness/redis.js';
 import { startSluice } from '../test/harness/sluice-process.js';
 import { percentile } from './relay-injector.js';
 import { fanoutWorkload, singleWorkload, type Workload, type WorkloadRun } from './relay-workloads.js';
@@ -23,7 +24,10 @@ import { fanoutWorkload, singleWorkload, type Workload, type WorkloadRun } from 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const SYSTEMS = ['postfix', 'sluice'] as const;
-type System = (typeof SYSTEMS)[number];
+/** A Sluice run is named by its store: `sluice` (embedded) or `sluice+redis`. */
+type System = 'postfix' | 'sluice' | 'sluice+redis';
+const STORES = ['embedded', 'redis'] as const;
+type Store = (typeof STORES)[number];
 const WORKLOADS = ['2k', 'fanout'] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
 
@@ -40,6 +44,8 @@ Runs the same smtp-source workload through Sluice and a scratch Postfix, both re
   --injector X    2k workload injector: smtp-source (default) or node (also measures inject latency)
   --reconnect     a new connection per message instead of reusing each session (smtp-source without -d)
   --systems LIST  comma-separated subset of ${SYSTEMS.join(',')} (default both)
+  --store LIST    Sluice's store backends, comma-separated subset of ${STORES.join(',')} (default embedded);
+                  redis runs against a scratch redis-server started for each run
   --dir PATH      parent of the scratch queues of both MTAs (default <repo>/.bench)
   --timeout SECS  limit for each wait: injection, delivery, queue drain (default 300)
   --profile DIR   write a CPU profile of each Sluice run into DIR (node --cpu-prof; open in Chrome DevTools)
@@ -87,6 +93,7 @@ function parseOptions(argv: string[]): Options {
       size: { type: 'string', default: '2048' },
       reconnect: { type: 'boolean', default: false },
       systems: { type: 'string', default: SYSTEMS.join(',') },
+      store: { type: 'string', default: 'embedded' },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
       timeout: { type: 'string', default: '300' },
       profile: { type: 'string' },
@@ -111,6 +118,16 @@ function parseOptions(argv: string[]): Options {
   for (const w of workloads) {
     if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`unknown workload "${w}"\n\n${USAGE}`);
   }
+  const stores = values.store.split(',').map((s) => s.trim());
+  for (const store of stores) {
+    if (!(STORES as readonly string[]).includes(store))
+      throw new Error(`unknown store "${store}"\n\n${USAGE}`);
+  }
+  const runs: System[] = systems.flatMap((s): System[] =>
+    s === 'postfix'
+      ? ['postfix']
+      : (stores as Store[]).map((store) => (store === 'redis' ? 'sluice+redis' : 'sluice')),
+  );
   if (values.injector !== 'smtp-source' && values.injector !== 'node')
     throw new Error(`--injector is smtp-source or node, got "${values.injector}"\n\n${USAGE}`);
   return {
@@ -122,7 +139,7 @@ function parseOptions(argv: string[]): Options {
     sessions: positive('sessions', values.sessions),
     size: positive('size', values.size),
     reconnect: values.reconnect,
-    systems: systems as System[],
+    systems: runs,
     dir: path.resolve(values.dir),
     timeoutMs: positive('timeout', values.timeout) * 1000,
     profileDir: values.profile ? path.resolve(values.profile) : undefined,
@@ -255,12 +272,17 @@ async function runSluice(
   workload: Workload,
   options: Options,
   scratch: string,
+  system: 'sluice' | 'sluice+redis' = 'sluice',
 ): Promise<RunResult> {
   const dataDir = mkdtempSync(path.join(scratch, 'sluice-'));
+  const redis = system === 'sluice+redis' ? await startRedis() : null;
+  const storeOverrides: Record<string, string> = redis
+    ? { 'store.backend': 'redis', 'store.redis.url': redis.url }
+    : {};
   try {
     const sluice = await startSluice({
       dataDir,
-      overrides: { ...workload.sluice, 'log.level': 'warn' },
+      overrides: { ...workload.sluice, ...storeOverrides, 'log.level': 'warn' },
       ...(options.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] } : {}),
     });
     const unregister = onProcessExit(() => sluice.child.kill('SIGKILL'));
@@ -279,9 +301,10 @@ async function runSluice(
       clearTimeout(timer);
       unregister();
     }
-    run.check('sluice');
-    return resultOf('sluice', workload, round, timing, peak);
+    run.check(system);
+    return resultOf(system, workload, round, timing, peak);
   } finally {
+    await redis?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -328,11 +351,17 @@ function report(
       );
     }
     const sluiceMedian = medians.get('sluice');
+    const redisMedian = medians.get('sluice+redis');
     const postfixMedian = medians.get('postfix');
     if (sluiceMedian !== undefined && postfixMedian !== undefined)
       lines.push(
         '',
         `Sluice/Postfix (medians, ${workload.name}): ${(sluiceMedian / postfixMedian).toFixed(2)}`,
+      );
+    if (redisMedian !== undefined && sluiceMedian !== undefined)
+      lines.push(
+        '',
+        `Sluice on Redis / on embedded (medians, ${workload.name}): ${(redisMedian / sluiceMedian).toFixed(2)}`,
       );
   }
   lines.push(
@@ -381,12 +410,10 @@ async function main(): Promise<void> {
         // Alternate who goes first so drift (page cache, CPU frequency) does not favour one system.
         const order = round % 2 === 1 ? options.systems : [...options.systems].reverse();
         for (const system of order) {
-          const result = await (system === 'postfix' ? runPostfix : runSluice)(
-            round,
-            workload,
-            options,
-            scratch,
-          );
+          const result =
+            system === 'postfix'
+              ? await runPostfix(round, workload, options, scratch)
+              : await runSluice(round, workload, options, scratch, system);
           results.push(result);
           progress(
             `round ${round} ${workload.name} ${system}: ${result.rate.toFixed(0)} msg/s ` +

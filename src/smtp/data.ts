@@ -14,7 +14,7 @@ import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { MessageIntake } from '../core/intake.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { suppressedAmong, suppressedRejection } from '../core/suppression.js';
+import { checkSuppressedAmong, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import { resolveMessageOptions } from '../core/tracking-decision.js';
 import type { Logger } from '../log.js';
 import { acceptMessage } from '../queue/accept.js';
@@ -179,7 +179,13 @@ async function dropSuppressed(
 ): Promise<string[]> {
   const transactional = facts.msys.options?.transactional === true;
   if (!deps.suppressions || transactional === (user?.defaults?.transactional ?? false)) return rcpts;
-  const suppressed = await suppressedAmong(deps.suppressions, rcpts, transactional);
+  const outage = smtpSuppressionOutage(deps.config.store.smtp_unavailable);
+  const suppressed = await checkSuppressedAmong(deps.suppressions, rcpts, transactional, outage, (error) =>
+    deps.log.debug(
+      { message_id: facts.message_id, error: (error as Error).message },
+      'suppression list unavailable; recipients accepted unchecked (store.smtp_unavailable: cached_keys)',
+    ),
+  );
   if (suppressed.length === 0) return rcpts;
   if (suppressed.length === rcpts.length) throw suppressedRejection(suppressed[0]!);
   for (const rcpt of suppressed)

@@ -13,7 +13,7 @@ import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
-import { findSuppression, suppressedRejection } from '../core/suppression.js';
+import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
 import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
@@ -166,7 +166,15 @@ async function checkRecipient(
 ): Promise<void> {
   const user = session.user as SessionUser | undefined;
   deps.relay.checkRecipient(kind, unmapIPv4(session.remoteAddress), user?.keyId ?? null);
-  if (await findSuppression(deps.suppressions, rcpt, user?.defaults?.transactional ?? false)) {
+  const outage = smtpSuppressionOutage(deps.config.store.smtp_unavailable);
+  const skipped = (error: unknown) =>
+    deps.log.debug(
+      { session_id: session.id, rcpt, error: (error as Error).message },
+      'suppression list unavailable; recipient accepted unchecked (store.smtp_unavailable: cached_keys)',
+    );
+  if (
+    await checkSuppression(deps.suppressions, rcpt, user?.defaults?.transactional ?? false, outage, skipped)
+  ) {
     const refusal = suppressedRejection(rcpt);
     // Whoever reads events learns of it as from SparkPost: a policy_rejection.
     deps.events.append(policyRejectionEvent(rcptFacts(session, user), rcpt, refusal));

@@ -67,7 +67,7 @@ export const storeSection = z
       .enum(['defer', 'cached_keys'])
       .default('defer')
       .describe(
-        'SMTP AUTH (sluice serve, and sluice auth for Postfix) while the store cannot be read: defer (454 4.7.0 / Dovecot temp fail, the client retries) or cached_keys (keys this process has looked up still authenticate)',
+        'The SMTP door while the store cannot be read: defer (AUTH 454 4.7.0, RCPT 451 4.3.0, Dovecot temp fail; the client retries) or cached_keys (keys this process has looked up still authenticate; the suppression list goes unchecked)',
       ),
   })
   .prefault({});
