@@ -78,6 +78,7 @@ export async function startServer(
       retrySchedule: hooks.retry_schedule,
       maxAgeMs: hooks.max_age,
       timeoutMs: hooks.timeout,
+      allowPrivateTargets: hooks.allow_private_targets,
     },
     log.child({ part: 'webhooks' }),
   );

@@ -19,6 +19,7 @@ import {
 } from '../core/webhooks.js';
 import type { Logger } from '../log.js';
 import type { EventStore, WebhookBatch, WebhookRecord, WebhookStore } from '../store/types.js';
+import { refuseTarget } from './target-guard.js';
 
 export interface DispatcherOptions {
   batchIntervalMs: number;
@@ -26,6 +27,8 @@ export interface DispatcherOptions {
   retrySchedule: readonly number[];
   maxAgeMs: number;
   timeoutMs: number;
+  /** Targets on loopback or private networks allowed (webhooks.allow_private_targets). */
+  allowPrivateTargets: boolean;
 }
 
 /** Batches attempted at once, across webhooks. */
@@ -133,7 +136,7 @@ export class WebhookDispatcher {
   }
 
   private async attempt(webhook: WebhookRecord, batch: WebhookBatch): Promise<void> {
-    const result = await postBatch(webhook, batch.id, batch.payload, this.options.timeoutMs);
+    const result = await postBatch(webhook, batch.id, batch.payload, this.options);
     const log = {
       webhook_id: webhook.id,
       batch_id: batch.id,
@@ -170,8 +173,11 @@ export async function postBatch(
   webhook: Pick<WebhookRecord, 'target' | 'auth_type' | 'auth_credentials' | 'secret'>,
   batchId: string,
   payload: string,
-  timeoutMs: number,
+  limits: { timeoutMs: number; allowPrivateTargets: boolean },
 ): Promise<PostResult> {
+  const refusal = await refuseTarget(webhook.target, limits.allowPrivateTargets);
+  if (refusal) return { ok: false, status: null, detail: refusal, body: '' };
+  const { timeoutMs } = limits;
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'Sluice-Webhooks/1',

@@ -43,6 +43,8 @@ before(async () => {
     'store.redis.url': redis.url,
     'delivery.relayhost': `[127.0.0.1]:${sink.port}`,
     'webhooks.batch_interval': '100ms',
+    // The receiver is on loopback, which webhook targets may not be by default (SSRF guard).
+    'webhooks.allow_private_targets': true,
   };
   nodes = await Promise.all([startSluice({ overrides }), startSluice({ overrides })]);
 });

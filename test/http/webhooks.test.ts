@@ -58,7 +58,12 @@ function verify(secret: string, signature: string, body: string): boolean {
   return createHmac('sha256', secret).update(`${match[1]}.${body}`).digest('hex') === match[2];
 }
 
-const FAST = { 'webhooks.batch_interval': '100ms', 'webhooks.retry_schedule': '["200ms"]' };
+// The receivers live on loopback, which webhook targets may not be by default (SSRF guard).
+const FAST = {
+  'webhooks.batch_interval': '100ms',
+  'webhooks.retry_schedule': '["200ms"]',
+  'webhooks.allow_private_targets': true,
+};
 
 async function keyFor(sluice: SluiceProcess): Promise<ApiCall> {
   const key = await createKey(sluice.dataDir, {

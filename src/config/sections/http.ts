@@ -43,5 +43,11 @@ export const webhooksSection = z
     timeout: duration
       .prefault('10s')
       .describe('Give up waiting for a webhook target to answer after this long'),
+    allow_private_targets: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow webhook targets on loopback, private and link-local networks (off: a key cannot make Sluice post inside your network)',
+      ),
   })
   .prefault({});

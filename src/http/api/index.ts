@@ -45,6 +45,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
       store: deps.webhooks,
       dispatcher: deps.dispatcher,
       timeoutMs: deps.config.webhooks.timeout,
+      allowPrivateTargets: deps.config.webhooks.allow_private_targets,
     }),
   ];
 }

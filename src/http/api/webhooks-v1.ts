@@ -16,6 +16,7 @@ export interface WebhookRouteDeps {
   store: WebhookStore;
   dispatcher: WebhookDispatcher | null;
   timeoutMs: number;
+  allowPrivateTargets: boolean;
 }
 
 function view(record: WebhookRecord) {
@@ -40,7 +41,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): ApiRoute[] {
     return record;
   };
   const test = async (webhook: Pick<WebhookRecord, 'target' | 'auth_type' | 'auth_credentials' | 'secret'>) =>
-    postBatch(webhook, newBatchId(), testBatch(), deps.timeoutMs);
+    postBatch(webhook, newBatchId(), testBatch(), deps);
   return [
     route({
       method: 'POST',
