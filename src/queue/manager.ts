@@ -11,12 +11,13 @@
  * accepted messages stays "hot" with envelope and small body, to spare them the re-read.
  */
 
-import { bounceEvent, delayEvent, deliveryEvent, injectionEvent, type SluiceEvent } from '../core/events.js';
+import { injectionEvent, type SluiceEvent } from '../core/events.js';
 import { type BounceRule, classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
+import { EventGroupCommit, outcomeEvent, retryDelay } from './outcome-events.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { TimerHeap } from './timer-heap.js';
 
@@ -93,8 +94,7 @@ export class QueueManager {
   private idleWaiters: Array<() => void> = [];
   /** One copy of each recent reply and domain string: a down next hop gives every job the same one. */
   private readonly interned = new Map<string, string>();
-  private pendingEvents: SluiceEvent[] = [];
-  private eventsFlush: Promise<void> | null = null;
+  private readonly outcomes: EventGroupCommit;
 
   constructor(
     private readonly spool: Spool,
@@ -102,7 +102,9 @@ export class QueueManager {
     private readonly events: EventStore,
     private readonly log: Logger,
     private readonly options: QueueOptions,
-  ) {}
+  ) {
+    this.outcomes = new EventGroupCommit(events);
+  }
 
   /** Picks up everything left in the spool by an earlier run. */
   async recover(): Promise<number> {
@@ -332,7 +334,9 @@ export class QueueManager {
     const events: SluiceEvent[] = [];
     for (const result of results) {
       const kind = result.status === 'defer' && expired ? 'expired' : result.status;
-      const event = this.eventFor(kind, message, job, result, new Date(now));
+      const event = outcomeEvent(kind, message.envelope.facts, job, result, new Date(now), (e, t) =>
+        this.classify(e, t),
+      );
       events.push(event);
       if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
       if (kind === 'defer') lastError ??= result.text;
@@ -345,7 +349,7 @@ export class QueueManager {
     }
     // Written (with the events of every transaction settling in this turn) before the spool
     // records these recipients as final: a crash in between means a retry, never a lost event.
-    const recorded = this.recordEvents(events);
+    const recorded = this.outcomes.record(events);
     job.entry.openJobs--;
     if (retry.length > 0) {
       job.entry.openJobs++;
@@ -404,61 +408,7 @@ export class QueueManager {
     return classifyBounce(enhanced, text, this.options.bounceRules);
   }
 
-  /**
-   * Group commit for delivery events: everything settled in one turn of the event loop goes to
-   * the store in one batch (one SQLite transaction instead of one per transaction settled).
-   */
-  private recordEvents(events: SluiceEvent[]): Promise<void> {
-    this.pendingEvents.push(...events);
-    this.eventsFlush ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        const batch = this.pendingEvents;
-        this.pendingEvents = [];
-        this.eventsFlush = null;
-        try {
-          this.events.appendMany(batch);
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
-    return this.eventsFlush;
-  }
-
-  private eventFor(
-    kind: 'delivered' | 'bounce' | 'defer' | 'expired',
-    message: SpooledMessage,
-    job: Job,
-    result: RcptResult,
-    now: Date,
-  ): SluiceEvent {
-    const facts = message.envelope.facts;
-    const base = { mx_host: result.mxHost, num_retries: job.attempts };
-    if (kind === 'delivered') {
-      const event = deliveryEvent(facts, result.rcpt, base, now);
-      // Signed or unparseable content is delivered untracked; whoever reads events learns why.
-      if (job.trackingNote) event.tracking_skipped = job.trackingNote;
-      return event;
-    }
-    const failure = {
-      ...base,
-      error_code: String(result.code || (kind === 'defer' ? 451 : 550)),
-      raw_reason: result.text,
-      bounce_class: String(this.classify(result.enhanced, result.text)),
-    };
-    if (kind === 'defer') return delayEvent(facts, result.rcpt, failure, now);
-    if (kind === 'expired') {
-      const reason = `554 5.4.7 Delivery time expired after ${job.attempts + 1} attempts; last: ${result.text}`;
-      return bounceEvent(facts, result.rcpt, { ...failure, raw_reason: reason, bounce_class: '24' }, now);
-    }
-    return bounceEvent(facts, result.rcpt, failure, now);
-  }
-
   private backoff(attempts: number): number {
-    const schedule = this.options.retrySchedule;
-    const base = schedule[Math.min(attempts, schedule.length - 1)]!;
-    const jitter = this.options.retryJitter ?? 0.1;
-    return Math.round(base * (1 - jitter + Math.random() * 2 * jitter));
+    return retryDelay(this.options.retrySchedule, this.options.retryJitter ?? 0.1, attempts);
   }
 }
