@@ -114,6 +114,13 @@ export interface SuppressionFilter {
   cursor?: string;
 }
 
+/** A paging cursor this store did not write (tampered, truncated, or from another list). */
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+  }
+}
+
 export interface SuppressionStore {
   /** Inserts or replaces (recipient, type) entries; `created` of an existing entry is kept. */
   put(records: SuppressionRecord[]): Promise<void>;

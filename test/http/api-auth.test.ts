@@ -49,6 +49,9 @@ describe('authentication and grants', () => {
     const basic = `Basic ${Buffer.from(`${viewer.key}:`).toString('base64')}`;
     const events = await apiClient(sluice.httpPort, basic)('GET', '/api/v1/events/message');
     assert.equal(events.status, 200);
+    const forged = await apiClient(sluice.httpPort, basic)('GET', '/api/v1/events/message?cursor=forged');
+    assert.equal(forged.status, 422, 'a cursor this server did not write');
+    assert.match(JSON.stringify(forged.body), /cursor/);
     const grants = await apiClient(sluice.httpPort, basic)('GET', '/api/v1/authenticate/grants');
     assert.deepEqual(grants.body, { results: ['message_events/view'] });
   });
@@ -150,6 +153,10 @@ describe('/api/v1/suppression-list', () => {
       (await api('GET', second.body.links.next ?? '/none')).status,
       second.body.links.next ? 200 : 404,
     );
+    // A cursor the store did not write is the client's mistake, named like any bad field.
+    const forged = await api('GET', '/api/v1/suppression-list?cursor=forged');
+    assert.equal(forged.status, 422);
+    assert.match(JSON.stringify(forged.body), /cursor/);
 
     assert.equal(
       (await api('DELETE', '/api/v1/suppression-list/a1@list.example?type=transactional')).status,

@@ -8,6 +8,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Logger } from '../../log.js';
+import { InvalidCursorError } from '../../store/types.js';
 
 export interface ErrorBody {
   message: string;
@@ -79,4 +80,14 @@ export function apiErrorHandler(log: Logger) {
     log.error({ err: error, url: request.url, method: request.method }, 'API request failed');
     return sendError(reply, new ApiError(500, { message: 'internal error', code: '1000' }));
   };
+}
+
+/** Runs a paged store query; a cursor the store did not write is the client's 422 on `cursor`. */
+export async function withCursor<T>(query: () => Promise<T>): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    if (error instanceof InvalidCursorError) throw invalidValue('cursor', 'is not a cursor this server gave');
+    throw error;
+  }
 }

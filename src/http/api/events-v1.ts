@@ -4,7 +4,7 @@
  * paged with an opaque cursor; `links.next` is the URL of the following page (absent on the last).
  */
 import type { EventStore } from '../../store/types.js';
-import { invalidValue } from './errors.js';
+import { invalidValue, withCursor } from './errors.js';
 import { type ApiRoute, route } from './route.js';
 import { eventsQuery, eventsResponse } from './schemas.js';
 
@@ -22,8 +22,8 @@ export function eventRoutes(events: EventStore): ApiRoute[] {
         if (query.from && query.to && query.from > query.to)
           throw invalidValue('from', 'must not be after to');
         let page: Awaited<ReturnType<EventStore['page']>>;
-        try {
-          page = await events.page({
+        page = await withCursor(() =>
+          events.page({
             ...(query.events ? { types: query.events } : {}),
             ...(query.recipients ? { recipients: query.recipients } : {}),
             ...(query.message_ids ? { messageIds: query.message_ids } : {}),
@@ -32,12 +32,8 @@ export function eventRoutes(events: EventStore): ApiRoute[] {
             ...(query.to ? { to: query.to } : {}),
             ...(query.cursor ? { cursor: query.cursor } : {}),
             limit: query.per_page,
-          });
-        } catch (error) {
-          if ((error as Error).message === 'invalid cursor')
-            throw invalidValue('cursor', 'is not a cursor this server gave');
-          throw error;
-        }
+          }),
+        );
         const links: { next?: string } = {};
         if (page.next) links.next = `/api/v1/events/message?${nextQuery(query, page.next)}`;
         return { results: page.events, total_count: page.total, links };

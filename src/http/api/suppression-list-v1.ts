@@ -11,7 +11,7 @@ import {
   suppressionsOf,
 } from '../../core/suppressions-admin.js';
 import type { SuppressionStore } from '../../store/types.js';
-import { invalidValue, notFound } from './errors.js';
+import { invalidValue, notFound, withCursor } from './errors.js';
 import { type ApiRoute, route } from './route.js';
 import {
   putOneSuppressionBody,
@@ -37,8 +37,8 @@ export function suppressionRoutes(store: SuppressionStore): ApiRoute[] {
       results: suppressionView.array(),
       async handler({ query }) {
         let page: Awaited<ReturnType<typeof listSuppressions>>;
-        try {
-          page = await listSuppressions(store, {
+        page = await withCursor(() =>
+          listSuppressions(store, {
             ...(query.types ? { types: query.types } : {}),
             ...(query.sources ? { sources: query.sources } : {}),
             ...(query.search ? { search: query.search } : {}),
@@ -46,12 +46,8 @@ export function suppressionRoutes(store: SuppressionStore): ApiRoute[] {
             ...(query.to ? { to: query.to } : {}),
             ...(query.cursor ? { cursor: query.cursor } : {}),
             limit: query.per_page,
-          });
-        } catch (error) {
-          if ((error as Error).message === 'invalid cursor')
-            throw invalidValue('cursor', 'is not a cursor this server gave');
-          throw error;
-        }
+          }),
+        );
         const links: { next?: string } = {};
         if (page.next) {
           const params = new URLSearchParams({ per_page: String(query.per_page), cursor: page.next });

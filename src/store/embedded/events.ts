@@ -9,7 +9,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
-import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
+import { type EventFilter, type EventPageFilter, type EventStore, InvalidCursorError } from '../types.js';
 import { EmbeddedLogWriter } from './events-log.js';
 
 export { EVENTS_LOG } from './events-log.js';
@@ -161,6 +161,6 @@ export class EmbeddedEventStore implements EventStore {
 function decodeCursor(cursor: string | undefined): number | null {
   if (!cursor) return null;
   const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw new Error('invalid cursor');
+  if (!match) throw new InvalidCursorError();
   return Number(match[1]);
 }

@@ -4,7 +4,13 @@
  * so paging stays stable while entries are added.
  */
 import type Database from 'better-sqlite3';
-import type { SuppressionFilter, SuppressionRecord, SuppressionStore, SuppressionType } from '../types.js';
+import {
+  InvalidCursorError,
+  type SuppressionFilter,
+  type SuppressionRecord,
+  type SuppressionStore,
+  type SuppressionType,
+} from '../types.js';
 
 interface Position {
   updated: string;
@@ -102,5 +108,5 @@ function decodeCursor(cursor: string | undefined): Position | null {
   } catch {
     // fall through: a cursor we did not write
   }
-  throw new Error('invalid cursor');
+  throw new InvalidCursorError();
 }

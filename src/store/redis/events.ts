@@ -19,7 +19,7 @@
 import path from 'node:path';
 import type { SluiceEvent } from '../../core/events.js';
 import { EmbeddedLogWriter } from '../embedded/events-log.js';
-import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
+import { type EventFilter, type EventPageFilter, type EventStore, InvalidCursorError } from '../types.js';
 import type { KeyNames, RedisClient } from './client.js';
 import { EventOutbox, type OutboxOptions } from './outbox.js';
 import { defineScripts, type Scripts } from './scripts.js';
@@ -283,7 +283,7 @@ function compareIds(a: string, b: string): number {
 function decodePageCursor(cursor: string | undefined): string | null {
   if (!cursor) return null;
   const match = /^sid:(\d{1,20}-\d{1,20})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) throw new Error('invalid cursor');
+  if (!match) throw new InvalidCursorError();
   return match[1]!;
 }
 

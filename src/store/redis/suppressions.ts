@@ -7,7 +7,13 @@
  * substring) are applied while walking: a selective filter over a huge list reads more entries
  * than it returns (the documented trade-off; the time bounds narrow the walk first).
  */
-import type { SuppressionFilter, SuppressionRecord, SuppressionStore, SuppressionType } from '../types.js';
+import {
+  InvalidCursorError,
+  type SuppressionFilter,
+  type SuppressionRecord,
+  type SuppressionStore,
+  type SuppressionType,
+} from '../types.js';
 import type { KeyNames, RedisClient } from './client.js';
 import { defineScripts, type Scripts } from './scripts.js';
 
@@ -159,5 +165,5 @@ function decodeCursor(cursor: string | undefined): string | null {
   if (!cursor) return null;
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   if (text.startsWith(`s1${SEP}`) && text.split(SEP).length === 4) return text.slice(3);
-  throw new Error('invalid cursor');
+  throw new InvalidCursorError();
 }
