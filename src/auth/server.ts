@@ -13,6 +13,7 @@ import type { AuthThrottle } from '../core/auth-throttle.js';
 import type { KeyService } from '../core/keys.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
 import type { Logger } from '../log.js';
+import { stopServer } from '../net/stop-server.js';
 import { AuthSession } from './session.js';
 import { decodeLine, LineFramer } from './wire.js';
 
@@ -100,14 +101,6 @@ export async function startAuthServer(listen: string, deps: AuthServerDeps): Pro
 
   return {
     address,
-    async stop() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.end();
-      const grace = setTimeout(() => {
-        for (const socket of sockets) socket.destroy();
-      }, STOP_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
-    },
+    stop: () => stopServer(server, sockets, STOP_GRACE_MS),
   };
 }

@@ -11,6 +11,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../log.js';
+import { stopServer } from '../net/stop-server.js';
 import { type MilterHandlers, MilterSession } from './session.js';
 import { decodeCommand, PacketFramer, WireError } from './wire.js';
 
@@ -114,15 +115,7 @@ export async function startMilterServer(
   const address = await listen(server, options);
   return {
     address,
-    async stop() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.end();
-      const grace = setTimeout(() => {
-        for (const socket of sockets) socket.destroy();
-      }, STOP_GRACE_MS);
-      await closed;
-      clearTimeout(grace);
-    },
+    stop: () => stopServer(server, sockets, STOP_GRACE_MS),
   };
 }
 
