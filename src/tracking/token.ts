@@ -8,7 +8,8 @@
  * tampered, unknown key, expired and malformed tokens all look the same to a caller, which must
  * answer 404 and never redirect.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { HmacSha256 } from './hmac-sha256.js';
 
 export type TokenKind = 'click' | 'open' | 'initial_open';
 
@@ -40,8 +41,9 @@ const HEX_ID = /^(?:[0-9a-f]{2})+$/;
 export const MAX_TOKEN_LENGTH = 8192;
 
 export class TokenSigner {
-  private readonly byId = new Map<string, Buffer>();
-  private readonly signing: { id: string; secret: Buffer };
+  /** One keyed HMAC per key: the key's pad blocks are hashed once, not per token. */
+  private readonly byId = new Map<string, HmacSha256>();
+  private readonly signing: { id: string; mac: HmacSha256 };
   /** The encoded shared fields of the last token signed (see sign()). */
   private prefix: {
     kind: TokenKind;
@@ -60,9 +62,9 @@ export class TokenSigner {
     if (keys.length === 0) throw new Error('tracking: at least one signing key is needed');
     for (const key of keys) {
       if (Buffer.byteLength(key.id) > 255) throw new Error('tracking: key id longer than 255 bytes');
-      this.byId.set(key.id, Buffer.from(key.secret, 'utf8'));
+      this.byId.set(key.id, new HmacSha256(Buffer.from(key.secret, 'utf8')));
     }
-    this.signing = { id: keys[0]!.id, secret: Buffer.from(keys[0]!.secret, 'utf8') };
+    this.signing = { id: keys[0]!.id, mac: new HmacSha256(Buffer.from(keys[0]!.secret, 'utf8')) };
   }
 
   sign(payload: Omit<TokenPayload, 'expires'>): string {
@@ -89,7 +91,7 @@ export class TokenSigner {
     // Body and MAC in one buffer, the MAC written into its last bytes.
     const token = encodeLink(prefix.bytes, payload.linkIndex, payload.linkName, payload.url, MAC_LENGTH);
     const bodyLength = token.length - MAC_LENGTH;
-    token.set(hmac(this.signing.secret, token.subarray(0, bodyLength)), bodyLength);
+    this.signing.mac.mac(token.subarray(0, bodyLength), token, bodyLength, MAC_LENGTH);
     return token.toString('base64url');
   }
 
@@ -107,16 +109,14 @@ export class TokenSigner {
       return null;
     }
     if (!decoded) return null;
-    const secret = this.byId.get(decoded.keyId);
-    if (!secret) return null;
-    if (!timingSafeEqual(hmac(secret, body), mac)) return null;
+    const key = this.byId.get(decoded.keyId);
+    if (!key) return null;
+    const expected = Buffer.allocUnsafe(MAC_LENGTH);
+    key.mac(body, expected, 0, MAC_LENGTH);
+    if (!timingSafeEqual(expected, mac)) return null;
     if (decoded.payload.expires * 1000 <= this.now()) return null;
     return decoded.payload;
   }
-}
-
-function hmac(secret: Buffer, body: Buffer): Buffer {
-  return createHmac('sha256', secret).update(body).digest().subarray(0, MAC_LENGTH);
 }
 
 /** The fields every link of one message to one recipient shares: version to recipient. */
