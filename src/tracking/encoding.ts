@@ -8,6 +8,7 @@
  * were. The charset's real decoder is used only to read link targets.
  */
 import { TextDecoder } from 'node:util';
+import { decodeQp } from './qp.js';
 
 /** Charsets whose ASCII bytes are always ASCII characters (no ISO-2022 shifts, no UTF-16). */
 const ASCII_SAFE =
@@ -75,66 +76,8 @@ function encodeBase64(bytes: Buffer): Buffer {
 
 const HEX = Buffer.from('0123456789ABCDEF');
 
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
-}
-
-/** Quoted-printable to bytes, in one pass over the bytes (parts are rewritten per recipient). */
-function decodeQp(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(body.length);
-  let n = 0;
-  const length = body.length;
-  for (let i = 0; i < length; i++) {
-    const c = body[i]!;
-    if (c === 0x20 || c === 0x09) {
-      // Trailing whitespace on an encoded line is transport padding (RFC 2045 6.7 rule 3).
-      let j = i;
-      while (j < length && (body[j] === 0x20 || body[j] === 0x09)) j++;
-      if (j === length || body[j] === 0x0a || (body[j] === 0x0d && body[j + 1] === 0x0a)) {
-        i = j - 1;
-        continue;
-      }
-      for (; i < j; i++) out[n++] = body[i]!;
-      i--;
-      continue;
-    }
-    if (c === 0x3d) {
-      const a = body[i + 1];
-      if (a === 0x0d && body[i + 2] === 0x0a) {
-        i += 2;
-        continue;
-      }
-      if (a === 0x0a) {
-        i += 1;
-        continue;
-      }
-      // A soft break may carry transport padding between "=" and the line end.
-      if (a === 0x20 || a === 0x09) {
-        let j = i + 1;
-        while (j < length && (body[j] === 0x20 || body[j] === 0x09)) j++;
-        if (j === length || body[j] === 0x0a || (body[j] === 0x0d && body[j + 1] === 0x0a)) {
-          i = body[j] === 0x0d ? j + 1 : j;
-          continue;
-        }
-      }
-      const hi = a === undefined ? -1 : hexValue(a);
-      const lo = i + 2 < length ? hexValue(body[i + 2]!) : -1;
-      if (hi >= 0 && lo >= 0) {
-        out[n++] = (hi << 4) | lo;
-        i += 2;
-        continue;
-      }
-    }
-    out[n++] = c; // a lone "=" is kept as written, as RFC 2045 advises for robustness
-  }
-  return out.subarray(0, n);
-}
-
 /** Quoted-printable, lines of at most 76 characters, CRLF hard breaks kept as line breaks. */
-function encodeQp(bytes: Buffer): Buffer {
+export function encodeQp(bytes: Buffer): Buffer {
   // Worst case: every byte as =XX, plus a soft break (=CRLF) per 25 encoded bytes.
   const out = Buffer.allocUnsafe(bytes.length * 3 + Math.ceil(bytes.length / 25) * 3 + 3);
   let n = 0;

@@ -41,7 +41,14 @@ export interface HtmlTrackingResult {
   pixels: number;
 }
 
-interface Edit {
+/** The edits trackHtml makes, as offsets into `source`: sorted by start, none overlapping. */
+export interface HtmlTrackingEdits {
+  edits: Edit[];
+  links: number;
+  pixels: number;
+}
+
+export interface Edit {
   start: number;
   end: number;
   text: string;
@@ -64,6 +71,12 @@ const HTTP_URL = /^https?:\/\//i;
 const MAX_LINK_NAME = 63;
 
 export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTrackingResult {
+  const { edits, links, pixels } = htmlEdits(source, options);
+  return { html: splice(source, edits), links, pixels };
+}
+
+/** trackHtml's edits without applying them: the caller splices bytes (see mime.ts). */
+export function htmlEdits(source: string, options: HtmlTrackingOptions): HtmlTrackingEdits {
   const decode = options.decode ?? ((raw: string) => raw);
   const edits: Edit[] = [];
   let tag = '';
@@ -170,7 +183,7 @@ export function trackHtml(source: string, options: HtmlTrackingOptions): HtmlTra
     edits.push({ start: at, end: at, text: pixelTag(options, 'open') });
     pixels = 2;
   }
-  return { html: splice(source, edits), links, pixels };
+  return { edits: orderEdits(edits), links, pixels };
 }
 
 /** Adds the edits for one <a>/<area> tag; returns how many links it tracked. */
@@ -211,14 +224,27 @@ function pixelTag(options: HtmlTrackingOptions, kind: 'initial_open' | 'open'): 
   );
 }
 
-function splice(source: string, edits: Edit[]): string {
+/** Sorted by start and without overlaps. */
+export function orderEdits(edits: Edit[]): Edit[] {
+  // Stable by start (Array.prototype.sort is): the two pixels may share an offset (empty
+  // document) and keep their order. The link edits come in order already; the pixels do not.
+  const sorted = edits.sort((a, b) => a.start - b.start);
+  const kept: Edit[] = [];
+  let at = 0;
+  for (const e of sorted) {
+    if (e.start < at) continue; // overlapping edits cannot come from one tokenizer pass; be safe
+    kept.push(e);
+    at = e.end;
+  }
+  return kept;
+}
+
+/** Applies ordered edits to a string. */
+export function splice(source: string, edits: readonly Edit[]): string {
   if (edits.length === 0) return source;
-  // Stable by start: the two pixels may share an offset (empty document) and keep their order.
-  const sorted = edits.map((e, i) => ({ e, i })).sort((a, b) => a.e.start - b.e.start || a.i - b.i);
   const out: string[] = [];
   let at = 0;
-  for (const { e } of sorted) {
-    if (e.start < at) continue; // overlapping edits cannot come from one tokenizer pass; be safe
+  for (const e of edits) {
     out.push(source.slice(at, e.start), e.text);
     at = e.end;
   }

@@ -14,9 +14,10 @@
  * DKIM-Signature on the message or a multipart/signed / application/pkcs7-mime part.
  */
 import { type Cte, charsetDecoder, decodeBody, encodeBody, longestLine, parseCte } from './encoding.js';
-import { trackHtml } from './html.js';
+import { htmlEdits } from './html.js';
 import { type PartHeaders, parseHeaders } from './mime-headers.js';
-import { trackText } from './text.js';
+import { type ByteEdit, decodeQp, spliceQp } from './qp.js';
+import { textEdits } from './text.js';
 import { MAX_TOKEN_LENGTH, type TokenSigner } from './token.js';
 
 export interface TrackingOptions {
@@ -202,38 +203,40 @@ export class TrackingTransform {
       return `transfer encoding ${JSON.stringify(part.cte)} is unknown; a ${part.type} part left untouched`;
     const decoder = charsetDecoder(part.params.get('charset'));
     if (typeof decoder === 'string') return `${decoder}; a ${part.type} part left untouched`;
-    const bytes = decodeBody(body, cte);
+    // Quoted-printable keeps where each decoded byte was encoded, so edits go straight into the
+    // encoded body (spliceQp) instead of decoding, editing and re-encoding all of it.
+    const starts = cte === 'quoted-printable' ? qpStarts(body.length) : null;
+    const bytes = starts ? decodeQp(body, starts) : decodeBody(body, cte);
     const source = bytes.toString('latin1');
     // ASCII reads the same in every accepted charset: only other bytes need the decoder.
     const decode = (raw: string) => (NON_ASCII.test(raw) ? decoder.decode(Buffer.from(raw, 'latin1')) : raw);
-    const trackLink = (url: string, name: string) => this.link(decode(url), name);
-    let text: string;
+    let edits: ByteEdit[];
     let links: number;
     let pixels = 0;
     if (part.type === 'text/html') {
-      const r = trackHtml(source, {
+      ({ edits, links, pixels } = htmlEdits(source, {
         open: this.options.open,
         click: this.options.click,
         decode,
         trackLink: (url, name) => this.link(url, name),
         pixel: (kind) => this.pixel(kind),
-      });
-      ({ links, pixels } = r);
-      text = r.html;
+      }));
     } else {
-      const r = trackText(source, (url) => trackLink(url, ''));
-      links = r.links;
-      text = r.text;
+      ({ edits, links } = textEdits(source, (url) => this.link(decode(url), '')));
     }
     if (links + pixels === 0) return body;
-    const updated = Buffer.from(text, 'latin1');
-    if (!lineSafe(cte, bytes, updated))
-      return `a rewritten ${cte} line would exceed 998 bytes; left untouched`;
+    let encoded = starts ? spliceQp(body, starts, edits) : null;
+    if (!encoded) {
+      const updated = spliceBytes(bytes, edits);
+      if (!lineSafe(cte, bytes, updated))
+        return `a rewritten ${cte} line would exceed 998 bytes; left untouched`;
+      encoded = encodeBody(updated, cte);
+    }
     // Counted only now: a part declined above adds no link or pixel to the message.
     this.result.links += links;
     this.result.pixels += pixels;
     this.result.tracked = true;
-    return encodeBody(updated, cte);
+    return encoded;
   }
 
   /** The tracking URL for a link, or null when its token would be too long to ever verify. */
@@ -272,6 +275,35 @@ export class TrackingTransform {
   private note(reason: string): void {
     if (!this.result.reasons.includes(reason)) this.result.reasons.push(reason);
   }
+}
+
+/** Parts up to this size share one offsets array (no garbage per message); larger ones get their own. */
+const SHARED_STARTS = 1 << 20;
+let sharedStarts = new Int32Array(0);
+
+function qpStarts(encodedLength: number): Int32Array {
+  if (encodedLength + 1 > SHARED_STARTS) return new Int32Array(encodedLength + 1);
+  if (sharedStarts.length < encodedLength + 1)
+    sharedStarts = new Int32Array(
+      Math.min(SHARED_STARTS, Math.max(encodedLength + 1, 2 * sharedStarts.length)),
+    );
+  return sharedStarts;
+}
+
+/** The decoded bytes with ordered edits applied (edit texts are ASCII). */
+function spliceBytes(bytes: Buffer, edits: readonly ByteEdit[]): Buffer {
+  let size = bytes.length;
+  for (const e of edits) size += e.text.length - (e.end - e.start);
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  let at = 0;
+  for (const e of edits) {
+    o += bytes.copy(out, o, at, e.start);
+    o += out.write(e.text, o, 'latin1');
+    at = e.end;
+  }
+  bytes.copy(out, o, at);
+  return out;
 }
 
 function lineSafe(cte: Cte, before: Buffer, after: Buffer): boolean {

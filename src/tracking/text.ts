@@ -7,6 +7,8 @@
  * non-ASCII byte (an IRI) is not tracked at all rather than tracked in part.
  */
 
+import { type Edit, splice } from './html.js';
+
 const URL_RUN = /https?:\/\/[\x21\x23-\x3b\x3d\x3f-\x7e]+/gi;
 const TRAILING = /[.,;:!?'*]+$/;
 
@@ -17,23 +19,34 @@ export interface TextTrackingResult {
 
 /** trackLink answers the tracking URL, or null to leave the URL as written. */
 export function trackText(source: string, trackLink: (url: string) => string | null): TextTrackingResult {
-  let links = 0;
-  const text = source.replace(URL_RUN, (match: string, offset: number) => {
+  const { edits, links } = textEdits(source, trackLink);
+  return { text: splice(source, edits), links };
+}
+
+/** trackText's edits (sorted, not overlapping) without applying them: the caller splices bytes. */
+export function textEdits(
+  source: string,
+  trackLink: (url: string) => string | null,
+): { edits: Edit[]; links: number } {
+  const edits: Edit[] = [];
+  URL_RUN.lastIndex = 0;
+  for (let m = URL_RUN.exec(source); m; m = URL_RUN.exec(source)) {
+    const match = m[0];
+    const offset = m.index;
     // "xhttp://" is not a URL start; a letter or digit right before means we are inside a word.
-    if (offset > 0 && /[A-Za-z0-9]/.test(source[offset - 1]!)) return match;
+    if (offset > 0 && /[A-Za-z0-9]/.test(source[offset - 1]!)) continue;
     // "https://x.example/ü": a reader's client may link the whole IRI, which would then end in
     // the tracking URL plus "ü" and miss; a URL glued to a non-ASCII byte is left as written.
-    if (source.charCodeAt(offset + match.length) >= 0x80) return match;
+    if (source.charCodeAt(offset + match.length) >= 0x80) continue;
     let url = match.replace(TRAILING, '');
     while (url.endsWith(')') && count(url, '(') < count(url, ')'))
       url = url.slice(0, -1).replace(TRAILING, '');
-    if (!/^https?:\/\/[^/?#]/i.test(url)) return match;
+    if (!/^https?:\/\/[^/?#]/i.test(url)) continue;
     const tracked = trackLink(url);
-    if (tracked === null) return match;
-    links++;
-    return tracked + match.slice(url.length);
-  });
-  return { text, links };
+    if (tracked === null) continue;
+    edits.push({ start: offset, end: offset + url.length, text: tracked });
+  }
+  return { edits, links: edits.length };
 }
 
 function count(s: string, ch: string): number {
