@@ -67,6 +67,8 @@ interface Attr {
 }
 
 const LINK_TAGS = new Set(['a', 'area']);
+/** The attributes linkEdits reads. */
+const LINK_ATTRS = new Set(['href', 'data-msys-linkname', 'data-msys-clicktrack']);
 const HTTP_URL = /^https?:\/\//i;
 const MAX_LINK_NAME = 63;
 
@@ -110,10 +112,13 @@ export function htmlEdits(source: string, options: HtmlTrackingOptions): HtmlTra
         linkTag = options.click && LINK_TAGS.has(tag);
       },
       onattribname(start, end) {
-        // Only <a>/<area> attributes are ever read: skipping the rest keeps long newsletters cheap.
+        // Only three attributes of <a>/<area> are ever read: skipping the rest (and not decoding
+        // their values) keeps long newsletters cheap.
         if (!linkTag) return;
+        const name = source.slice(start, end).toLowerCase();
+        if (!LINK_ATTRS.has(name)) return;
         current = {
-          name: source.slice(start, end).toLowerCase(),
+          name,
           start,
           end,
           valueStart: end,

@@ -33,6 +33,8 @@ for (let i = 0; i < 6; i++) {
   HEX_VALUE[0x61 + i] = 10 + i;
 }
 const HEX = Buffer.from('0123456789ABCDEF');
+/** Text encodeText can write as it is: printable ASCII but "=", and spaces (a soft break always follows). */
+const PLAIN_TEXT = /^[\x20-\x3c\x3e-\x7e]*$/;
 /** 1 for bytes an encoded line can carry as themselves anywhere (printable ASCII except "="). */
 const LITERAL = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) LITERAL[c] = c === 0x3d ? 0 : 1;
@@ -118,6 +120,14 @@ function encodedBound(text: string): number {
 /** Encodes ASCII `text` at column 0 into out at `at`, lines of at most 76; answers where it ends. */
 function encodeText(text: string, out: Buffer, at: number): number {
   let o = at;
+  // Tracking URLs are base64url tokens after a base URL: nothing to escape, so written 75 a line.
+  if (PLAIN_TEXT.test(text)) {
+    for (let i = 0; i < text.length; i += 75) {
+      if (i > 0) o = softBreak(out, o);
+      o += out.write(text.slice(i, i + 75), o, 'latin1');
+    }
+    return o;
+  }
   let column = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i) & 0xff;
