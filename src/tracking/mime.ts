@@ -1,10 +1,13 @@
 /**
- * The message-level tracking transform: walks the MIME structure line by line and rewrites each
+ * The message-level tracking transform: walks the MIME structure and rewrites each
  * inline text/html (opens, clicks) and text/plain (clicks) part; every other byte passes through
  * as it came. push()/end() return bytes to pass on, as MessageIntake does, so it can sit between
  * intake and the spool writer.
  *
- * Memory: one line at a time (intake caps line length), plus the text part being rewritten, held
+ * Header sections are read line by line; inside a body only lines starting with "-" (possible
+ * boundaries) are looked at, the runs of lines between them are passed on or held whole.
+ *
+ * Memory: one chunk at a time (intake caps line length), plus the text part being rewritten, held
  * whole because a link may sit anywhere in it — capped at maxPartSize; a larger part passes
  * through untracked with a reason. Attachments and other parts stream through.
  *
@@ -42,6 +45,9 @@ export interface TrackingResult {
 
 type Mode = 'headers' | 'pass' | 'hold';
 
+/** A line end followed by "-": where a boundary line may start. */
+const NL_DASH = Buffer.from('\n-');
+
 /** A latin1 byte string holds only U+0000-U+00FF: anything from U+0080 up is a non-ASCII byte. */
 const NON_ASCII = /[\u0080-\u00ff]/;
 
@@ -64,7 +70,19 @@ export class TrackingTransform {
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     let from = 0;
-    for (let lf = chunk.indexOf(10); lf !== -1; lf = chunk.indexOf(10, lf + 1)) {
+    while (from < chunk.length) {
+      if (this.pending.length === 0 && (this.untouched || this.mode !== 'headers')) {
+        // Inside a body only a boundary line changes anything: the lines before the next one
+        // that starts with "-" are taken as one run, not split and looked at one by one.
+        const end = this.bodyRunEnd(chunk, from);
+        if (end > from) {
+          this.bodyRun(chunk.subarray(from, end), out);
+          from = end;
+          continue;
+        }
+      }
+      const lf = chunk.indexOf(10, from);
+      if (lf === -1) break;
       this.pending.push(chunk.subarray(from, lf + 1));
       const line = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
       this.pending = [];
@@ -73,6 +91,29 @@ export class TrackingTransform {
     }
     if (from < chunk.length) this.pending.push(chunk.subarray(from));
     return out;
+  }
+
+  /** Where the run of whole body lines from `from` (a line start) ends: at a line starting with "-", or the last line end. */
+  private bodyRunEnd(chunk: Buffer, from: number): number {
+    if (!this.untouched && this.stack.length > 0) {
+      if (chunk[from] === 45) return from;
+      const dash = chunk.indexOf(NL_DASH, from);
+      if (dash !== -1) return dash + 1;
+    }
+    return Math.max(from, chunk.lastIndexOf(10) + 1);
+  }
+
+  /** Whole lines of a body (none a boundary): passed on, or held when the part is being rewritten. */
+  private bodyRun(run: Buffer, out: Buffer[]): void {
+    if (this.untouched || this.mode === 'pass') {
+      out.push(run);
+      return;
+    }
+    this.held.push(run);
+    this.heldSize += run.length;
+    if (this.heldSize > this.options.maxPartSize) {
+      this.release(out, `a text part is larger than ${this.options.maxPartSize} bytes; left untouched`);
+    }
   }
 
   end(): Buffer[] {
