@@ -51,19 +51,25 @@ function lineEndsAt(body: Uint8Array, j: number): boolean {
   return j === body.length || body[j] === 0x0a || (body[j] === 0x0d && body[j + 1] === 0x0a);
 }
 
-export function decodeQp(body: Buffer, starts: Int32Array | null = null): Buffer {
+export function decodeQp(body: Buffer, into: Int32Array | null = null): Buffer {
+  // Always written (one loop to keep fast); a throwaway array when the caller has no use for it.
+  const starts = into ?? new Int32Array(body.length + 1);
   const out = Buffer.allocUnsafe(body.length);
   const length = body.length;
   let n = 0;
   let i = 0;
   while (i < length) {
-    const c = body[i]!;
-    const kind = CLASS[c]!;
-    if (kind === 0) {
-      if (starts) starts[n] = i;
+    let c = body[i]!;
+    // Most bytes stand for themselves: a tight loop over each run of them.
+    while (CLASS[c] === 0) {
+      starts[n] = i;
       out[n++] = c;
-      i++;
-    } else if (kind === 2) {
+      if (++i === length) break;
+      c = body[i]!;
+    }
+    if (i === length) break;
+    const kind = CLASS[c]!;
+    if (kind === 2) {
       // Trailing whitespace on an encoded line is transport padding (RFC 2045 6.7 rule 3).
       const j = skipBlanks(body, i);
       if (lineEndsAt(body, j)) {
@@ -71,7 +77,7 @@ export function decodeQp(body: Buffer, starts: Int32Array | null = null): Buffer
         continue;
       }
       for (; i < j; i++) {
-        if (starts) starts[n] = i;
+        starts[n] = i;
         out[n++] = body[i]!;
       }
     } else {
@@ -98,7 +104,7 @@ export function decodeQp(body: Buffer, starts: Int32Array | null = null): Buffer
       }
       const hi = a === undefined ? 255 : HEX_VALUE[a]!;
       const lo = i + 2 < length ? HEX_VALUE[body[i + 2]!]! : 255;
-      if (starts) starts[n] = i;
+      starts[n] = i;
       if (hi !== 255 && lo !== 255) {
         out[n++] = (hi << 4) | lo;
         i += 3;
@@ -108,7 +114,7 @@ export function decodeQp(body: Buffer, starts: Int32Array | null = null): Buffer
       }
     }
   }
-  if (starts) starts[n] = length;
+  starts[n] = length;
   return out.subarray(0, n);
 }
 
