@@ -5,21 +5,22 @@
  *  - `sluice`: the real tracking server (verify the token, look up the injection — cached —,
  *    record the click through BatchedEventStore into the embedded store, 302), as `sluice serve`
  *    runs it;
- *  - `sluice-commit-each`: the same, with a commit per click (how serve ran before batching);
+ *  - `sluice-main-thread`: the same, with the batches committed on the server's main thread (how
+ *    serve ran before the worker thread);
  *  - `reference`: a bare fastify route answering 302 without verifying or recording.
  * Every response must be a 302 and, for Sluice, every one must have left a click event (give or
  * take the requests in flight when a run stops): both are checked after each round. Per system: the medians over rounds of requests/s, p50 and p99.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import { clickPaths } from './tracking-tokens.js';
 
-export type System = 'sluice' | 'sluice-commit-each' | 'reference';
+export type System = 'sluice' | 'sluice-main-thread' | 'reference';
 
 export interface LoadRound {
   system: System;
@@ -28,6 +29,33 @@ export interface LoadRound {
   p99: number;
   responses: number;
   clicksRecorded: number | null;
+  /** Server CPU per request, µs: its main thread (what latency waits on) and the whole process. */
+  mainCpuUs: number | null;
+  processCpuUs: number | null;
+  /** autocannon's (this process's) CPU over the run, in % of one core: near 100 means it caps the figure. */
+  loaderCpu: number;
+}
+
+/** utime + stime of a process or thread from /proc, in clock ticks (100 per second); null off Linux. */
+function cpuTicks(file: string): number | null {
+  try {
+    const fields = readFileSync(file, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+/** Waits until the click count stops moving (a worker thread may still be committing the warm-up). */
+async function settledClicks(dataDir: string): Promise<number> {
+  let last = countClicks(dataDir);
+  for (let i = 0; i < 50; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const now = countClicks(dataDir);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
 }
 
 const SERVER = path.join(import.meta.dirname, 'tracking-server.js');
@@ -109,7 +137,7 @@ export async function loadBench(
   const secret = randomBytes(24).toString('base64url');
   const paths = clickPaths(secret);
   const rounds: LoadRound[] = [];
-  const systems: System[] = ['sluice', 'sluice-commit-each', 'reference'];
+  const systems: System[] = ['sluice', 'sluice-main-thread', 'reference'];
   for (let round = 0; round < options.rounds; round++) {
     for (const system of round % 2 === 0 ? systems : [...systems].reverse()) {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-tracking-'));
@@ -118,14 +146,30 @@ export async function loadBench(
         await hammer(address, paths, options.connections, 1); // warm-up, not counted
         await new Promise((resolve) => setTimeout(resolve, 1_000)); // let its last requests finish
         const records = system !== 'reference';
-        const before = records ? countClicks(dataDir) : 0;
+        const before = records ? await settledClicks(dataDir) : 0;
+        const procFile = `/proc/${child.pid}/stat`;
+        const mainFile = `/proc/${child.pid}/task/${child.pid}/stat`;
+        const [proc0, main0, own0] = [cpuTicks(procFile), cpuTicks(mainFile), process.cpuUsage()];
         const r = await hammer(address, paths, options.connections, options.seconds);
+        const [proc1, main1, own] = [cpuTicks(procFile), cpuTicks(mainFile), process.cpuUsage(own0)];
+        const perRequest = (a: number | null, b: number | null) =>
+          a === null || b === null ? null : ((b - a) * 10_000) / r.responses;
         await stopServer(child);
         const clicksRecorded = records ? countClicks(dataDir) - before : null;
         // Requests sent but unanswered when autocannon stops are still recorded by the server.
         if (clicksRecorded !== null && (clicksRecorded < r.responses || clicksRecorded > r.sent))
           throw new Error(`${r.responses} redirects (${r.sent} sent) but ${clicksRecorded} click events`);
-        rounds.push({ system, rps: r.rps, p50: r.p50, p99: r.p99, responses: r.responses, clicksRecorded });
+        rounds.push({
+          system,
+          rps: r.rps,
+          p50: r.p50,
+          p99: r.p99,
+          responses: r.responses,
+          clicksRecorded,
+          mainCpuUs: perRequest(main0, main1),
+          processCpuUs: perRequest(proc0, proc1),
+          loaderCpu: ((own.user + own.system) / 1e6 / options.seconds) * 100,
+        });
         log(
           `load round ${round + 1}/${options.rounds}: ${system} ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms`,
         );

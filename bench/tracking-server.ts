@@ -5,8 +5,9 @@
  * every click finds its campaign); `... reference` runs a bare fastify route /f/:token that
  * answers 302 without verifying or recording anything. The signing secret comes from the
  * environment (SLUICE_BENCH_SECRET). `sluice` writes the click events through BatchedEventStore (one
- * transaction per event-loop turn), as `sluice serve` does; `sluice-commit-each` is the same
- * server committing every click on its own (how serve ran before batching). Prints "listening HOST:PORT" once ready; stops on SIGTERM.
+ * batch per event-loop turn) into ThreadedEventStore (committed by a worker thread), as `sluice
+ * serve` does; `sluice-main-thread` commits the same batches on the main thread (how serve ran
+ * before). Errors are logged (level error) on stdout. Prints "listening HOST:PORT" once ready; stops on SIGTERM.
  */
 import Fastify from 'fastify';
 import { configSchema } from '../src/config/schema.js';
@@ -14,6 +15,7 @@ import { injectionEvent } from '../src/core/events.js';
 import { startHttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
 import { BatchedEventStore } from '../src/store/embedded/batched-events.js';
+import { ThreadedEventStore } from '../src/store/embedded/threaded-events.js';
 import { openStores } from '../src/store/open.js';
 import { MAX_TOKEN_LENGTH, TokenSigner } from '../src/tracking/token.js';
 import { BENCH_KEY_ID, benchFacts, benchMessages } from './tracking-tokens.js';
@@ -37,19 +39,20 @@ async function main() {
   for (const { messageId, rcpt } of benchMessages())
     stores.events.append(injectionEvent(benchFacts(messageId), rcpt));
   const signer = new TokenSigner([{ id: BENCH_KEY_ID, secret }], 365 * 86_400_000);
-  const batched =
-    mode === 'sluice'
-      ? new BatchedEventStore(stores.events, (error, lost) => console.error(`lost ${lost} events: ${error}`))
-      : null;
+  const onError = (error: unknown, lost: number) => console.error(`lost ${lost} events: ${error}`);
+  // As `sluice serve` runs it: batched per loop turn, committed by a worker thread.
+  const threaded = mode === 'sluice' ? new ThreadedEventStore(dataDir!, stores.events, onError) : null;
+  const batched = new BatchedEventStore(threaded ?? stores.events, onError);
   const server = await startHttpServer(
     { listen: '127.0.0.1:0', trustedProxies: [] },
-    { signer, events: batched ?? stores.events, log: createLogger('silent') },
+    { signer, events: batched, log: createLogger('error') },
   );
   console.log(`listening ${server.address}`);
   process.on('SIGTERM', () => {
     void server
       .close()
-      .then(() => batched?.close())
+      .then(() => batched.close())
+      .then(() => threaded?.close())
       .then(() => stores.close())
       .then(() => process.exit(0));
   });

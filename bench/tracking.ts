@@ -90,22 +90,23 @@ if (part('load')) {
     `### /f/ redirects under load: autocannon, ${values.connections} connections, ${values.seconds} s per round, median of ${values.rounds} rounds\n`,
   );
   console.log(
-    '| server | requests/s | p50 ms | p99 ms | responses (all 302) | click events recorded | vs reference |',
+    '| server | requests/s | p50 ms | p99 ms | server main-thread CPU µs/req | server process CPU µs/req | autocannon CPU % of a core | responses (all 302) | click events recorded | vs reference |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const labels = {
-    sluice: 'sluice (verify + record batched per loop turn, as serve runs it)',
-    'sluice-commit-each': 'sluice, a commit per click (before batching)',
+    sluice: 'sluice (verify + record, batches committed by a worker thread, as serve runs it)',
+    'sluice-main-thread': 'sluice, batches committed on the main thread (before)',
     reference: 'reference (bare fastify 302)',
   } as const;
-  for (const system of ['sluice', 'sluice-commit-each', 'reference'] as const) {
+  const cpu = (xs: (number | null)[]) => (xs.some((x) => x === null) ? '—' : fmt(median(xs as number[]), 1));
+  for (const system of ['sluice', 'sluice-main-thread', 'reference'] as const) {
     const rs = of(system);
     const rps = median(rs.map((r) => r.rps));
     const recorded = rs.every((r) => r.clicksRecorded === null)
       ? '—'
       : fmt(rs.reduce((n, r) => n + (r.clicksRecorded ?? 0), 0));
     console.log(
-      `| ${labels[system]} | ${fmt(rps)} | ${median(rs.map((r) => r.p50))} | ${median(rs.map((r) => r.p99))} | ${fmt(rs.reduce((n, r) => n + r.responses, 0))} | ${recorded} | ${(rps / reference).toFixed(2)} |`,
+      `| ${labels[system]} | ${fmt(rps)} | ${median(rs.map((r) => r.p50))} | ${median(rs.map((r) => r.p99))} | ${cpu(rs.map((r) => r.mainCpuUs))} | ${cpu(rs.map((r) => r.processCpuUs))} | ${fmt(median(rs.map((r) => r.loaderCpu)))} | ${fmt(rs.reduce((n, r) => n + r.responses, 0))} | ${recorded} | ${(rps / reference).toFixed(2)} |`,
     );
   }
   console.log('\nTarget: ≥ 10,000 redirects/s with p99 < 10 ms.\n');

@@ -12,6 +12,7 @@ import { type AdminServer, startAdminServer } from './admin/server.js';
 import { adminSocketPath } from './admin/socket-path.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
+import type { SluiceEvent } from './core/events.js';
 import { KeyService } from './core/keys.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { bounceRulesWith } from './delivery/bounce-rules.js';
@@ -37,6 +38,8 @@ import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { CachingKeyStore } from './store/cached-keys.js';
 import { BatchedEventStore } from './store/embedded/batched-events.js';
+import { EmbeddedEventStore } from './store/embedded/events.js';
+import { ThreadedEventStore } from './store/embedded/threaded-events.js';
 import { openStores } from './store/open.js';
 import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
@@ -89,10 +92,11 @@ export async function startServer(
     poolOpen: () => pool.size,
   });
   // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
-  const events = observedEvents(stores.events, (event) => {
+  const observe = (event: SluiceEvent) => {
     dispatcher.offer(event);
     metrics.count(event);
-  });
+  };
+  const events = observedEvents(stores.events, observe);
   const spool = new Spool(config.data_dir);
   await spool.init();
 
@@ -185,6 +189,7 @@ export async function startServer(
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
   let engagement: BatchedEventStore | null = null;
+  let engagementWriter: ThreadedEventStore | null = null;
   let admin: AdminServer | null = null;
   let ready = false;
   let milter: MilterServer | null = null;
@@ -224,8 +229,18 @@ export async function startServer(
       // Opens and clicks arrive at HTTP rates: they are written in batches (one transaction per
       // event-loop turn) rather than a commit each. A crash can lose the engagement events of
       // that instant (the redirect or pixel was already served); mail events stay immediate.
-      engagement = new BatchedEventStore(events, (error, lost) =>
-        log.error({ err: error, lost }, 'failed to record tracking events'),
+      const lostEngagement = (error: unknown, lost: number) =>
+        log.error({ err: error, lost }, 'failed to record tracking events');
+      // On the embedded store those batches are committed by a worker thread with its own SQLite
+      // connection, so a commit or WAL checkpoint never holds up a redirect (ThreadedEventStore
+      // states what a crash can lose: at most its in-flight bound, in practice one batch).
+      engagementWriter =
+        stores.events instanceof EmbeddedEventStore
+          ? new ThreadedEventStore(config.data_dir, stores.events, lostEngagement)
+          : null;
+      engagement = new BatchedEventStore(
+        engagementWriter ? observedEvents(engagementWriter, observe) : events,
+        lostEngagement,
       );
       const health = config.admin.http_endpoints ? { metrics, ready: () => ready } : undefined;
       http = await startHttpServer(options, { signer, events: engagement, log, api, health });
@@ -248,6 +263,7 @@ export async function startServer(
     for (const server of servers) server.close();
     await http?.close();
     engagement?.close();
+    await engagementWriter?.close();
     await admin?.close();
     await milter?.stop();
     await dispatcher.stop();
@@ -272,6 +288,7 @@ export async function startServer(
       ]);
       // After the HTTP door has answered its last request: its queued opens and clicks.
       engagement?.close();
+      await engagementWriter?.close();
       deliverer.close();
       await queue.stop(30_000);
       pool.closeAll();
