@@ -5,20 +5,20 @@
  * main thread. The commit (and any WAL checkpoint SQLite runs after it) happens here, so it
  * never holds up the event loop that answers HTTP.
  *
- * Messages in: { id, rows } where a row is [event_id, type, message_id, rcpt_to, timestamp, body]
- * (body: the event's JSON). Messages out: { id } once written, { id, error } when not. The schema
+ * Messages in: { id, json } where json is the batch as a JSON array of events (each stored as
+ * JSON.stringify gives it: parsing keeps key order, so the body is what the main thread would
+ * have written). Messages out: { id } once written, { id, error } when not. The schema
  * is the one db.ts migrates to; the main thread has opened (and migrated) the database first.
  */
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import type { SluiceEvent } from '../../core/events.js';
 import { EmbeddedLogWriter } from './events-log.js';
-
-export type EventRow = [string, string, string | null, string | null, string, string];
 
 export interface WriterRequest {
   id: number;
-  rows: EventRow[];
+  json: string;
 }
 
 export interface WriterReply {
@@ -35,8 +35,11 @@ const log = new EmbeddedLogWriter(dataDir);
 const insert = db.prepare(
   'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
 );
-const insertAll = db.transaction((rows: EventRow[]) => {
-  for (const row of rows) insert.run(row[0], row[1], row[2], row[3], row[4], row[5]);
+const insertAll = db.transaction((events: SluiceEvent[], bodies: string[]) => {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    insert.run(e.event_id, e.type, e.message_id ?? null, e.rcpt_to ?? null, e.timestamp, bodies[i]!);
+  }
 });
 
 parentPort!.on('message', (request: WriterRequest | 'close') => {
@@ -49,8 +52,10 @@ parentPort!.on('message', (request: WriterRequest | 'close') => {
   try {
     // IMMEDIATE: take the write lock up front, so a busy database waits (busy_timeout) instead
     // of failing half way through.
-    insertAll.immediate(request.rows);
-    log.writeLine(request.rows.map((row) => row[5]).join('\n'));
+    const events = JSON.parse(request.json) as SluiceEvent[];
+    const bodies = events.map((event) => JSON.stringify(event));
+    insertAll.immediate(events, bodies);
+    log.writeLine(bodies.join('\n'));
     parentPort!.postMessage({ id: request.id } satisfies WriterReply);
   } catch (error) {
     parentPort!.postMessage({

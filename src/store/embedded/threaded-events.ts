@@ -18,7 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SluiceEvent } from '../../core/events.js';
 import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
-import type { EventRow, WriterReply } from './events-writer-thread.js';
+import type { WriterReply, WriterRequest } from './events-writer-thread.js';
 
 interface Posted {
   count: number;
@@ -63,18 +63,14 @@ export class ThreadedEventStore implements EventStore {
       this.fallback.appendMany(events);
       return;
     }
-    const rows: EventRow[] = new Array(events.length);
     const types = new Map<string, number>();
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      rows[i] = [e.event_id, e.type, e.message_id ?? null, e.rcpt_to ?? null, e.timestamp, JSON.stringify(e)];
-      types.set(e.type, (types.get(e.type) ?? 0) + 1);
-    }
+    for (const e of events) types.set(e.type, (types.get(e.type) ?? 0) + 1);
     const id = this.nextId++;
     if (this.posted.size === 0) this.worker.ref();
     this.posted.set(id, { count: events.length, types });
     this.inFlight += events.length;
-    this.worker.postMessage({ id, rows });
+    // One JSON string per batch: cloning one string costs the loop far less than cloning objects.
+    this.worker.postMessage({ id, json: JSON.stringify(events) } satisfies WriterRequest);
   }
 
   /** Resolves when every event posted so far is committed or reported lost. */
