@@ -31,6 +31,9 @@ function primeRootConstants(count: number, root: (p: number) => number): Int32Ar
 const K = primeRootConstants(64, Math.cbrt);
 const H0 = primeRootConstants(8, Math.sqrt);
 const BLOCK = 64;
+/** Scratch for setKey() (used synchronously, so shared). */
+const IPAD = new Uint8Array(BLOCK);
+const OPAD = new Uint8Array(BLOCK);
 
 export class HmacSha256 {
   private readonly innerStart = new Int32Array(8);
@@ -41,14 +44,19 @@ export class HmacSha256 {
   private readonly tail = new Uint8Array(2 * BLOCK);
 
   constructor(key: Uint8Array) {
+    this.setKey(key);
+  }
+
+  /** Keys this instance anew (reusing it saves its allocations when keys change per message). */
+  setKey(key: Uint8Array): void {
     // RFC 2104: a key longer than the block is hashed first; a shorter one is padded with zeros.
     let k = key;
     if (k.length > BLOCK) {
       this.h.set(H0);
       k = this.digest(this.h, k, 0);
     }
-    const ipad = new Uint8Array(BLOCK).fill(0x36);
-    const opad = new Uint8Array(BLOCK).fill(0x5c);
+    const ipad = IPAD.fill(0x36);
+    const opad = OPAD.fill(0x5c);
     for (let i = 0; i < k.length; i++) {
       ipad[i]! ^= k[i]!;
       opad[i]! ^= k[i]!;

@@ -70,6 +70,15 @@ export function decodeQp(body: Buffer, into: Int32Array | null = null): Buffer {
     if (i === length) break;
     const kind = CLASS[c]!;
     if (kind === 2) {
+      // The usual blank, one between words: followed by a byte that is neither a blank nor a
+      // line end, it is text.
+      const next = body[i + 1];
+      if (next !== undefined && next > 0x20) {
+        starts[n] = i;
+        out[n++] = c;
+        i++;
+        continue;
+      }
       // Trailing whitespace on an encoded line is transport padding (RFC 2045 6.7 rule 3).
       const j = skipBlanks(body, i);
       if (lineEndsAt(body, j)) {

@@ -1,9 +1,16 @@
 /**
  * Tracking tokens: what a tracked link or pixel carries, signed so nobody can forge or alter one.
  *
- * Layout (before base64url): version · key id · kind · expiry · message id · recipient · link
- * index · link name · target URL, then the first 16 bytes of HMAC-SHA256(secret, everything
- * before). The key id travels in the clear (inside the signed part) so keys can rotate: the first
+ * Layout (before base64url): version · key id · kind · expiry · message id · recipient (the
+ * prefix, the same for every link of one message to one recipient) · link index · link name ·
+ * target URL, then a 16-byte MAC:
+ *  - version 2 (signed now): the first 16 bytes of HMAC-SHA256(P, link index · name · URL) where
+ *    P = HMAC-SHA256(secret, prefix) — a key per message and recipient, derived once per message,
+ *    so each link's MAC hashes its own fields only (one SHA-256 block fewer per link than v1);
+ *  - version 1 (tokens already delivered; still verified): HMAC-SHA256(secret, prefix · link
+ *    fields), first 16 bytes.
+ * The prefix is self-delimiting (length-prefixed fields), so where it ends is never ambiguous.
+ * The key id travels in the clear (inside the signed part) so keys can rotate: the first
  * configured key signs, every configured key verifies. verify() answers the payload or null —
  * tampered, unknown key, expired and malformed tokens all look the same to a caller, which must
  * answer 404 and never redirect.
@@ -32,7 +39,8 @@ export interface SigningKey {
   secret: string;
 }
 
-const VERSION = 1;
+const VERSION = 2;
+const VERSION_1 = 1;
 /** 128 bits of MAC: far beyond guessing, and 21 characters shorter than the full digest. */
 const MAC_LENGTH = 16;
 const KINDS: TokenKind[] = ['click', 'open', 'initial_open'];
@@ -44,6 +52,8 @@ export class TokenSigner {
   /** One keyed HMAC per key: the key's pad blocks are hashed once, not per token. */
   private readonly byId = new Map<string, HmacSha256>();
   private readonly signing: { id: string; mac: HmacSha256 };
+  /** Rekeyed with each verified token's message key (verify() is synchronous). */
+  private readonly verifying = new HmacSha256(new Uint8Array(32));
   /** The encoded shared fields of the last token signed (see sign()). */
   private prefix: {
     kind: TokenKind;
@@ -51,6 +61,8 @@ export class TokenSigner {
     messageId: string;
     rcpt: string;
     bytes: Buffer;
+    /** HMAC keyed with P (the per-message key, version 2). */
+    mac: HmacSha256;
   } | null = null;
 
   /** ttlMs: how long a token stays valid; now: the clock (injected by tests). */
@@ -79,19 +91,21 @@ export class TokenSigner {
       prefix.messageId !== payload.messageId ||
       prefix.rcpt !== payload.rcpt
     ) {
+      const bytes = encodePrefix(payload.kind, expires, payload.messageId, payload.rcpt, this.signing.id);
       prefix = {
         kind: payload.kind,
         expires,
         messageId: payload.messageId,
         rcpt: payload.rcpt,
-        bytes: encodePrefix(payload.kind, expires, payload.messageId, payload.rcpt, this.signing.id),
+        bytes,
+        mac: messageKey(this.signing.mac, bytes),
       };
       this.prefix = prefix;
     }
     // Body and MAC in one buffer, the MAC written into its last bytes.
     const token = encodeLink(prefix.bytes, payload.linkIndex, payload.linkName, payload.url, MAC_LENGTH);
     const bodyLength = token.length - MAC_LENGTH;
-    this.signing.mac.mac(token.subarray(0, bodyLength), token, bodyLength, MAC_LENGTH);
+    prefix.mac.mac(token.subarray(prefix.bytes.length, bodyLength), token, bodyLength, MAC_LENGTH);
     return token.toString('base64url');
   }
 
@@ -102,7 +116,7 @@ export class TokenSigner {
     if (raw.toString('base64url') !== token || raw.length <= MAC_LENGTH) return null;
     const body = raw.subarray(0, raw.length - MAC_LENGTH);
     const mac = raw.subarray(raw.length - MAC_LENGTH);
-    let decoded: { keyId: string; payload: TokenPayload } | null;
+    let decoded: Decoded | null;
     try {
       decoded = decode(body);
     } catch {
@@ -112,7 +126,12 @@ export class TokenSigner {
     const key = this.byId.get(decoded.keyId);
     if (!key) return null;
     const expected = Buffer.allocUnsafe(MAC_LENGTH);
-    key.mac(body, expected, 0, MAC_LENGTH);
+    if (decoded.version === VERSION_1) key.mac(body, expected, 0, MAC_LENGTH);
+    else {
+      const prefix = body.subarray(0, decoded.prefixLength);
+      const linkFields = body.subarray(decoded.prefixLength);
+      messageKey(key, prefix, this.verifying).mac(linkFields, expected, 0, MAC_LENGTH);
+    }
     if (!timingSafeEqual(expected, mac)) return null;
     if (decoded.payload.expires * 1000 <= this.now()) return null;
     return decoded.payload;
@@ -175,9 +194,28 @@ function encodeLink(prefix: Buffer, linkIndex: number, linkName: string, url: st
   return out;
 }
 
-function decode(body: Buffer): { keyId: string; payload: TokenPayload } | null {
+const MESSAGE_KEY = new Uint8Array(32);
+
+/** P = HMAC-SHA256(secret, prefix), as the key of an HMAC (version 2); `into` is reused when given. */
+function messageKey(secret: HmacSha256, prefix: Buffer, into?: HmacSha256): HmacSha256 {
+  secret.mac(prefix, MESSAGE_KEY, 0, 32);
+  if (!into) return new HmacSha256(MESSAGE_KEY);
+  into.setKey(MESSAGE_KEY);
+  return into;
+}
+
+interface Decoded {
+  version: number;
+  keyId: string;
+  /** Bytes from the version to the end of the recipient. */
+  prefixLength: number;
+  payload: TokenPayload;
+}
+
+function decode(body: Buffer): Decoded | null {
   const r = new Reader(body);
-  if (r.byte() !== VERSION) return null;
+  const version = r.byte();
+  if (version !== VERSION && version !== VERSION_1) return null;
   const keyId = r.field().toString('utf8');
   const kind = KINDS[r.byte()];
   if (!kind) return null;
@@ -186,10 +224,16 @@ function decode(body: Buffer): { keyId: string; payload: TokenPayload } | null {
   if (hexId > 1) return null;
   const messageId = r.field().toString(hexId ? 'hex' : 'utf8');
   const rcpt = r.field().toString('utf8');
+  const prefixLength = r.position;
   const linkIndex = r.varint();
   const linkName = r.field().toString('utf8');
   const url = r.rest().toString('utf8');
-  return { keyId, payload: { kind, messageId, rcpt, linkIndex, linkName, url, expires } };
+  return {
+    version,
+    keyId,
+    prefixLength,
+    payload: { kind, messageId, rcpt, linkIndex, linkName, url, expires },
+  };
 }
 
 function varintSize(n: number): number {
@@ -212,6 +256,9 @@ function writeVarint(out: Buffer, at: number, n: number): number {
 class Reader {
   private at = 0;
   constructor(private readonly buf: Buffer) {}
+  get position(): number {
+    return this.at;
+  }
   byte(): number {
     if (this.at >= this.buf.length) throw new RangeError('short token');
     return this.buf[this.at++]!;

@@ -1,9 +1,12 @@
 /**
  * Specifies tracking tokens: a signed token round-trips; changing any byte, signing with an
  * unknown key, or letting it expire makes verify() answer null; after a key rotation old tokens
- * still verify while new ones are signed with the new key.
+ * still verify while new ones are signed with the new key. The MAC is the documented one (version
+ * 2: HMAC under a per-message key derived from the prefix), checked with node:crypto, and
+ * version-1 tokens (one HMAC over the whole body), already in delivered mail, still verify.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { type TokenPayload, TokenSigner } from '../../src/tracking/token.js';
 
@@ -102,5 +105,38 @@ describe('tracking tokens', () => {
     const signer = new TokenSigner([K1], DAY);
     const payload = signer.verify(signer.sign({ ...LINK, messageId: 'ABC-12.x' }));
     assert.equal(payload?.messageId, 'ABC-12.x');
+  });
+
+  test('version 2 MAC: HMAC(HMAC(secret, prefix), link fields), as node:crypto computes it', () => {
+    const signer = new TokenSigner([K1], 365 * DAY, () => 1_700_000_000_000);
+    const raw = Buffer.from(signer.sign(LINK), 'base64url');
+    assert.equal(raw[0], 2);
+    const body = raw.subarray(0, raw.length - 16);
+    // The prefix ends after the recipient: find it by its encoding (length byte, then the bytes).
+    const rcpt = Buffer.from(LINK.rcpt);
+    const at = body.indexOf(Buffer.concat([Buffer.from([rcpt.length]), rcpt]));
+    const prefixLength = at + 1 + rcpt.length;
+    const messageKey = createHmac('sha256', K1.secret).update(body.subarray(0, prefixLength)).digest();
+    const mac = createHmac('sha256', messageKey).update(body.subarray(prefixLength)).digest().subarray(0, 16);
+    assert.deepEqual(raw.subarray(raw.length - 16), mac);
+  });
+
+  test('version 1 tokens (one HMAC over the whole body) still verify; altered, they do not', () => {
+    const signer = new TokenSigner([K1], 365 * DAY, () => 1_700_000_000_000);
+    const v2 = Buffer.from(signer.sign(LINK), 'base64url');
+    const body = Buffer.from(v2.subarray(0, v2.length - 16));
+    body[0] = 1;
+    const mac = createHmac('sha256', K1.secret).update(body).digest().subarray(0, 16);
+    const v1 = Buffer.concat([body, mac]).toString('base64url');
+    assert.deepEqual(signer.verify(v1), { ...LINK, expires: 1_700_000_000 + 365 * 86_400 });
+    // A v1 body under the v2 MAC, or a v2 body under the v1 MAC, is a forgery.
+    const mixed = Buffer.concat([body, v2.subarray(v2.length - 16)]).toString('base64url');
+    assert.equal(signer.verify(mixed), null);
+    const other = Buffer.from(v2);
+    other.set(mac, other.length - 16);
+    assert.equal(signer.verify(other.toString('base64url')), null);
+    const unknown = Buffer.concat([body, mac]);
+    unknown[0] = 3;
+    assert.equal(signer.verify(unknown.toString('base64url')), null);
   });
 });
