@@ -52,6 +52,9 @@ export class TokenSigner {
   /** One keyed HMAC per key: the key's pad blocks are hashed once, not per token. */
   private readonly byId = new Map<string, HmacSha256>();
   private readonly signing: { id: string; mac: HmacSha256 };
+  /** Where sign() writes a token's bytes; `scratchHolds` is the prefix its first bytes hold. */
+  private readonly scratch = Buffer.allocUnsafe(4096);
+  private scratchHolds: object | null = null;
   /** Rekeyed with each verified token's message key (verify() is synchronous). */
   private readonly verifying = new HmacSha256(new Uint8Array(32));
   /** The encoded shared fields of the last token signed (see sign()). */
@@ -103,10 +106,25 @@ export class TokenSigner {
       this.prefix = prefix;
     }
     // Body and MAC in one buffer, the MAC written into its last bytes.
-    const token = encodeLink(prefix.bytes, payload.linkIndex, payload.linkName, payload.url, MAC_LENGTH);
-    const bodyLength = token.length - MAC_LENGTH;
-    prefix.mac.mac(token.subarray(prefix.bytes.length, bodyLength), token, bodyLength, MAC_LENGTH);
-    return token.toString('base64url');
+    // Written into a scratch buffer that keeps the prefix between links; only a link too long
+    // for it gets a buffer of its own. UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const p = prefix.bytes.length;
+    const nameLength = payload.linkName.length === 0 ? 0 : Buffer.byteLength(payload.linkName);
+    const worst = p + 10 + nameLength + payload.url.length * 3 + MAC_LENGTH;
+    let out = this.scratch;
+    if (worst > out.length) {
+      out = Buffer.allocUnsafe(worst);
+      out.set(prefix.bytes, 0);
+    } else if (this.scratchHolds !== prefix) {
+      out.set(prefix.bytes, 0);
+      this.scratchHolds = prefix;
+    }
+    let at = writeVarint(out, p, payload.linkIndex);
+    at = writeVarint(out, at, nameLength);
+    if (nameLength > 0) at += out.write(payload.linkName, at, 'utf8');
+    at += out.write(payload.url, at, 'utf8');
+    prefix.mac.mac(out.subarray(p, at), out, at, MAC_LENGTH);
+    return out.toString('base64url', 0, at + MAC_LENGTH);
   }
 
   verify(token: string): TokenPayload | null {
@@ -176,21 +194,6 @@ function encodePrefix(
   at += id.length;
   at = writeVarint(out, at, rcptLength);
   out.write(rcpt, at, 'utf8');
-  return out;
-}
-
-/** The whole token body (prefix · link index · link name · URL) with `spare` bytes left at the end (for the MAC). */
-function encodeLink(prefix: Buffer, linkIndex: number, linkName: string, url: string, spare: number): Buffer {
-  const nameLength = linkName.length === 0 ? 0 : Buffer.byteLength(linkName);
-  const urlLength = Buffer.byteLength(url);
-  const out = Buffer.allocUnsafe(
-    prefix.length + varintSize(linkIndex) + varintSize(nameLength) + nameLength + urlLength + spare,
-  );
-  out.set(prefix, 0);
-  let at = writeVarint(out, prefix.length, linkIndex);
-  at = writeVarint(out, at, nameLength);
-  if (nameLength > 0) at += out.write(linkName, at, 'utf8');
-  out.write(url, at, 'utf8');
   return out;
 }
 
