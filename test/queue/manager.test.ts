@@ -118,7 +118,7 @@ async function rig(sinkOptions: SinkOptions = {}, queueOptions: Partial<QueueOpt
       msys: { campaign_id: 'queue-spec' },
     };
     const envelope: SpoolEnvelope = { v: 1, mail_from: 'sender@origin.test', rcpts, facts };
-    await acceptMessage(writer, envelope, { events, queue: opts.to ?? queue });
+    await acceptMessage(writer, envelope, { queue: opts.to ?? queue });
     return id;
   }
 
