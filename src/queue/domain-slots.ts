@@ -9,6 +9,8 @@ import type { Job } from './manager.js';
 export class DomainSlots {
   private readonly busy = new Map<string, number>();
   private readonly waiting = new Map<string, Job[]>();
+  /** Jobs waiting for a slot, over all domains. */
+  waitingCount = 0;
 
   constructor(private readonly limitFor: (domain: string) => number) {}
 
@@ -19,6 +21,7 @@ export class DomainSlots {
       const waiting = this.waiting.get(job.domain);
       if (waiting) waiting.push(job);
       else this.waiting.set(job.domain, [job]);
+      this.waitingCount++;
       return false;
     }
     this.busy.set(job.domain, busy + 1);
@@ -33,6 +36,7 @@ export class DomainSlots {
     const waiting = this.waiting.get(domain);
     const next = waiting?.shift();
     if (waiting?.length === 0) this.waiting.delete(domain);
+    if (next) this.waitingCount--;
     return next;
   }
 }
