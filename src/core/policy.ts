@@ -87,15 +87,20 @@ export class PolicyService {
     } else if (this.options.refuseUnauthenticated) {
       return { kind: 'unauthenticated' };
     }
-    if (query.stage === 'recipient' && query.recipient && this.suppressions) {
-      const transactional = key?.defaults?.transactional ?? false;
-      if (await findSuppression(this.suppressions, query.recipient, transactional))
-        return { kind: 'suppressed', recipient: query.recipient };
-    }
-    if (query.stage === 'recipient' && query.transaction) {
-      const verdict = await this.limits.reserveRecipient(query.transaction, subject);
-      if (!verdict.ok) return { kind: 'over-limit', exceeded: verdict.exceeded };
-    }
+    if (query.stage !== 'recipient') return { kind: 'pass', authenticated: query.keyId !== null };
+    // The suppression lookup and the reservation go out together (one round trip to a shared store).
+    // A suppressed recipient still answers `suppressed` first; the one recipient it held stays held
+    // until the transaction commits or is released (commit counts only what was accepted), a
+    // transient over-count the size of one recipient, the price of not waiting for the lookup.
+    const transactional = key?.defaults?.transactional ?? false;
+    const [suppressed, verdict] = await Promise.all([
+      query.recipient && this.suppressions
+        ? findSuppression(this.suppressions, query.recipient, transactional)
+        : null,
+      query.transaction ? this.limits.reserveRecipient(query.transaction, subject) : null,
+    ]);
+    if (suppressed && query.recipient) return { kind: 'suppressed', recipient: query.recipient };
+    if (verdict && !verdict.ok) return { kind: 'over-limit', exceeded: verdict.exceeded };
     return { kind: 'pass', authenticated: query.keyId !== null };
   }
 

@@ -47,6 +47,7 @@ export function createRedisClient(config: RedisConfig, log?: Logger): RedisClien
     commandTimeout: config.command_timeout,
     // A command waits through at most two reconnect attempts, then fails: callers decide what then.
     maxRetriesPerRequest: 2,
+    enableAutoPipelining: true,
     retryStrategy,
     ...(config.username !== null && { username: config.username }),
     ...(config.password !== null && { password: config.password }),
@@ -57,6 +58,7 @@ export function createRedisClient(config: RedisConfig, log?: Logger): RedisClien
     client = new Cluster(config.cluster.map(parseHostPort), {
       redisOptions: common,
       clusterRetryStrategy: retryStrategy,
+      enableAutoPipelining: true,
     });
   } else if (config.sentinels.length > 0) {
     client = new Redis({
