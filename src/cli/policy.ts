@@ -10,6 +10,7 @@ import { PolicyService } from '../core/policy.js';
 import { createLogger } from '../log.js';
 import { isRefusal } from '../policy/actions.js';
 import { startPolicyServer } from '../policy/server.js';
+import { ExpiringKeyCache } from '../store/expiring-keys.js';
 import { openStores } from '../store/open.js';
 import { type Command, UsageError } from './command.js';
 import { runUntilSignal } from './until-signal.js';
@@ -39,8 +40,10 @@ export const policy: Command = {
       },
       section.reservation_timeout,
     );
+    // Each request names its key: read from the store at most once per key_cache (the revocation bound).
+    const keyCache = new ExpiringKeyCache((id) => keys.get(id), section.key_cache);
     const service = new PolicyService(
-      (id) => keys.get(id),
+      (id) => keyCache.get(id),
       limits,
       { refuseUnauthenticated: isRefusal(section.unauthenticated_action) },
       stores.suppressions,
