@@ -137,3 +137,20 @@ test('redis: a batch removed while its entry is on the way is not handed out', a
   assert.equal(await nodeB.delete('w'), true);
   assert.deepEqual(await nodeA.due(Date.now(), 10), []);
 });
+
+test('redis: batches left in the earlier sorted-set layout are adopted by the stream', async () => {
+  const prefix = `wh${++prefixes}:`;
+  const node = redisStore(prefix);
+  await node.insert(hookRecord);
+  await node.enqueue({ id: 'old', webhook_id: 'w', payload: '[1]', created: 0, due: 5, attempts: 2 });
+  // What the earlier adapter left behind: the batch scheduled in {wh}:due instead of {wh}:later.
+  const raw = clients.at(-1)!;
+  await raw.rename(`${prefix}{wh}:later`, `${prefix}{wh}:due`);
+  const due = await node.due(Date.now(), 10);
+  assert.deepEqual(
+    due.map((b) => [b.id, b.attempts]),
+    [['old', 2]],
+  );
+  await node.remove('old');
+  assert.equal(await raw.exists(`${prefix}{wh}:due`), 0);
+});

@@ -28,11 +28,17 @@ const PROMOTE_MAX = 1000;
 const CONSUMER_SWEEP_MS = 60_000;
 
 /**
- * KEYS: later, stream. ARGV: now, group, batch key base, max. Creates the group if missing (from
- * the stream's start, so nothing added before it is skipped), then moves due batches to the stream.
+ * KEYS: later, stream, legacy due set. ARGV: now, group, batch key base, max. Creates the group if
+ * missing (from the stream's start, so nothing added before it is skipped), adopts the batches
+ * of the earlier layout (`{wh}:due`, leased claims in a sorted set), then moves due batches to the
+ * stream.
  */
 const PROMOTE = `
-local ok = redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[2], '0', 'MKSTREAM')
+redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[2], '0', 'MKSTREAM')
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('ZUNIONSTORE', KEYS[1], 2, KEYS[1], KEYS[3], 'AGGREGATE', 'MIN')
+  redis.call('DEL', KEYS[3])
+end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
@@ -164,7 +170,10 @@ export class RedisWebhookStore implements WebhookStore {
   }
 
   async due(now: number, limit: number): Promise<WebhookBatch[]> {
-    await this.scripts.promote([this.later, this.stream], [now, GROUP, `${this.base}b:`, PROMOTE_MAX]);
+    await this.scripts.promote(
+      [this.later, this.stream, `${this.base}due`],
+      [now, GROUP, `${this.base}b:`, PROMOTE_MAX],
+    );
     const entries = new Map<string, string | null>();
     const take = (list: Entry[]) => {
       for (const [entry, fields] of list) if (entries.size < limit) entries.set(entry, batchIdOf(fields));
