@@ -29,7 +29,7 @@ export const policy: Command = {
     const section = config.policy;
     if (!section.listen) throw new UsageError('policy.listen is null: the policy service is turned off');
     const log = createLogger(config.log.level, parsed.values.pretty === true);
-    const stores = await openStores(config, log);
+    const stores = await openStores(config, log, { service: true });
     const keys = new KeyService(stores.keys);
     const limits = new Limits(
       stores.counters,
