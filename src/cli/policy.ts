@@ -45,7 +45,12 @@ export const policy: Command = {
     const service = new PolicyService(
       (id) => keyCache.get(id),
       limits,
-      { refuseUnauthenticated: isRefusal(section.unauthenticated_action) },
+      {
+        refuseUnauthenticated: isRefusal(section.unauthenticated_action),
+        // END-OF-MESSAGE is answered at once; the commit follows (core/policy.ts says why it stays exact).
+        onBackgroundCommitError: (error, instance) =>
+          log.info({ instance, error: error.message }, 'policy: commit failed, the holds expire instead'),
+      },
       stores.suppressions,
     );
     let server: Awaited<ReturnType<typeof startPolicyServer>>;
@@ -60,6 +65,7 @@ export const policy: Command = {
       log,
       async () => {
         await server.stop();
+        await service.settle();
         await stores.close();
       },
       'answering requests in hand, then closing connections',
