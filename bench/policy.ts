@@ -6,10 +6,10 @@
  * Both servers limit messages per client address (a limit high enough never to trigger). With
  * `--store embedded,redis` Sluice runs once per store backend (redis: a harness redis-server on a
  * free loopback port, no persistence), so the counters' cost on Redis is seen beside the in-memory
- * ones. Every system is measured `--rounds` times, interleaved, and the table shows medians.
+ * ones. With `--auth` every request carries an API key (sluice checks it; postfwd ignores it). Every system is measured `--rounds` times, interleaved, and the table shows medians.
  * Prints a markdown table on stdout (progress on stderr); stops every process it starts, also on failure.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,11 +23,13 @@ import { type RedisServer, startRedis } from '../test/harness/redis.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POSTFWD = '/usr/sbin/postfwd1';
 const USAGE =
-  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis]';
+  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis] [--auth]';
 
 interface Server {
   name: string;
   port: number;
+  /** The sasl_username requests carry ('' : unauthenticated). */
+  sasl: string;
   stop(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ function spawnServer(
     () => ({
       name,
       port,
+      sasl: '',
       async stop() {
         kill();
         unregister();
@@ -75,19 +78,35 @@ function spawnServer(
   );
 }
 
-async function startSluicePolicy(dir: string, redis: RedisServer | null): Promise<Server> {
+async function startSluicePolicy(dir: string, redis: RedisServer | null, auth: boolean): Promise<Server> {
   const port = await freePort();
   const store = redis ? 'redis' : 'embedded';
-  const args = [
-    path.join(repoRoot, 'bin/sluice.js'),
-    'policy',
-    '-o',
-    `data_dir=${path.join(dir, `sluice-${store}`)}`,
-  ];
+  const storeArgs = ['-o', `data_dir=${path.join(dir, `sluice-${store}`)}`];
+  if (redis) storeArgs.push('-o', 'store.backend=redis', '-o', `store.redis.url=${redis.url}`);
+  const args = [path.join(repoRoot, 'bin/sluice.js'), 'policy', ...storeArgs];
   args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=warn');
   args.push('-o', 'policy.limits.client_address=[{window: 1m, messages: 1000000000}]');
-  if (redis) args.push('-o', 'store.backend=redis', '-o', `store.redis.url=${redis.url}`);
-  return spawnServer(`sluice policy (${store})`, process.execPath, args, port, dir);
+  const server = await spawnServer(`sluice policy (${store})`, process.execPath, args, port, dir);
+  if (auth) {
+    // One API key with smtp/inject: every request then also checks the key (grants, valid_ips).
+    const created = execFileSync(
+      process.execPath,
+      [
+        path.join(repoRoot, 'bin/sluice.js'),
+        'keys',
+        'create',
+        ...storeArgs,
+        '--json',
+        '--label',
+        'bench',
+        '--grant',
+        'smtp/inject',
+      ],
+      { encoding: 'utf8' },
+    );
+    server.sasl = (JSON.parse(created) as { id: string }).id;
+  }
+  return server;
 }
 
 async function startPostfwd(dir: string): Promise<Server> {
@@ -105,17 +124,17 @@ async function startPostfwd(dir: string): Promise<Server> {
   return spawnServer('postfwd', POSTFWD, args, port, dir, pidFile);
 }
 
-function request(n: number, state: 'RCPT' | 'END-OF-MESSAGE', instance: string): Buffer {
+function request(n: number, state: 'RCPT' | 'END-OF-MESSAGE', instance: string, sasl: string): Buffer {
   return Buffer.from(
     `request=smtpd_access_policy\nprotocol_state=${state}\nprotocol_name=ESMTP\nclient_address=10.9.0.${n % 256}\n` +
       `client_name=unknown\nhelo_name=bench.example\nsender=app@bench.example\nrecipient=r${n}@example.net\n` +
-      `recipient_count=${state === 'RCPT' ? 0 : 1}\ninstance=${instance}\nsize=2048\nsasl_username=\n\n`,
+      `recipient_count=${state === 'RCPT' ? 0 : 1}\ninstance=${instance}\nsize=2048\nsasl_username=${sasl}\n\n`,
   );
 }
 
 /** One connection asking one request at a time until `until`; returns each latency in µs. */
-async function connection(port: number, id: number, until: number, warmupEnd: number): Promise<number[]> {
-  const socket = net.connect({ port, host: '127.0.0.1' });
+async function connection(server: Server, id: number, until: number, warmupEnd: number): Promise<number[]> {
+  const socket = net.connect({ port: server.port, host: '127.0.0.1' });
   socket.setNoDelay(true);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const latencies: number[] = [];
@@ -136,8 +155,8 @@ async function connection(port: number, id: number, until: number, warmupEnd: nu
   };
   for (let n = 0; Date.now() < until; n++) {
     const instance = `${id}.${n}`;
-    await ask(request(id * 7 + n, 'RCPT', instance));
-    await ask(request(id * 7 + n, 'END-OF-MESSAGE', instance));
+    await ask(request(id * 7 + n, 'RCPT', instance, server.sasl));
+    await ask(request(id * 7 + n, 'END-OF-MESSAGE', instance, server.sasl));
   }
   socket.destroy();
   return latencies;
@@ -147,9 +166,7 @@ async function measure(server: Server, connections: number, seconds: number) {
   const warmupEnd = Date.now() + 1000;
   const until = warmupEnd + seconds * 1000;
   const all = (
-    await Promise.all(
-      Array.from({ length: connections }, (_, i) => connection(server.port, i, until, warmupEnd)),
-    )
+    await Promise.all(Array.from({ length: connections }, (_, i) => connection(server, i, until, warmupEnd)))
   ).flat();
   all.sort((a, b) => a - b);
   const pct = (p: number) => (all[Math.min(all.length - 1, Math.floor(all.length * p))] ?? 0) / 1000;
@@ -170,6 +187,7 @@ async function main() {
       connections: { type: 'string', default: '10,100' },
       systems: { type: 'string', default: 'sluice,postfwd' },
       store: { type: 'string', default: 'embedded,redis' },
+      auth: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -189,7 +207,7 @@ async function main() {
       else
         for (const store of stores) {
           if (store === 'redis') redis ??= await startRedis();
-          servers.push(await startSluicePolicy(dir, store === 'redis' ? redis : null));
+          servers.push(await startSluicePolicy(dir, store === 'redis' ? redis : null, values.auth === true));
         }
     }
     // Rounds interleave the systems, so a noisy neighbour on the machine hits all of them alike.
@@ -218,7 +236,7 @@ async function main() {
     };
   });
   const lines = [
-    `Medians of ${rounds} rounds of ${seconds}s each.`,
+    `Medians of ${rounds} rounds of ${seconds}s each; ${values.auth ? 'every request carries an API key (sasl_username)' : 'unauthenticated requests'}.`,
     '',
     '| system | connections | requests/s | p50 ms | p99 ms |',
     '|---|---:|---:|---:|---:|',
