@@ -30,6 +30,8 @@ interface Server {
   port: number;
   /** The sasl_username requests carry ('' : unauthenticated). */
   sasl: string;
+  /** The server's process, and the redis-server behind it if any, whose CPU time is measured. */
+  pids(): { server: number | null; redis: number | null };
   stop(): Promise<void>;
 }
 
@@ -64,6 +66,11 @@ function spawnServer(
       name,
       port,
       sasl: '',
+      pids: () => ({
+        server:
+          pidFile && existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : (child.pid ?? null),
+        redis: null,
+      }),
       async stop() {
         kill();
         unregister();
@@ -87,6 +94,8 @@ async function startSluicePolicy(dir: string, redis: RedisServer | null, auth: b
   args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=warn');
   args.push('-o', 'policy.limits.client_address=[{window: 1m, messages: 1000000000}]');
   const server = await spawnServer(`sluice policy (${store})`, process.execPath, args, port, dir);
+  const own = server.pids;
+  if (redis) server.pids = () => ({ server: own().server, redis: redis.pid() });
   if (auth) {
     // One API key with smtp/inject: every request then also checks the key (grants, valid_ips).
     const created = execFileSync(
@@ -162,15 +171,43 @@ async function connection(server: Server, id: number, until: number, warmupEnd: 
   return latencies;
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time (µs, user + system) a process has used so far, from /proc; 0 without one. */
+function cpuMicros(pid: number | null): number {
+  if (pid === null) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Throughput and latency, plus the CPU time the server (and its redis-server) spent per request
+ * over the measured seconds: on a shared machine that is steadier than requests/s.
+ */
 async function measure(server: Server, connections: number, seconds: number) {
   const warmupEnd = Date.now() + 1000;
   const until = warmupEnd + seconds * 1000;
+  let cpuStart = { server: 0, redis: 0 };
+  const sampler = setTimeout(() => {
+    const pids = server.pids();
+    cpuStart = { server: cpuMicros(pids.server), redis: cpuMicros(pids.redis) };
+  }, warmupEnd - Date.now());
   const all = (
     await Promise.all(Array.from({ length: connections }, (_, i) => connection(server, i, until, warmupEnd)))
   ).flat();
+  clearTimeout(sampler);
+  const pids = server.pids();
+  const count = Math.max(1, all.length);
+  const serverCpu = (cpuMicros(pids.server) - cpuStart.server) / count;
+  const redisCpu = pids.redis === null ? null : (cpuMicros(pids.redis) - cpuStart.redis) / count;
   all.sort((a, b) => a - b);
   const pct = (p: number) => (all[Math.min(all.length - 1, Math.floor(all.length * p))] ?? 0) / 1000;
-  return { rps: all.length / seconds, p50: pct(0.5), p99: pct(0.99) };
+  return { rps: all.length / seconds, p50: pct(0.5), p99: pct(0.99), serverCpu, redisCpu };
 }
 
 const median = (values: number[]) => {
@@ -200,7 +237,7 @@ async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-policy-'));
   const servers: Server[] = [];
   let redis: RedisServer | null = null;
-  const samples = new Map<string, Array<{ rps: number; p50: number; p99: number }>>();
+  const samples = new Map<string, Array<Awaited<ReturnType<typeof measure>>>>();
   try {
     for (const system of systems) {
       if (system === 'postfwd') servers.push(await startPostfwd(dir));
@@ -233,17 +270,19 @@ async function main() {
       rps: median(runs.map((r) => r.rps)),
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
+      serverCpu: median(runs.map((r) => r.serverCpu)),
+      redisCpu: runs[0]?.redisCpu === null ? null : median(runs.map((r) => r.redisCpu ?? 0)),
     };
   });
   const lines = [
     `Medians of ${rounds} rounds of ${seconds}s each; ${values.auth ? 'every request carries an API key (sasl_username)' : 'unauthenticated requests'}.`,
     '',
-    '| system | connections | requests/s | p50 ms | p99 ms |',
-    '|---|---:|---:|---:|---:|',
+    '| system | connections | requests/s | p50 ms | p99 ms | server CPU µs/request | redis-server CPU µs/request |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows)
     lines.push(
-      `| ${r.system} | ${r.connections} | ${Math.round(r.rps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`,
+      `| ${r.system} | ${r.connections} | ${Math.round(r.rps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${Math.round(r.serverCpu)} | ${r.redisCpu === null ? '' : Math.round(r.redisCpu)} |`,
     );
   lines.push('');
   const find = (system: string, connections: number) =>
