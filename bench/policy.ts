@@ -6,7 +6,8 @@
  * Both servers limit messages per client address (a limit high enough never to trigger). With
  * `--store embedded,redis` Sluice runs once per store backend (redis: a harness redis-server on a
  * free loopback port, no persistence), so the counters' cost on Redis is seen beside the in-memory
- * ones. With `--auth` every request carries an API key (sluice checks it; postfwd ignores it). Every system is measured `--rounds` times, interleaved, and the table shows medians.
+ * ones. `--baseline DIR` runs another built checkout's `sluice policy` beside this one, for a before/after in one run.
+ * With `--auth` every request carries an API key (sluice checks it; postfwd ignores it). Every system is measured `--rounds` times, interleaved, and the table shows medians.
  * Prints a markdown table on stdout (progress on stderr); stops every process it starts, also on failure.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -23,7 +24,7 @@ import { type RedisServer, startRedis } from '../test/harness/redis.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POSTFWD = '/usr/sbin/postfwd1';
 const USAGE =
-  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis] [--auth]';
+  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis] [--auth] [--baseline DIR]';
 
 interface Server {
   name: string;
@@ -85,15 +86,24 @@ function spawnServer(
   );
 }
 
-async function startSluicePolicy(dir: string, redis: RedisServer | null, auth: boolean): Promise<Server> {
+/** `baseline`: another built Sluice checkout, run beside this one (own data dir and key prefix). */
+async function startSluicePolicy(
+  dir: string,
+  redis: RedisServer | null,
+  auth: boolean,
+  baseline: string | null = null,
+): Promise<Server> {
   const port = await freePort();
   const store = redis ? 'redis' : 'embedded';
-  const storeArgs = ['-o', `data_dir=${path.join(dir, `sluice-${store}`)}`];
+  const root = baseline ?? repoRoot;
+  const suffix = baseline ? ', baseline' : '';
+  const storeArgs = ['-o', `data_dir=${path.join(dir, `sluice-${store}${baseline ? '-baseline' : ''}`)}`];
   if (redis) storeArgs.push('-o', 'store.backend=redis', '-o', `store.redis.url=${redis.url}`);
-  const args = [path.join(repoRoot, 'bin/sluice.js'), 'policy', ...storeArgs];
+  if (redis && baseline) storeArgs.push('-o', 'store.redis.key_prefix=baseline:');
+  const args = [path.join(root, 'bin/sluice.js'), 'policy', ...storeArgs];
   args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=warn');
   args.push('-o', 'policy.limits.client_address=[{window: 1m, messages: 1000000000}]');
-  const server = await spawnServer(`sluice policy (${store})`, process.execPath, args, port, dir);
+  const server = await spawnServer(`sluice policy (${store}${suffix})`, process.execPath, args, port, dir);
   const own = server.pids;
   if (redis) server.pids = () => ({ server: own().server, redis: redis.pid() });
   if (auth) {
@@ -101,7 +111,7 @@ async function startSluicePolicy(dir: string, redis: RedisServer | null, auth: b
     const created = execFileSync(
       process.execPath,
       [
-        path.join(repoRoot, 'bin/sluice.js'),
+        path.join(root, 'bin/sluice.js'),
         'keys',
         'create',
         ...storeArgs,
@@ -225,6 +235,7 @@ async function main() {
       systems: { type: 'string', default: 'sluice,postfwd' },
       store: { type: 'string', default: 'embedded,redis' },
       auth: { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -244,7 +255,12 @@ async function main() {
       else
         for (const store of stores) {
           if (store === 'redis') redis ??= await startRedis();
-          servers.push(await startSluicePolicy(dir, store === 'redis' ? redis : null, values.auth === true));
+          const on = store === 'redis' ? redis : null;
+          servers.push(await startSluicePolicy(dir, on, values.auth === true));
+          if (values.baseline)
+            servers.push(
+              await startSluicePolicy(dir, on, values.auth === true, path.resolve(values.baseline)),
+            );
         }
     }
     // Rounds interleave the systems, so a noisy neighbour on the machine hits all of them alike.
