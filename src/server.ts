@@ -65,7 +65,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const hostname = config.smtp.hostname ?? osHostname();
-  const stores = await openStores(config, log);
+  const stores = await openStores(config, log, { service: true });
   // cached_keys: while the store is away, keys this node has seen still authenticate on SMTP.
   const keys = new KeyService(
     config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,

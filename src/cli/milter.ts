@@ -26,7 +26,7 @@ export const milter: Command = {
       return 78; // EX_CONFIG
     }
     const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'milter' });
-    const stores = await openStores(config, log);
+    const stores = await openStores(config, log, { service: true });
     try {
       const keys = new KeyService(stores.keys);
       const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);

@@ -36,6 +36,8 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private loadedAt = 0;
+  /** The last tick failed (logged once until a tick succeeds again). */
+  private failing = false;
 
   constructor(
     private readonly store: WebhookStore,
@@ -44,7 +46,11 @@ export class WebhookDispatcher {
   ) {}
 
   async start(): Promise<void> {
-    await this.reload();
+    // A store that cannot be read yet (Redis not up) must not keep the node from starting: every
+    // tick reads the list again until it can (events recorded before then go to no webhook).
+    await this.reload().catch((error: unknown) =>
+      this.log.warn({ err: error }, 'webhooks not loaded: store unavailable, retrying'),
+    );
     this.timer = setInterval(() => this.tick(), this.options.batchIntervalMs);
     this.timer.unref();
     this.tick();
@@ -83,7 +89,18 @@ export class WebhookDispatcher {
     this.ticking = fresh
       .then(() => this.storeGathered())
       .then(() => this.attemptDue())
-      .catch((error: unknown) => this.log.error({ err: error }, 'webhook dispatch failed'))
+      .then(
+        () => {
+          if (this.failing) this.log.info('webhook dispatch resumed');
+          this.failing = false;
+        },
+        (error: unknown) => {
+          // Once per change of state: a store outage would otherwise log every batch_interval.
+          if (!this.failing) this.log.error({ err: error }, 'webhook dispatch failed');
+          else this.log.debug({ err: error }, 'webhook dispatch still failing');
+          this.failing = true;
+        },
+      )
       .finally(() => {
         this.ticking = null;
       });
