@@ -7,6 +7,7 @@
  * restart resumes stored batches (at-least-once). Events gathered but not yet stored are written
  * on a graceful stop; a crash loses at most one batch_interval of them.
  */
+import type { Config } from '../config/schema.js';
 import type { SluiceEvent } from '../core/events.js';
 import { batchPayload, newBatchId, nextAttempt, wants } from '../core/webhooks.js';
 import type { Logger } from '../log.js';
@@ -28,6 +29,26 @@ const PARALLEL = 16;
 /** The webhook list is re-read this often, so a webhook created or changed on another node sharing
  * the store (Redis) is used here too. */
 const RELOAD_MS = 5_000;
+
+/** The dispatcher configured by the webhooks section, for any process that records events. */
+export function webhookDispatcher(
+  section: Config['webhooks'],
+  store: WebhookStore,
+  log: Logger,
+): WebhookDispatcher {
+  return new WebhookDispatcher(
+    store,
+    {
+      batchIntervalMs: section.batch_interval,
+      maxBatch: section.max_batch,
+      retrySchedule: section.retry_schedule,
+      maxAgeMs: section.max_age,
+      timeoutMs: section.timeout,
+      allowPrivateTargets: section.allow_private_targets,
+    },
+    log.child({ part: 'webhooks' }),
+  );
+}
 
 export class WebhookDispatcher {
   private webhooks: WebhookRecord[] = [];
