@@ -179,10 +179,20 @@ export async function startServer(
   let http: HttpServer | null = null;
   let engagement: BatchedEventStore | null = null;
   let engagementWriter: ThreadedEventStore | null = null;
+  const lostEngagement = (error: unknown, lost: number) =>
+    log.error({ err: error, lost }, 'failed to record tracking events');
   let admin: AdminServer | null = null;
   let ready = false;
   let milter: MilterServer | null = null;
   try {
+    // On the embedded store, opens and clicks are committed by a worker thread with its own SQLite
+    // connection, so a commit or WAL checkpoint never holds up a redirect (ThreadedEventStore
+    // states what a crash can lose: at most its in-flight bound, in practice one batch). Started
+    // before any door opens, so serve's threads are the same on every start.
+    if (config.listen.http && stores.events instanceof EmbeddedEventStore) {
+      engagementWriter = new ThreadedEventStore(config.data_dir, stores.events, lostEngagement);
+      await engagementWriter.ready();
+    }
     const socket = adminSocketPath(config);
     if (socket) {
       admin = await startAdminServer(socket, control, log);
@@ -218,15 +228,6 @@ export async function startServer(
       // Opens and clicks arrive at HTTP rates: they are written in batches (one transaction per
       // event-loop turn) rather than a commit each. A crash can lose the engagement events of
       // that instant (the redirect or pixel was already served); mail events stay immediate.
-      const lostEngagement = (error: unknown, lost: number) =>
-        log.error({ err: error, lost }, 'failed to record tracking events');
-      // On the embedded store those batches are committed by a worker thread with its own SQLite
-      // connection, so a commit or WAL checkpoint never holds up a redirect (ThreadedEventStore
-      // states what a crash can lose: at most its in-flight bound, in practice one batch).
-      engagementWriter =
-        stores.events instanceof EmbeddedEventStore
-          ? new ThreadedEventStore(config.data_dir, stores.events, lostEngagement)
-          : null;
       engagement = new BatchedEventStore(
         engagementWriter ? observedEvents(engagementWriter, observe) : events,
         lostEngagement,

@@ -4,7 +4,8 @@
  * (all of it once settled(), and once close() resolves); a search or page asking for the types
  * being written sees them; past the in-flight bound appends are written synchronously on the
  * main thread; a batch the worker cannot write is reported with how many events were lost while
- * later batches still land; after close() appends still land (synchronously). Also end to end
+ * later batches still land; after close() appends still land (synchronously); a worker that
+ * cannot start fails ready() and appends go to the main-thread store. Also end to end
  * with BatchedEventStore in front, as `sluice serve` runs it.
  */
 import assert from 'node:assert/strict';
@@ -55,6 +56,7 @@ const logLines = (messageId: string) =>
 test('batches are committed by the worker: in the database and events.jsonl once settled, in order', async () => {
   const lost: number[] = [];
   const threaded = new ThreadedEventStore(dir, store, (_e, n) => lost.push(n));
+  await threaded.ready();
   const events = Array.from({ length: 250 }, (_, i) => click('m-order', i));
   threaded.appendMany(events.slice(0, 100));
   threaded.appendMany(events.slice(100));
@@ -127,4 +129,23 @@ test('behind BatchedEventStore, as serve runs it: a burst of clicks in one turn 
   batched.close();
   await threaded.close();
   assert.equal(logLines('m-burst').length, 2_500);
+});
+
+test('a worker that cannot open the events table fails ready(); appends then go to the main-thread store', async () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-threaded-empty-'));
+  try {
+    const lost: number[] = [];
+    const threaded = new ThreadedEventStore(empty, store, (_e, n) => lost.push(n));
+    // The worker's SqliteError arrives cloned: its code survives.
+    await assert.rejects(threaded.ready(), (error: { code?: string }) => {
+      assert.equal(error.code, 'SQLITE_ERROR');
+      return true;
+    });
+    threaded.append(click('m-fallback', 1));
+    assert.equal(countOf('m-fallback'), 1);
+    assert.deepEqual(lost, []);
+    await threaded.close();
+  } finally {
+    fs.rmSync(empty, { recursive: true, force: true });
+  }
 });

@@ -7,7 +7,8 @@
  *
  * Messages in: { id, json } where json is the batch as a JSON array of events (each stored as
  * JSON.stringify gives it: parsing keeps key order, so the body is what the main thread would
- * have written). Messages out: { id } once written, { id, error } when not. The schema
+ * have written). Messages out: { id: -1 } once the database is open, then { id } once a batch is
+ * written, { id, error } when not. The schema
  * is the one db.ts migrates to; the main thread has opened (and migrated) the database first.
  */
 import path from 'node:path';
@@ -41,6 +42,9 @@ const insertAll = db.transaction((events: SluiceEvent[], bodies: string[]) => {
     insert.run(e.event_id, e.type, e.message_id ?? null, e.rcpt_to ?? null, e.timestamp, bodies[i]!);
   }
 });
+
+// The database is open: the main thread may count on this thread from now on.
+parentPort!.postMessage({ id: -1 } satisfies WriterReply);
 
 parentPort!.on('message', (request: WriterRequest | 'close') => {
   if (request === 'close') {

@@ -33,6 +33,7 @@ export class ThreadedEventStore implements EventStore {
   private waiters: (() => void)[] = [];
   private alive = true;
   private closing: Promise<void> | null = null;
+  private readonly started: Promise<void>;
 
   /** fallback: the main-thread store on the same data_dir (reads, and writes past the bound). */
   constructor(
@@ -44,13 +45,29 @@ export class ThreadedEventStore implements EventStore {
     this.worker = new Worker(new URL('./events-writer-thread.js', import.meta.url), {
       workerData: { dataDir },
     });
+    this.started = new Promise((resolve, reject) => {
+      this.worker.once('error', reject);
+      this.worker.once('exit', (code) => reject(new Error(`event writer thread exited with code ${code}`)));
+      this.worker.once('message', () => resolve());
+    });
+    // Awaited by ready(); a failure is also reported through died(). Once started, the worker
+    // keeps the process alive only while it has batches to write (see wake()).
+    this.started.then(
+      () => {
+        if (this.posted.size === 0 && this.closing === null) this.worker.unref();
+      },
+      () => {},
+    );
     this.worker.on('message', (reply: WriterReply) => this.done(reply));
     this.worker.on('error', (error) => this.died(error));
     this.worker.on('exit', (code) => {
       if (this.closing === null) this.died(new Error(`event writer thread exited with code ${code}`));
     });
-    // The worker keeps the process alive only while it has batches to write (see wake()).
-    this.worker.unref();
+  }
+
+  /** Resolves once the worker has its database open; rejects if it could not start. */
+  ready(): Promise<void> {
+    return this.started;
   }
 
   append(event: SluiceEvent): void {
@@ -135,7 +152,7 @@ export class ThreadedEventStore implements EventStore {
 
   private wake(): void {
     if (this.posted.size > 0) return;
-    this.worker.unref();
+    if (this.closing === null) this.worker.unref();
     const waiters = this.waiters;
     this.waiters = [];
     for (const resolve of waiters) resolve();
