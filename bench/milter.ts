@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
 import { startSluiceService } from '../test/harness/service-process.js';
 import { type SmtpSink, startSmtpSink } from '../test/harness/smtp-sink.js';
+import { type CpuSnapshot, diff, snapshot } from './milter-cpu.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -59,6 +60,8 @@ interface RunResult {
   eomMs: number[];
   /** The milter's CPU time (user + system) per message. */
   cpuMs?: number;
+  /** CPU ms per message by part (Postfix, milter, sink, smtp-source) and the machine's busy ms. */
+  cpu: CpuSnapshot;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -183,10 +186,17 @@ async function runOnce(
   });
   try {
     const target = sink.count() + options.messages;
+    const pids = {
+      postfixMaster: postfix.masterPid,
+      sink: sink.pid,
+      ...(milter?.child.pid ? { milter: milter.child.pid } : {}),
+    };
+    const before = snapshot(pids);
     const start = performance.now();
     await inject(postfix.port, file, options);
     const arrived = await sink.waitForCount(target, options.timeoutMs);
     await postfix.waitForEmptyQueue(options.timeoutMs);
+    const spent = diff(before, snapshot(pids));
     if (sink.count() !== target)
       throw new Error(`${system}: sink counted ${sink.count()}, expected ${target}`);
     const seconds = (arrived - start) / 1000;
@@ -194,7 +204,17 @@ async function runOnce(
     const cpu = milter?.child.pid ? cpuSeconds(milter.child.pid) : undefined;
     if (milter && eomMs.length !== options.messages)
       throw new Error(`the milter answered ${eomMs.length} EOMs for ${options.messages} messages`);
-    const result: RunResult = { system, round, seconds, rate: options.messages / seconds, eomMs };
+    const perMessage = Object.fromEntries(
+      Object.entries(spent).map(([k, v]) => [k, v / options.messages]),
+    ) as unknown as CpuSnapshot;
+    const result: RunResult = {
+      system,
+      round,
+      seconds,
+      rate: options.messages / seconds,
+      eomMs,
+      cpu: perMessage,
+    };
     if (cpu !== undefined) result.cpuMs = (cpu * 1000) / options.messages;
     return result;
   } catch (error) {
@@ -265,6 +285,23 @@ function report(results: RunResult[], options: Options, bytes: number): string {
   const untracked = medians.get('postfix+milter-untracked')! / medians.get('postfix')!;
   lines.push('', `with milter (tracking) / Postfix alone (medians): ${ratio.toFixed(2)} (target ≥ 0.85)`);
   lines.push(`with milter (no tracking) / Postfix alone (medians): ${untracked.toFixed(2)}`);
+  lines.push(
+    '',
+    'CPU per message (ms, user+sys, median over rounds; "machine" also counts other work on the box):',
+    '',
+    '| system | Postfix | milter | smtp-sink | smtp-source | sum | machine busy | machine busy × msg/s (ms/s) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const system of SYSTEMS) {
+    const runs = results.filter((r) => r.system === system);
+    const part = (k: keyof CpuSnapshot) => median(runs.map((r) => r.cpu[k]));
+    const sum = median(runs.map((r) => r.cpu.postfix + r.cpu.milter + r.cpu.sink + r.cpu.source));
+    const load = median(runs.map((r) => r.cpu.machine * r.rate));
+    lines.push(
+      `| ${system} | ${part('postfix').toFixed(2)} | ${part('milter').toFixed(2)} | ${part('sink').toFixed(2)} | ` +
+        `${part('source').toFixed(2)} | ${sum.toFixed(2)} | ${part('machine').toFixed(2)} | ${load.toFixed(0)} |`,
+    );
+  }
   const cpu = results
     .filter((r) => r.system === 'postfix+milter' && r.cpuMs !== undefined)
     .map((r) => r.cpuMs!);
@@ -315,6 +352,12 @@ async function main(): Promise<void> {
     unregister();
   }
   console.log(report(results, options, Buffer.byteLength(text)));
+  console.log(
+    `load average at the end: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().catch((error: unknown) => {
