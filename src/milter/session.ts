@@ -20,78 +20,25 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import { MAX_BODY_CHUNK, MILTER_VERSION, SMFIF, SMFIP } from './constants.js';
-import {
-  encodeResponse,
-  type MacroLists,
-  type MilterCommand,
-  type MilterResponse,
-  type WireError,
-} from './wire.js';
+import type {
+  Answer,
+  ClientInfo,
+  EomResult,
+  MilterContext,
+  MilterHandlers,
+  Modification,
+  Verdict,
+} from './handlers.js';
+import { encodeResponse, type MilterCommand, type MilterResponse, type WireError } from './wire.js';
 
-export type Verdict =
-  | { kind: 'continue' | 'accept' | 'reject' | 'tempfail' | 'discard' }
-  | { kind: 'replycode'; code: number; enhanced: string | null; lines: string[] };
-
-export type Modification = Extract<
-  MilterResponse,
-  {
-    kind:
-      | 'addheader'
-      | 'insheader'
-      | 'chgheader'
-      | 'replbody'
-      | 'chgfrom'
-      | 'addrcpt'
-      | 'delrcpt'
-      | 'addrcpt_par'
-      | 'quarantine';
-  }
->;
-
-/** What a filter answers at end of message. */
-export interface EomResult {
-  modifications: Modification[];
-  /** A new body, sent with replace-body (SMFIF_CHGBODY) after the modifications, in ≤ 65535-byte packets. */
-  body?: AsyncIterable<Buffer> | null;
-  verdict: Verdict;
-  /** Called once the reply is sent or the message is given up (e.g. removes a spill file). */
-  cleanup?: () => Promise<void>;
-}
-
-export interface ClientInfo {
-  hostname: string;
-  family: string;
-  port: number;
-  address: string;
-}
-
-export interface MilterContext {
-  /** A macro's latest value; "{auth_authen}" and "auth_authen" name the same one. */
-  macro(name: string): string | undefined;
-  /** The MTA's queue id ({i}), once the message has reached DATA. */
-  queueId(): string | undefined;
-  readonly client: ClientInfo | null;
-  readonly log: Logger;
-}
-
-type Answer = Verdict | undefined;
-
-/** What a filter implements; every stage is optional (a missing one continues). */
-export interface MilterHandlers {
-  /** Actions (SMFIF_*) and NO* / NR_* protocol flags (SMFIP_*) wanted, macros per stage. */
-  readonly wants: { actions: number; protocol: number; macros: MacroLists };
-  connect?(ctx: MilterContext, client: ClientInfo): Answer | Promise<Answer>;
-  helo?(ctx: MilterContext, helo: string): Answer | Promise<Answer>;
-  mail?(ctx: MilterContext, args: string[]): Answer | Promise<Answer>;
-  rcpt?(ctx: MilterContext, args: string[]): Answer | Promise<Answer>;
-  data?(ctx: MilterContext): Answer | Promise<Answer>;
-  header?(ctx: MilterContext, name: string, value: string): Answer | Promise<Answer>;
-  eoh?(ctx: MilterContext): Answer | Promise<Answer>;
-  body?(ctx: MilterContext, chunk: Buffer): Answer | Promise<Answer>;
-  eom?(ctx: MilterContext): Promise<EomResult>;
-  /** The message ended without EOM (A, K, Q or the connection closing). */
-  abort?(ctx: MilterContext): void;
-}
+export type {
+  ClientInfo,
+  EomResult,
+  MilterContext,
+  MilterHandlers,
+  Modification,
+  Verdict,
+} from './handlers.js';
 
 export interface SessionDeps {
   handlers: MilterHandlers;
