@@ -7,7 +7,7 @@
  * end-to-end messages/s (smtp-source start → the sink's counter reaching N), the with/without
  * ratio of medians (target ≥ 0.85), the same milter with tracking off (what the protocol and the
  * events cost alone), the milter's CPU per message, and its time at end of message (from the
- * EOM command to its reply, from its own debug log) as p50/p99 over all rounds. Every
+ * EOM command to its reply, from its "injection recorded" log line) as p50/p99 over all rounds. Every
  * process it starts is stopped and every scratch dir removed, also on failure or ^C.
  * Run it with `make bench-milter` or `bench/milter --help`.
  */
@@ -167,7 +167,7 @@ async function runOnce(
   const dataDir = mkdtempSync(path.join(scratch, 'milter-data-'));
   const milter =
     system !== 'postfix'
-      ? await startSluiceService('milter', { dataDir, overrides: { 'log.level': 'debug' } })
+      ? await startSluiceService('milter', { dataDir, overrides: { 'log.level': 'info' } })
       : null;
   const unregisterMilter = milter ? onProcessExit(() => milter.child.kill('SIGKILL')) : () => {};
   const postfix = await startPostfix({

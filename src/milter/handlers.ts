@@ -35,6 +35,11 @@ export interface EomResult {
   verdict: Verdict;
   /** Called once the reply is sent or the message is given up (e.g. removes a spill file). */
   cleanup?: () => Promise<void>;
+  /**
+   * Called right after the reply went out, with the ms from the EOM command to it (null when the
+   * connection was gone) and the verdict sent: where a filter logs what it did, off the MTA's clock.
+   */
+  answered?: (eomMs: number | null, verdict: Verdict) => void;
 }
 
 export interface ClientInfo {

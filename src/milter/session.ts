@@ -278,34 +278,44 @@ export class MilterSession {
       if (refused) throw new Error(`modification ${refused.kind} was not negotiated`);
       if (result.body && (this.actions & SMFIF.CHGBODY) === 0)
         throw new Error('modification replbody was not negotiated');
-      if (this.phase === 'closed') return;
-      this.deps.hold?.();
-      held = true;
-      for (const modification of result.modifications) this.modify(modification);
-      // A body that fails half-way still ends in a tempfail: the MTA then drops what it was sent.
-      if (result.body) for await (const piece of result.body) this.modify({ kind: 'replbody', chunk: piece });
+      if (this.phase !== 'closed') {
+        this.deps.hold?.();
+        held = true;
+        for (const modification of result.modifications) this.modify(modification);
+        // A body that fails half-way still ends in a tempfail: the MTA then drops what it was sent.
+        if (result.body)
+          for await (const piece of result.body) this.modify({ kind: 'replbody', chunk: piece });
+      }
     } catch (error) {
       if (!this.failed)
         this.deps.log.error({ err: error }, 'milter end-of-message failed: message tempfails');
+      const { cleanup, answered } = result;
       result = {
         modifications: [],
         verdict: TEMPFAIL,
-        ...(result.cleanup ? { cleanup: result.cleanup } : {}),
+        ...(cleanup ? { cleanup } : {}),
+        ...(answered ? { answered } : {}),
       };
     } finally {
       clearInterval(progress);
-      await result
-        .cleanup?.()
-        .catch((error: unknown) => this.deps.log.warn({ err: error }, 'milter cleanup failed'));
     }
     if (this.phase !== 'closed') this.reply(result.verdict);
     if (held) this.deps.release?.();
-    if (this.phase === 'closed') return;
     // From the EOM command to the last reply byte handed to the socket: what the MTA waits for.
-    this.deps.log.debug(
-      { eom_ms: Number((performance.now() - started).toFixed(3)) },
-      'end of message answered',
-    );
+    const eomMs = this.phase === 'closed' ? null : Number((performance.now() - started).toFixed(3));
+    // Whatever comes after the reply (removing a spill file, the filter's log line) is off the
+    // MTA's clock.
+    if (result.answered) {
+      try {
+        result.answered(eomMs, result.verdict);
+      } catch (error) {
+        this.deps.log.warn({ err: error }, 'milter after-reply hook failed');
+      }
+    } else if (eomMs !== null) this.deps.log.debug({ eom_ms: eomMs }, 'end of message answered');
+    await result
+      .cleanup?.()
+      .catch((error: unknown) => this.deps.log.warn({ err: error }, 'milter cleanup failed'));
+    if (this.phase === 'closed') return;
     this.endMessage(false);
   }
 
