@@ -19,9 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
-import { startSluiceService } from '../test/harness/service-process.js';
 import { type SmtpSink, startSmtpSink } from '../test/harness/smtp-sink.js';
 import { type CpuSnapshot, diff, snapshot } from './milter-cpu.js';
+import { startBenchMilter, type Transport } from './milter-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -38,6 +38,7 @@ Postfix relaying to smtp-sink, without a milter and with sluice milter tracking 
   --sessions N    concurrent SMTP sessions of smtp-source (default 20)
   --size BYTES    approximate size of the HTML message (default 30720)
   --links N       links in it, each tracked (default 30)
+  --transport T   how Postfix reaches the milter: unix (a socket file, default) or inet (127.0.0.1)
   --dir PATH      parent of the scratch dirs (default <repo>/.bench)
   --timeout SECS  limit for each wait (default 300)
   -h, --help      this text`;
@@ -48,6 +49,7 @@ interface Options {
   sessions: number;
   size: number;
   links: number;
+  transport: Transport;
   dir: string;
   timeoutMs: number;
 }
@@ -73,6 +75,7 @@ function parseOptions(argv: string[]): Options {
       sessions: { type: 'string', default: '20' },
       size: { type: 'string', default: '30720' },
       links: { type: 'string', default: '30' },
+      transport: { type: 'string', default: 'unix' },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
       timeout: { type: 'string', default: '300' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -88,7 +91,10 @@ function parseOptions(argv: string[]): Options {
       throw new Error(`--${name} needs a positive integer, got "${raw}"\n\n${USAGE}`);
     return n;
   };
+  if (values.transport !== 'unix' && values.transport !== 'inet')
+    throw new Error(`--transport is unix or inet, got "${values.transport}"\n\n${USAGE}`);
   return {
+    transport: values.transport,
     rounds: positive('rounds', values.rounds),
     messages: positive('messages', values.messages),
     sessions: positive('sessions', values.sessions),
@@ -165,11 +171,8 @@ async function runOnce(
   scratch: string,
 ): Promise<RunResult> {
   const dataDir = mkdtempSync(path.join(scratch, 'milter-data-'));
-  const milter =
-    system !== 'postfix'
-      ? await startSluiceService('milter', { dataDir, overrides: { 'log.level': 'info' } })
-      : null;
-  const unregisterMilter = milter ? onProcessExit(() => milter.child.kill('SIGKILL')) : () => {};
+  const milter = system !== 'postfix' ? await startBenchMilter(options.transport, dataDir, scratch) : null;
+  const unregisterMilter = milter ? onProcessExit(() => milter.kill()) : () => {};
   const postfix = await startPostfix({
     relayhost: `[127.0.0.1]:${sink.port}`,
     baseDir: scratch,
@@ -177,7 +180,7 @@ async function runOnce(
       myhostname: 'sluice-bench.localdomain',
       ...(milter
         ? {
-            smtpd_milters: `inet:127.0.0.1:${milter.port}`,
+            smtpd_milters: milter.endpoint,
             milter_default_action: 'tempfail',
             milter_protocol: '6',
           }
@@ -189,7 +192,7 @@ async function runOnce(
     const pids = {
       postfixMaster: postfix.masterPid,
       sink: sink.pid,
-      ...(milter?.child.pid ? { milter: milter.child.pid } : {}),
+      ...(milter?.pid ? { milter: milter.pid } : {}),
     };
     const before = snapshot(pids);
     const start = performance.now();
@@ -201,7 +204,7 @@ async function runOnce(
       throw new Error(`${system}: sink counted ${sink.count()}, expected ${target}`);
     const seconds = (arrived - start) / 1000;
     const eomMs = milter ? eomTimes(milter.output()) : [];
-    const cpu = milter?.child.pid ? cpuSeconds(milter.child.pid) : undefined;
+    const cpu = milter?.pid ? cpuSeconds(milter.pid) : undefined;
     if (milter && eomMs.length !== options.messages)
       throw new Error(`the milter answered ${eomMs.length} EOMs for ${options.messages} messages`);
     const perMessage = Object.fromEntries(
@@ -268,7 +271,7 @@ function report(results: RunResult[], options: Options, bytes: number): string {
   const lines = [
     `Milter benchmark: ${options.messages} messages of ${bytes} B (HTML with ${options.links} links, ` +
       `open+click tracking asked) over ` +
-      `${options.sessions} sessions, ${options.rounds} rounds; Node ${process.version}, ${os.cpus().length} CPUs`,
+      `${options.sessions} sessions, ${options.rounds} rounds, milter over ${options.transport}; Node ${process.version}, ${os.cpus().length} CPUs`,
     '',
     '| system | median msg/s | min | max | per-round msg/s |',
     '| --- | ---: | ---: | ---: | --- |',
@@ -306,7 +309,7 @@ function report(results: RunResult[], options: Options, bytes: number): string {
     .filter((r) => r.system === 'postfix+milter' && r.cpuMs !== undefined)
     .map((r) => r.cpuMs!);
   if (cpu.length > 0)
-    lines.push(`milter CPU per tracked message (user+sys, median over rounds): ${median(cpu).toFixed(2)} ms`);
+    lines.push(`milter CPU per tracked message incl. its start-up (user+sys, median over rounds): ${median(cpu).toFixed(2)} ms`);
   const eom = results.filter((r) => r.system === 'postfix+milter').flatMap((r) => r.eomMs);
   lines.push(
     `milter time at end of a tracked message over ${eom.length} messages: p50 ${quantile(eom, 0.5).toFixed(2)} ms, ` +
