@@ -13,6 +13,7 @@ import { adminSocketPath } from './admin/socket-path.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import { KeyService } from './core/keys.js';
+import { NetworkSet } from './core/networks.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
@@ -227,7 +228,9 @@ export async function startServer(
       engagement = new BatchedEventStore(events, (error, lost) =>
         log.error({ err: error, lost }, 'failed to record tracking events'),
       );
-      const health = config.admin.http_endpoints ? { metrics, ready: () => ready } : undefined;
+      const health = config.admin.http_endpoints
+        ? { metrics, ready: () => ready, networks: new NetworkSet(config.admin.http_networks) }
+        : undefined;
       http = await startHttpServer(options, { signer, events: engagement, log, api, health });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');

@@ -8,18 +8,10 @@
  * on a graceful stop; a crash loses at most one batch_interval of them.
  */
 import type { SluiceEvent } from '../core/events.js';
-import {
-  BATCH_HEADER,
-  batchPayload,
-  newBatchId,
-  nextAttempt,
-  SIGNATURE_HEADER,
-  signBatch,
-  wants,
-} from '../core/webhooks.js';
+import { batchPayload, newBatchId, nextAttempt, wants } from '../core/webhooks.js';
 import type { Logger } from '../log.js';
 import type { EventStore, WebhookBatch, WebhookRecord, WebhookStore } from '../store/types.js';
-import { refuseTarget } from './target-guard.js';
+import { postBatch } from './post.js';
 
 export interface DispatcherOptions {
   batchIntervalMs: number;
@@ -157,54 +149,6 @@ export class WebhookDispatcher {
     }
     await this.store.reschedule(batch.id, attempts, next);
     this.log.info({ ...log, retry_at: new Date(next).toISOString() }, 'webhook batch refused; will retry');
-  }
-}
-
-export interface PostResult {
-  ok: boolean;
-  status: number | null;
-  /** "HTTP 500" or the network error, for logs and the validate answer. */
-  detail: string;
-  body: string;
-}
-
-/** POSTs one batch; never throws. 2xx is acceptance (SparkPost asks for 200; any 2xx is taken). */
-export async function postBatch(
-  webhook: Pick<WebhookRecord, 'target' | 'auth_type' | 'auth_credentials' | 'secret'>,
-  batchId: string,
-  payload: string,
-  limits: { timeoutMs: number; allowPrivateTargets: boolean },
-): Promise<PostResult> {
-  const refusal = await refuseTarget(webhook.target, limits.allowPrivateTargets);
-  if (refusal) return { ok: false, status: null, detail: refusal, body: '' };
-  const { timeoutMs } = limits;
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'user-agent': 'Sluice-Webhooks/1',
-    [BATCH_HEADER]: batchId,
-    [SIGNATURE_HEADER]: signBatch(webhook.secret, payload),
-  };
-  if (webhook.auth_type === 'basic' && webhook.auth_credentials) {
-    const { username, password } = webhook.auth_credentials;
-    headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-  }
-  try {
-    const response = await fetch(webhook.target, {
-      method: 'POST',
-      headers,
-      body: payload,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const body = (await response.text()).slice(0, 1024);
-    return {
-      ok: response.status >= 200 && response.status < 300,
-      status: response.status,
-      detail: `HTTP ${response.status}`,
-      body,
-    };
-  } catch (error) {
-    return { ok: false, status: null, detail: (error as Error).message, body: '' };
   }
 }
 

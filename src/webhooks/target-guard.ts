@@ -4,10 +4,11 @@
  * By default a target whose host resolves to a loopback, private, link-local or unspecified
  * address is refused; `webhooks.allow_private_targets` lifts that for operators whose receivers
  * live inside. Checked before every POST, not only at creation, so a name that later resolves
- * inside is caught too.
+ * inside is caught too; post.ts checks again inside the connection's own lookup, which closes
+ * the window between this check and the connect (DNS rebinding).
  */
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { lookup as systemLookup } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
 import { NetworkSet } from '../core/networks.js';
 
 const INTERNAL = new NetworkSet([
@@ -25,7 +26,11 @@ const INTERNAL = new NetworkSet([
 ]);
 
 /** Why this target may not be posted to, or null when it may. */
-export async function refuseTarget(target: string, allowPrivate: boolean): Promise<string | null> {
+export async function refuseTarget(
+  target: string,
+  allowPrivate: boolean,
+  resolveName: LookupFunction = systemLookup,
+): Promise<string | null> {
   let url: URL;
   try {
     url = new URL(target);
@@ -37,14 +42,30 @@ export async function refuseTarget(target: string, allowPrivate: boolean): Promi
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: { address: string }[];
   try {
-    addresses = await lookup(host, { all: true });
+    addresses = await lookupAll(resolveName, host);
   } catch (error) {
     return `the target host does not resolve (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
   }
-  const inside = addresses.find(({ address }) => INTERNAL.has(unmapped(address)));
+  const inside = addresses.find(({ address }) => internalAddress(address));
   return inside
     ? `the target resolves to an internal address (${inside.address}); set webhooks.allow_private_targets to allow it`
     : null;
+}
+
+/** Whether an address is loopback, private, link-local or unspecified (IPv4-mapped included). */
+export function internalAddress(address: string): boolean {
+  return INTERNAL.has(unmapped(address));
+}
+
+function lookupAll(resolveName: LookupFunction, host: string): Promise<{ address: string }[]> {
+  // An IP literal needs no resolver; answering it here keeps an injected resolver to names only.
+  if (isIP(host)) return Promise.resolve([{ address: host }]);
+  return new Promise((resolve, reject) => {
+    resolveName(host, { all: true }, (error, addresses) => {
+      if (error) reject(error);
+      else resolve(Array.isArray(addresses) ? addresses : [{ address: addresses }]);
+    });
+  });
 }
 
 /** An IPv4-mapped IPv6 address as IPv4 (URL parsing writes ::ffff:10.1.2.3 as ::ffff:a01:203). */

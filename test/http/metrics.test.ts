@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Fastify from 'fastify';
+import { NetworkSet } from '../../src/core/networks.js';
 import { registerHealthRoutes } from '../../src/http/health-routes.js';
 import { SluiceMetrics } from '../../src/metrics/metrics.js';
 import { searchEvents, sluiceCli, swaks } from '../harness/clients.js';
@@ -117,7 +118,7 @@ test('readyz is 503 while the server is not ready', async () => {
   const app = Fastify();
   const metrics = new SluiceMetrics({ queueDepth: () => ({}), poolOpen: () => 0 });
   let ready = false;
-  registerHealthRoutes(app, { metrics, ready: () => ready });
+  registerHealthRoutes(app, { metrics, ready: () => ready, networks: new NetworkSet(['127.0.0.0/8']) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   try {
     const address = app.server.address() as { port: number };

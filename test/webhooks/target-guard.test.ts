@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, LookupFunction } from 'node:net';
 import { after, before, test } from 'node:test';
-import { postBatch } from '../../src/webhooks/dispatcher.js';
+import { postBatch } from '../../src/webhooks/post.js';
 import { refuseTarget } from '../../src/webhooks/target-guard.js';
 
 let receiver: http.Server;
@@ -73,4 +73,84 @@ test('postBatch never reaches a loopback receiver unless allowed', async () => {
   });
   assert.equal(allowed.ok, true);
   assert.equal(received, 1);
+});
+
+/** A resolver that answers `first` to the first question and `then` to every later one. */
+function rebindingResolver(first: string, then: string): LookupFunction {
+  let asked = 0;
+  return ((_host: string, _options: unknown, callback: (e: Error | null, a: unknown) => void) => {
+    const address = asked++ === 0 ? first : then;
+    callback(null, [{ address, family: 4 }]);
+  }) as unknown as LookupFunction;
+}
+
+test('a name that rebinds to loopback between the check and the connect is refused (DNS rebinding)', async () => {
+  const before = received;
+  const webhook = {
+    target: `http://hooks.example.test:${port}/hook`,
+    auth_type: 'none',
+    auth_credentials: null,
+    secret: 's',
+  };
+  const result = await postBatch(webhook as never, 'b3', '[]', {
+    timeoutMs: 5_000,
+    allowPrivateTargets: false,
+    resolve: rebindingResolver('93.184.216.34', '127.0.0.1'),
+  });
+  assert.equal(result.ok, false);
+  assert.match(result.detail, /internal address \(127\.0\.0\.1\) at connect time/);
+  assert.equal(received, before, 'the loopback receiver was never reached');
+});
+
+test('with private targets allowed, an injected resolver is used for the connect', async () => {
+  const before = received;
+  const webhook = {
+    target: `http://hooks.example.test:${port}/hook`,
+    auth_type: 'none',
+    auth_credentials: null,
+    secret: 's',
+  };
+  const result = await postBatch(webhook as never, 'b4', '[]', {
+    timeoutMs: 5_000,
+    allowPrivateTargets: true,
+    resolve: rebindingResolver('127.0.0.1', '127.0.0.1'),
+  });
+  assert.equal(result.ok, true, result.detail);
+  assert.equal(received, before + 1);
+});
+
+test('a receiver that never answers, or answers endlessly, is cut off', async () => {
+  const sockets = new Set<import('node:net').Socket>();
+  const slow = http.createServer((request, response) => {
+    request.resume();
+    if (request.url === '/endless') {
+      response.writeHead(500);
+      const timer = setInterval(() => response.write('x'.repeat(4096)), 5);
+      response.on('close', () => clearInterval(timer));
+    }
+    // '/silent' never answers.
+  });
+  slow.on('connection', (socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  const slowPort = (slow.address() as AddressInfo).port;
+  try {
+    const limits = { timeoutMs: 300, allowPrivateTargets: true };
+    const hook = (path: string) => ({
+      target: `http://127.0.0.1:${slowPort}${path}`,
+      auth_type: 'none',
+      auth_credentials: null,
+      secret: 's',
+    });
+    const silent = await postBatch(hook('/silent') as never, 'b5', '[]', limits);
+    assert.equal(silent.ok, false);
+    assert.equal(silent.status, null);
+    assert.match(silent.detail, /abort|timeout/i);
+    const endless = await postBatch(hook('/endless') as never, 'b6', '[]', limits);
+    assert.equal(endless.ok, false);
+    assert.equal(endless.status, 500);
+    assert.ok(endless.body.length <= 1024 && endless.body.length > 0);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => slow.close(resolve));
+  }
 });

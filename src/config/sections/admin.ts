@@ -4,6 +4,7 @@
  * whether the operations endpoints (metrics, health) are served on the HTTP listener.
  */
 import { z } from 'zod';
+import { cidr } from '../validators.js';
 
 export const adminSection = z
   .strictObject({
@@ -19,6 +20,12 @@ export const adminSection = z
       .boolean()
       .default(true)
       .describe('Serve /metrics (Prometheus), /healthz and /readyz on listen.http'),
+    http_networks: z
+      .array(cidr)
+      .default(['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'])
+      .describe(
+        'Clients allowed the operations endpoints; others get 404, since listen.http also serves tracking links to the Internet',
+      ),
   })
   .prefault({});
 

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { newBatchId, newWebhookSecret, testBatch } from '../../core/webhooks.js';
 import type { WebhookRecord, WebhookStore } from '../../store/types.js';
-import { postBatch, type WebhookDispatcher } from '../../webhooks/dispatcher.js';
+import type { WebhookDispatcher } from '../../webhooks/dispatcher.js';
+import { postBatch } from '../../webhooks/post.js';
 import { ApiError, invalidValue, notFound } from './errors.js';
 import { type ApiRoute, route } from './route.js';
 import { createWebhookBody, updateWebhookBody, webhookIdParams, webhookView } from './schemas.js';

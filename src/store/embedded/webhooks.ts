@@ -2,12 +2,33 @@
  * WebhookStore on the embedded SQLite database: webhooks as JSON rows (few, read whole), pending
  * batches as rows indexed by due time. A batch row is written (WAL, committed) before the first
  * attempt and removed only once the target accepted it or retries ran out, so a restart resumes it.
+ * Several processes may share the database (`sluice serve` and a standalone `sluice milter` each
+ * dispatch the events they record): `due` claims what it returns by pushing its due time one
+ * lease ahead in the same immediate transaction, so two processes never attempt a batch at once,
+ * and a batch whose claimant died comes back when the lease runs out (at-least-once).
  */
 import type Database from 'better-sqlite3';
 import type { WebhookBatch, WebhookPatch, WebhookRecord, WebhookStore } from '../types.js';
 
 export class EmbeddedWebhookStore implements WebhookStore {
-  constructor(private readonly db: Database.Database) {}
+  private readonly claim: (now: number, limit: number) => WebhookBatch[];
+
+  constructor(
+    private readonly db: Database.Database,
+    leaseMs = 60_000,
+  ) {
+    const select = db.prepare<[number, number], WebhookBatch>(
+      'SELECT * FROM webhook_batches WHERE due <= ? ORDER BY due LIMIT ?',
+    );
+    const lease = db.prepare<[number, string]>('UPDATE webhook_batches SET due = ? WHERE id = ?');
+    const claim = db.transaction((now: number, limit: number) => {
+      const batches = select.all(now, limit);
+      for (const batch of batches) lease.run(now + leaseMs, batch.id);
+      return batches;
+    });
+    // Immediate: the write lock is taken before the read, so two processes cannot both read a row.
+    this.claim = (now, limit) => claim.immediate(now, limit);
+  }
 
   async insert(record: WebhookRecord): Promise<void> {
     this.db.prepare('INSERT INTO webhooks (id, body) VALUES (?, ?)').run(record.id, JSON.stringify(record));
@@ -47,11 +68,7 @@ export class EmbeddedWebhookStore implements WebhookStore {
   }
 
   async due(now: number, limit: number): Promise<WebhookBatch[]> {
-    return this.db
-      .prepare<[number, number], WebhookBatch>(
-        'SELECT * FROM webhook_batches WHERE due <= ? ORDER BY due LIMIT ?',
-      )
-      .all(now, limit);
+    return this.claim(now, limit);
   }
 
   async reschedule(id: string, attempts: number, due: number): Promise<void> {
