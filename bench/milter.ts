@@ -309,7 +309,9 @@ function report(results: RunResult[], options: Options, bytes: number): string {
     .filter((r) => r.system === 'postfix+milter' && r.cpuMs !== undefined)
     .map((r) => r.cpuMs!);
   if (cpu.length > 0)
-    lines.push(`milter CPU per tracked message incl. its start-up (user+sys, median over rounds): ${median(cpu).toFixed(2)} ms`);
+    lines.push(
+      `milter CPU per tracked message incl. its start-up (user+sys, median over rounds): ${median(cpu).toFixed(2)} ms`,
+    );
   const eom = results.filter((r) => r.system === 'postfix+milter').flatMap((r) => r.eomMs);
   lines.push(
     `milter time at end of a tracked message over ${eom.length} messages: p50 ${quantile(eom, 0.5).toFixed(2)} ms, ` +
