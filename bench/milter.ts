@@ -203,6 +203,11 @@ async function runOnce(
     if (sink.count() !== target)
       throw new Error(`${system}: sink counted ${sink.count()}, expected ${target}`);
     const seconds = (arrived - start) / 1000;
+    // The milter logs each message after its reply: the last lines may still be in the pipe.
+    for (let waited = 0; milter && waited < 10_000; waited += 50) {
+      if (eomTimes(milter.output()).length >= options.messages) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const eomMs = milter ? eomTimes(milter.output()) : [];
     const cpu = milter?.pid ? cpuSeconds(milter.pid) : undefined;
     if (milter && eomMs.length !== options.messages)
