@@ -6,10 +6,11 @@
  * Both servers limit messages per client address (a limit high enough never to trigger). With
  * `--store embedded,redis` Sluice runs once per store backend (redis: a harness redis-server on a
  * free loopback port, no persistence), so the counters' cost on Redis is seen beside the in-memory
- * ones. Every system is measured `--rounds` times, interleaved, and the table shows medians.
+ * ones. `--baseline DIR` runs another built checkout's `sluice policy` beside this one, for a before/after in one run.
+ * With `--auth` every request carries an API key (sluice checks it; postfwd ignores it). Every system is measured `--rounds` times, interleaved, and the table shows medians.
  * Prints a markdown table on stdout (progress on stderr); stops every process it starts, also on failure.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,11 +24,15 @@ import { type RedisServer, startRedis } from '../test/harness/redis.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const POSTFWD = '/usr/sbin/postfwd1';
 const USAGE =
-  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis]';
+  'usage: bench/policy [--seconds N] [--rounds N] [--connections 10,100] [--systems sluice,postfwd] [--store embedded,redis] [--auth] [--baseline DIR]';
 
 interface Server {
   name: string;
   port: number;
+  /** The sasl_username requests carry ('' : unauthenticated). */
+  sasl: string;
+  /** The server's process, and the redis-server behind it if any, whose CPU time is measured. */
+  pids(): { server: number | null; redis: number | null };
   stop(): Promise<void>;
 }
 
@@ -61,6 +66,12 @@ function spawnServer(
     () => ({
       name,
       port,
+      sasl: '',
+      pids: () => ({
+        server:
+          pidFile && existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : (child.pid ?? null),
+        redis: null,
+      }),
       async stop() {
         kill();
         unregister();
@@ -75,19 +86,46 @@ function spawnServer(
   );
 }
 
-async function startSluicePolicy(dir: string, redis: RedisServer | null): Promise<Server> {
+/** `baseline`: another built Sluice checkout, run beside this one (own data dir and key prefix). */
+async function startSluicePolicy(
+  dir: string,
+  redis: RedisServer | null,
+  auth: boolean,
+  baseline: string | null = null,
+): Promise<Server> {
   const port = await freePort();
   const store = redis ? 'redis' : 'embedded';
-  const args = [
-    path.join(repoRoot, 'bin/sluice.js'),
-    'policy',
-    '-o',
-    `data_dir=${path.join(dir, `sluice-${store}`)}`,
-  ];
+  const root = baseline ?? repoRoot;
+  const suffix = baseline ? ', baseline' : '';
+  const storeArgs = ['-o', `data_dir=${path.join(dir, `sluice-${store}${baseline ? '-baseline' : ''}`)}`];
+  if (redis) storeArgs.push('-o', 'store.backend=redis', '-o', `store.redis.url=${redis.url}`);
+  if (redis && baseline) storeArgs.push('-o', 'store.redis.key_prefix=baseline:');
+  const args = [path.join(root, 'bin/sluice.js'), 'policy', ...storeArgs];
   args.push('-o', `policy.listen=127.0.0.1:${port}`, '-o', 'log.level=warn');
   args.push('-o', 'policy.limits.client_address=[{window: 1m, messages: 1000000000}]');
-  if (redis) args.push('-o', 'store.backend=redis', '-o', `store.redis.url=${redis.url}`);
-  return spawnServer(`sluice policy (${store})`, process.execPath, args, port, dir);
+  const server = await spawnServer(`sluice policy (${store}${suffix})`, process.execPath, args, port, dir);
+  const own = server.pids;
+  if (redis) server.pids = () => ({ server: own().server, redis: redis.pid() });
+  if (auth) {
+    // One API key with smtp/inject: every request then also checks the key (grants, valid_ips).
+    const created = execFileSync(
+      process.execPath,
+      [
+        path.join(root, 'bin/sluice.js'),
+        'keys',
+        'create',
+        ...storeArgs,
+        '--json',
+        '--label',
+        'bench',
+        '--grant',
+        'smtp/inject',
+      ],
+      { encoding: 'utf8' },
+    );
+    server.sasl = (JSON.parse(created) as { id: string }).id;
+  }
+  return server;
 }
 
 async function startPostfwd(dir: string): Promise<Server> {
@@ -105,17 +143,17 @@ async function startPostfwd(dir: string): Promise<Server> {
   return spawnServer('postfwd', POSTFWD, args, port, dir, pidFile);
 }
 
-function request(n: number, state: 'RCPT' | 'END-OF-MESSAGE', instance: string): Buffer {
+function request(n: number, state: 'RCPT' | 'END-OF-MESSAGE', instance: string, sasl: string): Buffer {
   return Buffer.from(
     `request=smtpd_access_policy\nprotocol_state=${state}\nprotocol_name=ESMTP\nclient_address=10.9.0.${n % 256}\n` +
       `client_name=unknown\nhelo_name=bench.example\nsender=app@bench.example\nrecipient=r${n}@example.net\n` +
-      `recipient_count=${state === 'RCPT' ? 0 : 1}\ninstance=${instance}\nsize=2048\nsasl_username=\n\n`,
+      `recipient_count=${state === 'RCPT' ? 0 : 1}\ninstance=${instance}\nsize=2048\nsasl_username=${sasl}\n\n`,
   );
 }
 
 /** One connection asking one request at a time until `until`; returns each latency in µs. */
-async function connection(port: number, id: number, until: number, warmupEnd: number): Promise<number[]> {
-  const socket = net.connect({ port, host: '127.0.0.1' });
+async function connection(server: Server, id: number, until: number, warmupEnd: number): Promise<number[]> {
+  const socket = net.connect({ port: server.port, host: '127.0.0.1' });
   socket.setNoDelay(true);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const latencies: number[] = [];
@@ -136,24 +174,50 @@ async function connection(port: number, id: number, until: number, warmupEnd: nu
   };
   for (let n = 0; Date.now() < until; n++) {
     const instance = `${id}.${n}`;
-    await ask(request(id * 7 + n, 'RCPT', instance));
-    await ask(request(id * 7 + n, 'END-OF-MESSAGE', instance));
+    await ask(request(id * 7 + n, 'RCPT', instance, server.sasl));
+    await ask(request(id * 7 + n, 'END-OF-MESSAGE', instance, server.sasl));
   }
   socket.destroy();
   return latencies;
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time (µs, user + system) a process has used so far, from /proc; 0 without one. */
+function cpuMicros(pid: number | null): number {
+  if (pid === null) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Throughput and latency, plus the CPU time the server (and its redis-server) spent per request
+ * over the measured seconds: on a shared machine that is steadier than requests/s.
+ */
 async function measure(server: Server, connections: number, seconds: number) {
   const warmupEnd = Date.now() + 1000;
   const until = warmupEnd + seconds * 1000;
+  let cpuStart = { server: 0, redis: 0 };
+  const sampler = setTimeout(() => {
+    const pids = server.pids();
+    cpuStart = { server: cpuMicros(pids.server), redis: cpuMicros(pids.redis) };
+  }, warmupEnd - Date.now());
   const all = (
-    await Promise.all(
-      Array.from({ length: connections }, (_, i) => connection(server.port, i, until, warmupEnd)),
-    )
+    await Promise.all(Array.from({ length: connections }, (_, i) => connection(server, i, until, warmupEnd)))
   ).flat();
+  clearTimeout(sampler);
+  const pids = server.pids();
+  const count = Math.max(1, all.length);
+  const serverCpu = (cpuMicros(pids.server) - cpuStart.server) / count;
+  const redisCpu = pids.redis === null ? null : (cpuMicros(pids.redis) - cpuStart.redis) / count;
   all.sort((a, b) => a - b);
   const pct = (p: number) => (all[Math.min(all.length - 1, Math.floor(all.length * p))] ?? 0) / 1000;
-  return { rps: all.length / seconds, p50: pct(0.5), p99: pct(0.99) };
+  return { rps: all.length / seconds, p50: pct(0.5), p99: pct(0.99), serverCpu, redisCpu };
 }
 
 const median = (values: number[]) => {
@@ -170,6 +234,8 @@ async function main() {
       connections: { type: 'string', default: '10,100' },
       systems: { type: 'string', default: 'sluice,postfwd' },
       store: { type: 'string', default: 'embedded,redis' },
+      auth: { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -182,14 +248,19 @@ async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-policy-'));
   const servers: Server[] = [];
   let redis: RedisServer | null = null;
-  const samples = new Map<string, Array<{ rps: number; p50: number; p99: number }>>();
+  const samples = new Map<string, Array<Awaited<ReturnType<typeof measure>>>>();
   try {
     for (const system of systems) {
       if (system === 'postfwd') servers.push(await startPostfwd(dir));
       else
         for (const store of stores) {
           if (store === 'redis') redis ??= await startRedis();
-          servers.push(await startSluicePolicy(dir, store === 'redis' ? redis : null));
+          const on = store === 'redis' ? redis : null;
+          servers.push(await startSluicePolicy(dir, on, values.auth === true));
+          if (values.baseline)
+            servers.push(
+              await startSluicePolicy(dir, on, values.auth === true, path.resolve(values.baseline)),
+            );
         }
     }
     // Rounds interleave the systems, so a noisy neighbour on the machine hits all of them alike.
@@ -215,17 +286,19 @@ async function main() {
       rps: median(runs.map((r) => r.rps)),
       p50: median(runs.map((r) => r.p50)),
       p99: median(runs.map((r) => r.p99)),
+      serverCpu: median(runs.map((r) => r.serverCpu)),
+      redisCpu: runs[0]?.redisCpu === null ? null : median(runs.map((r) => r.redisCpu ?? 0)),
     };
   });
   const lines = [
-    `Medians of ${rounds} rounds of ${seconds}s each.`,
+    `Medians of ${rounds} rounds of ${seconds}s each; ${values.auth ? 'every request carries an API key (sasl_username)' : 'unauthenticated requests'}.`,
     '',
-    '| system | connections | requests/s | p50 ms | p99 ms |',
-    '|---|---:|---:|---:|---:|',
+    '| system | connections | requests/s | p50 ms | p99 ms | server CPU µs/request | redis-server CPU µs/request |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows)
     lines.push(
-      `| ${r.system} | ${r.connections} | ${Math.round(r.rps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} |`,
+      `| ${r.system} | ${r.connections} | ${Math.round(r.rps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${Math.round(r.serverCpu)} | ${r.redisCpu === null ? '' : Math.round(r.redisCpu)} |`,
     );
   lines.push('');
   const find = (system: string, connections: number) =>

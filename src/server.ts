@@ -43,7 +43,7 @@ import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
-import { observedEvents, WebhookDispatcher } from './webhooks/dispatcher.js';
+import { observedEvents, webhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -65,24 +65,12 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const hostname = config.smtp.hostname ?? osHostname();
-  const stores = await openStores(config, log);
+  const stores = await openStores(config, log, { service: true });
   // cached_keys: while the store is away, keys this node has seen still authenticate on SMTP.
   const keys = new KeyService(
     config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
   );
-  const { webhooks: hooks } = config;
-  const dispatcher = new WebhookDispatcher(
-    stores.webhooks,
-    {
-      batchIntervalMs: hooks.batch_interval,
-      maxBatch: hooks.max_batch,
-      retrySchedule: hooks.retry_schedule,
-      maxAgeMs: hooks.max_age,
-      timeoutMs: hooks.timeout,
-      allowPrivateTargets: hooks.allow_private_targets,
-    },
-    log.child({ part: 'webhooks' }),
-  );
+  const dispatcher = webhookDispatcher(config.webhooks, stores.webhooks, log);
   // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
   let control: QueueControl | null = null;
   const metrics = new SluiceMetrics({

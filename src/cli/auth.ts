@@ -26,7 +26,7 @@ export const auth: Command = {
       return 78; // EX_CONFIG
     }
     const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
-    const stores = await openStores(config, log);
+    const stores = await openStores(config, log, { service: true });
     try {
       const server = await startAuthServer(config.auth.listen, {
         config: config.auth,

@@ -10,6 +10,7 @@ import { PolicyService } from '../core/policy.js';
 import { createLogger } from '../log.js';
 import { isRefusal } from '../policy/actions.js';
 import { startPolicyServer } from '../policy/server.js';
+import { ExpiringKeyCache } from '../store/expiring-keys.js';
 import { openStores } from '../store/open.js';
 import { type Command, UsageError } from './command.js';
 import { runUntilSignal } from './until-signal.js';
@@ -28,7 +29,7 @@ export const policy: Command = {
     const section = config.policy;
     if (!section.listen) throw new UsageError('policy.listen is null: the policy service is turned off');
     const log = createLogger(config.log.level, parsed.values.pretty === true);
-    const stores = await openStores(config, log);
+    const stores = await openStores(config, log, { service: true });
     const keys = new KeyService(stores.keys);
     const limits = new Limits(
       stores.counters,
@@ -39,10 +40,17 @@ export const policy: Command = {
       },
       section.reservation_timeout,
     );
+    // Each request names its key: read from the store at most once per key_cache (the revocation bound).
+    const keyCache = new ExpiringKeyCache((id) => keys.get(id), section.key_cache);
     const service = new PolicyService(
-      (id) => keys.get(id),
+      (id) => keyCache.get(id),
       limits,
-      { refuseUnauthenticated: isRefusal(section.unauthenticated_action) },
+      {
+        refuseUnauthenticated: isRefusal(section.unauthenticated_action),
+        // END-OF-MESSAGE is answered at once; the commit follows (core/policy.ts says why it stays exact).
+        onBackgroundCommitError: (error, instance) =>
+          log.info({ instance, error: error.message }, 'policy: commit failed, the holds expire instead'),
+      },
       stores.suppressions,
     );
     let server: Awaited<ReturnType<typeof startPolicyServer>>;
@@ -57,6 +65,7 @@ export const policy: Command = {
       log,
       async () => {
         await server.stop();
+        await service.settle();
         await stores.close();
       },
       'answering requests in hand, then closing connections',

@@ -9,7 +9,7 @@
  * the X-MSYS-API header comes later, in the data).
  */
 import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
-import { type LimitExceeded, type Limits, senderDomain } from './limits.js';
+import { type LimitExceeded, type LimitSubject, type Limits, senderDomain } from './limits.js';
 import { NetworkSet } from './networks.js';
 import { findSuppression } from './suppression.js';
 
@@ -40,9 +40,21 @@ export type PolicyDecision =
 export interface PolicyOptions {
   /** True when unauthenticated mail is refused anyway: limits are then not consulted for it. */
   refuseUnauthenticated: boolean;
+  /**
+   * When set, end-of-message answers at once and commits in the background (with a shared store,
+   * the commit then leaves in the next write instead of costing the client a round trip). The
+   * limits stay exact: the message was held at `recipient`, and the commit turns the holds into
+   * usage in one atomic step. A commit that fails (the store went away at that instant) is
+   * reported here and leaves the message held until the reservation expires, so it counts for
+   * reservation_timeout rather than its whole window. Without it, a failed commit is `unavailable`.
+   */
+  onBackgroundCommitError?: (error: Error, transaction: string) => void;
 }
 
 export class PolicyService {
+  /** Background commits not yet answered by the store (see settle). */
+  private readonly committing = new Set<Promise<void>>();
+
   constructor(
     private readonly findKey: (id: string) => Promise<ApiKeyRecord | null>,
     private readonly limits: Limits,
@@ -56,6 +68,11 @@ export class PolicyService {
     } catch (error) {
       return { kind: 'unavailable', error: error as Error };
     }
+  }
+
+  /** Resolves once every background commit has been answered (call before closing the store). */
+  async settle(): Promise<void> {
+    await Promise.all(this.committing);
   }
 
   /** The transaction ended without end-of-message: release what it held. Never throws. */
@@ -76,7 +93,11 @@ export class PolicyService {
     };
     if (query.stage === 'end-of-message') {
       // Whatever was decided at RCPT was decided; now the recipients that were accepted count.
-      if (query.transaction) await this.limits.commit(query.transaction, subject, query.recipientCount);
+      if (query.transaction) {
+        const onError = this.options.onBackgroundCommitError;
+        if (!onError) await this.limits.commit(query.transaction, subject, query.recipientCount);
+        else this.commitInBackground(query.transaction, subject, query.recipientCount, onError);
+      }
       return { kind: 'pass', authenticated: query.keyId !== null };
     }
     let key: ApiKeyRecord | null = null;
@@ -87,16 +108,34 @@ export class PolicyService {
     } else if (this.options.refuseUnauthenticated) {
       return { kind: 'unauthenticated' };
     }
-    if (query.stage === 'recipient' && query.recipient && this.suppressions) {
-      const transactional = key?.defaults?.transactional ?? false;
-      if (await findSuppression(this.suppressions, query.recipient, transactional))
-        return { kind: 'suppressed', recipient: query.recipient };
-    }
-    if (query.stage === 'recipient' && query.transaction) {
-      const verdict = await this.limits.reserveRecipient(query.transaction, subject);
-      if (!verdict.ok) return { kind: 'over-limit', exceeded: verdict.exceeded };
-    }
+    if (query.stage !== 'recipient') return { kind: 'pass', authenticated: query.keyId !== null };
+    // The suppression lookup and the reservation go out together (one round trip to a shared store).
+    // A suppressed recipient still answers `suppressed` first; the one recipient it held stays held
+    // until the transaction commits or is released (commit counts only what was accepted), a
+    // transient over-count the size of one recipient, the price of not waiting for the lookup.
+    const transactional = key?.defaults?.transactional ?? false;
+    const [suppressed, verdict] = await Promise.all([
+      query.recipient && this.suppressions
+        ? findSuppression(this.suppressions, query.recipient, transactional)
+        : null,
+      query.transaction ? this.limits.reserveRecipient(query.transaction, subject) : null,
+    ]);
+    if (suppressed && query.recipient) return { kind: 'suppressed', recipient: query.recipient };
+    if (verdict && !verdict.ok) return { kind: 'over-limit', exceeded: verdict.exceeded };
     return { kind: 'pass', authenticated: query.keyId !== null };
+  }
+
+  private commitInBackground(
+    transaction: string,
+    subject: LimitSubject,
+    recipients: number,
+    onError: (error: Error, transaction: string) => void,
+  ): void {
+    const done: Promise<void> = this.limits
+      .commit(transaction, subject, recipients)
+      .catch((error: unknown) => onError(error as Error, transaction))
+      .finally(() => this.committing.delete(done));
+    this.committing.add(done);
   }
 
   private checkKey(key: ApiKeyRecord | null, clientAddress: string | null): PolicyDecision | null {

@@ -37,7 +37,8 @@ export async function startPolicyServer(options: PolicyServerOptions): Promise<P
   const { config, log } = options;
   const sessions = new Set<Session>();
   const server = net.createServer((socket) => {
-    const session = new Session(socket, options, log.child({ session_id: `p${++nextSessionId}` }));
+    const id = `p${++nextSessionId}`;
+    const session = new Session(socket, options, log.child({ session_id: id }), `session:${id}`);
     sessions.add(session);
     socket.once('close', () => sessions.delete(session));
   });
@@ -76,6 +77,8 @@ class Session {
     private readonly socket: net.Socket,
     private readonly options: PolicyServerOptions,
     private readonly log: Logger,
+    /** The transaction name when Postfix sends no instance (kept: pino's bindings() re-parses JSON). */
+    private readonly fallbackTransaction: string,
   ) {
     this.decoder = new PolicyDecoder(options.config.max_request_size);
     socket.setNoDelay(true);
@@ -132,7 +135,7 @@ class Session {
       this.log.warn({ request: kind ?? null }, 'unsupported policy request type');
       return this.reply(MALFORMED_ACTION);
     }
-    const query = queryFrom(attributes, `session:${this.log.bindings()['session_id']}`);
+    const query = queryFrom(attributes, this.fallbackTransaction);
     if (query.transaction !== this.open && this.open !== null) this.abandon(this.open);
     this.open = query.stage === 'end-of-message' ? null : query.transaction;
 

@@ -122,7 +122,7 @@ export class BounceHandler {
           msys: {},
         },
       },
-      { events: this.events, queue: this.queue },
+      { queue: this.queue },
     );
     return id;
   }

@@ -9,7 +9,6 @@ import type { MessageFacts } from '../core/events.js';
 import { MessageIntake } from '../core/intake.js';
 import { Rejection } from '../core/reply.js';
 import type { MsysApi } from '../core/smtpapi.js';
-import type { EventStore } from '../store/types.js';
 import { acceptMessage } from './accept.js';
 import type { QueueManager } from './manager.js';
 import type { Spool, SpoolWriter } from './spool.js';
@@ -17,8 +16,7 @@ import type { Spool, SpoolWriter } from './spool.js';
 export interface InjectDeps {
   config: Config;
   spool: Spool;
-  queue: Pick<QueueManager, 'add'>;
-  events: EventStore;
+  queue: Pick<QueueManager, 'add' | 'recordEvents'>;
 }
 
 export interface WholeMessage {

@@ -11,13 +11,16 @@
  * accepted messages stays "hot" with envelope and small body, to spare them the re-read.
  */
 
-import { injectionEvent, type SluiceEvent } from '../core/events.js';
+import type { SluiceEvent } from '../core/events.js';
 import { type BounceRule, classifyBounce } from '../delivery/bounce-rules.js';
 import type { Deliverer, RcptResult } from '../delivery/deliver.js';
 import { type MessageRenderer, wantsTracking } from '../delivery/render.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
-import { EventGroupCommit, outcomeEvent, retryDelay } from './outcome-events.js';
+import { DomainSlots } from './domain-slots.js';
+import { EventGroupCommit } from './event-group-commit.js';
+import { outcomeEvent, retryDelay } from './outcome-events.js';
+import { recoverSpool } from './recovery.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { TimerHeap } from './timer-heap.js';
 
@@ -33,6 +36,8 @@ export interface QueueOptions {
   onBounced?: (message: SpooledMessage, bounced: BouncedRcpt[]) => Promise<void>;
   /** Turns spooled bytes into what goes on the wire (tracking); absent: the bytes as spooled. */
   renderer?: MessageRenderer;
+  /** The group commit shared with the doors (their injection events); absent: one of its own. */
+  groupCommit?: EventGroupCommit;
 }
 
 /** A recipient that reached a permanent failure, with the bounce event recorded for it. */
@@ -85,9 +90,7 @@ export class QueueManager {
   readonly entries = new Map<string, Entry>();
   readonly ready: Job[] = [];
   readonly deferred = new TimerHeap<Job>();
-  /** Jobs in flight per recipient domain, and jobs waiting because their domain is at its limit. */
-  private readonly busy = new Map<string, number>();
-  private readonly parked = new Map<string, Job[]>();
+  private readonly slots: DomainSlots;
   private timer: NodeJS.Timeout | null = null;
   private inFlight = 0;
   private stopping = false;
@@ -103,42 +106,18 @@ export class QueueManager {
     private readonly log: Logger,
     private readonly options: QueueOptions,
   ) {
-    this.outcomes = new EventGroupCommit(events);
+    this.outcomes = options.groupCommit ?? new EventGroupCommit(events);
+    this.slots = new DomainSlots((domain) => deliverer.concurrencyFor(domain));
+  }
+
+  /** Writes events with everything else recorded in this turn; resolves once they are stored. */
+  recordEvents(events: readonly SluiceEvent[]): Promise<void> {
+    return this.outcomes.record(events);
   }
 
   /** Picks up everything left in the spool by an earlier run. */
   async recover(): Promise<number> {
-    return await this.spool.loadEach(
-      (file, why) => this.log.warn({ file }, `spool file ${why}`),
-      async (message) => {
-        await this.recordMissingInjection(message);
-        this.add(message, message.held === true);
-      },
-    );
-  }
-
-  /**
-   * A spool file is complete once its footer is written, before the fsync that precedes the 250 and
-   * the injection events: a crash in between leaves a message that will be delivered but was never
-   * recorded as injected. Record it now, so that every delivery event has its injection event.
-   */
-  private async recordMissingInjection(message: SpooledMessage): Promise<void> {
-    const { rcpts, facts } = message.envelope;
-    if (message.envelope.upstream) return;
-    const recorded = await this.events.search({
-      messageId: message.id,
-      types: ['injection'],
-      limit: rcpts.length + 100,
-    });
-    const seen = new Set(recorded.map((event) => event.rcpt_to));
-    const missing = rcpts.filter((rcpt) => !seen.has(rcpt.toLowerCase()));
-    if (missing.length === 0) return;
-    const now = new Date();
-    for (const rcpt of missing) this.events.append(injectionEvent(facts, rcpt, now));
-    this.log.info(
-      { message_id: message.id, rcpts: missing.length },
-      'recorded the injection of a message spooled without its 250 being sent',
-    );
+    return await recoverSpool(this.spool, this.events, this.log, (message, held) => this.add(message, held));
   }
 
   add(message: SpooledMessage, held = false): void {
@@ -214,37 +193,20 @@ export class QueueManager {
         job.entry.parked.push(job);
         continue;
       }
-      const busy = this.busy.get(job.domain) ?? 0;
-      if (busy >= this.deliverer.concurrencyFor(job.domain)) {
-        const waiting = this.parked.get(job.domain);
-        if (waiting) waiting.push(job);
-        else this.parked.set(job.domain, [job]);
-        continue;
-      }
-      this.busy.set(job.domain, busy + 1);
+      if (!this.slots.take(job)) continue;
       job.state = 'running';
       this.inFlight++;
       this.run(job)
         .catch((error: unknown) => this.log.error({ err: error, message_id: job.entry.id }, 'queue error'))
         .finally(() => {
           this.inFlight--;
-          this.unpark(job.domain);
+          const next = this.slots.release(job.domain);
+          if (next) this.ready.unshift(next);
           if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
           this.pump();
         });
     }
     this.armTimer();
-  }
-
-  /** A job of this domain finished: the next parked one goes back to the head of the line. */
-  private unpark(domain: string): void {
-    const busy = (this.busy.get(domain) ?? 1) - 1;
-    if (busy > 0) this.busy.set(domain, busy);
-    else this.busy.delete(domain);
-    const waiting = this.parked.get(domain);
-    const next = waiting?.shift();
-    if (waiting?.length === 0) this.parked.delete(domain);
-    if (next) this.ready.unshift(next);
   }
 
   private armTimer(): void {
@@ -277,9 +239,18 @@ export class QueueManager {
     return await entry.loading;
   }
 
-  /** Drops the envelope and body of a message none of whose jobs is running. */
+  /**
+   * Drops the envelope and body of a message none of whose jobs is running, unless another of its
+   * jobs is queued to run now and the queue of such jobs is shorter than the hot backlog (the bound
+   * add() keeps): a message to many domains is then read from the spool once, not once per domain.
+   */
   private cool(entry: Entry): void {
-    for (const job of entry.jobs) if (job.state === 'running') return;
+    let queued = false;
+    for (const job of entry.jobs) {
+      if (job.state === 'running') return;
+      if (job.state === 'ready') queued = true;
+    }
+    if (queued && this.ready.length + this.slots.waitingCount < HOT_BACKLOG) return;
     entry.message = null;
   }
 

@@ -1,8 +1,7 @@
 /**
  * What the queue manager records about an attempt, kept apart from the scheduling: the event for
- * one recipient's result (delivery, delay, bounce, or the expiry bounce of class 24), the retry
- * delay with jitter, and the group commit that writes everything settled in one turn of the event
- * loop as one batch (one SQLite transaction instead of one per transaction settled).
+ * one recipient's result (delivery, delay, bounce, or the expiry bounce of class 24), and the retry
+ * delay with jitter. The events are written through the group commit (event-group-commit.ts).
  */
 import {
   bounceEvent,
@@ -12,7 +11,6 @@ import {
   type SluiceEvent,
 } from '../core/events.js';
 import type { RcptResult } from '../delivery/deliver.js';
-import type { EventStore } from '../store/types.js';
 
 export type OutcomeKind = 'delivered' | 'bounce' | 'defer' | 'expired';
 
@@ -49,30 +47,4 @@ export function outcomeEvent(
 export function retryDelay(schedule: readonly number[], jitter: number, attempts: number): number {
   const base = schedule[Math.min(attempts, schedule.length - 1)]!;
   return Math.round(base * (1 - jitter + Math.random() * 2 * jitter));
-}
-
-/** Group commit: record() resolves once its events are in the store, written with their turn's. */
-export class EventGroupCommit {
-  private pending: SluiceEvent[] = [];
-  private flushing: Promise<void> | null = null;
-
-  constructor(private readonly events: EventStore) {}
-
-  record(events: SluiceEvent[]): Promise<void> {
-    this.pending.push(...events);
-    this.flushing ??= new Promise<void>((resolve, reject) => {
-      setImmediate(() => {
-        const batch = this.pending;
-        this.pending = [];
-        this.flushing = null;
-        try {
-          this.events.appendMany(batch);
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
-    return this.flushing;
-  }
 }

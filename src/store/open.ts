@@ -1,8 +1,11 @@
 /**
  * Opens the stores the configuration names: `embedded` (SQLite under data_dir, counters in this
- * process's memory) or `redis` (every store shared through one ioredis client). Async because a
- * Redis store is only handed out once the connection is ready; it fails after
- * store.redis.connect_timeout if Redis cannot be reached, so a misconfigured node does not start.
+ * process's memory) or `redis` (every store shared through one ioredis client). For a one-shot
+ * command (the CLI) a Redis store is only handed out once the connection is ready; it fails after
+ * store.redis.connect_timeout if Redis cannot be reached. A long-running service passes
+ * `service: true`: it starts while Redis is unreachable (its doors answer with their outage
+ * behaviour until Redis appears, without a restart) and fails only on errors no reconnect can
+ * cure (wrong password, missing ACL rights, an untrusted certificate).
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
@@ -13,7 +16,7 @@ import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
 import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
 import { EmbeddedWebhookStore } from './embedded/webhooks.js';
-import { createRedisClient, KeyNames, waitReady } from './redis/client.js';
+import { createRedisClient, KeyNames, waitReachable, waitReady } from './redis/client.js';
 import { RedisCounterStore } from './redis/counters.js';
 import { RedisEventStore } from './redis/events.js';
 import { RedisKeyStore } from './redis/keys.js';
@@ -21,8 +24,15 @@ import { RedisSuppressionStore } from './redis/suppressions.js';
 import { RedisWebhookStore } from './redis/webhooks.js';
 import type { Stores } from './types.js';
 
-export async function openStores(config: Config, log?: Logger): Promise<Stores> {
-  return config.store.backend === 'redis' ? await openRedisStores(config, log) : openEmbeddedStores(config);
+export interface OpenOptions {
+  /** A long-running service: start even if Redis cannot be reached yet. */
+  service?: boolean;
+}
+
+export async function openStores(config: Config, log?: Logger, options: OpenOptions = {}): Promise<Stores> {
+  return config.store.backend === 'redis'
+    ? await openRedisStores(config, log, options)
+    : openEmbeddedStores(config);
 }
 
 export function openEmbeddedStores(config: Pick<Config, 'data_dir'>): Stores {
@@ -41,11 +51,19 @@ export function openEmbeddedStores(config: Pick<Config, 'data_dir'>): Stores {
   };
 }
 
-async function openRedisStores(config: Config, log?: Logger): Promise<Stores> {
+async function openRedisStores(config: Config, log: Logger | undefined, open: OpenOptions): Promise<Stores> {
   const options = config.store.redis;
   const redis = createRedisClient(options, log);
   try {
-    await waitReady(redis, Math.max(options.connect_timeout, 1000));
+    if (!open.service) await waitReady(redis, Math.max(options.connect_timeout, 1000));
+    else {
+      const unreachable = await waitReachable(redis, Math.max(options.connect_timeout, 1000));
+      if (unreachable)
+        log?.warn(
+          { error: unreachable.message },
+          'redis not reachable at start: starting anyway, doors use their outage behaviour until it is',
+        );
+    }
   } catch (error) {
     redis.disconnect();
     throw error;

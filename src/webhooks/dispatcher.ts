@@ -7,6 +7,7 @@
  * restart resumes stored batches (at-least-once). Events gathered but not yet stored are written
  * on a graceful stop; a crash loses at most one batch_interval of them.
  */
+import type { Config } from '../config/schema.js';
 import type { SluiceEvent } from '../core/events.js';
 import { batchPayload, newBatchId, nextAttempt, wants } from '../core/webhooks.js';
 import type { Logger } from '../log.js';
@@ -29,6 +30,26 @@ const PARALLEL = 16;
  * the store (Redis) is used here too. */
 const RELOAD_MS = 5_000;
 
+/** The dispatcher configured by the webhooks section, for any process that records events. */
+export function webhookDispatcher(
+  section: Config['webhooks'],
+  store: WebhookStore,
+  log: Logger,
+): WebhookDispatcher {
+  return new WebhookDispatcher(
+    store,
+    {
+      batchIntervalMs: section.batch_interval,
+      maxBatch: section.max_batch,
+      retrySchedule: section.retry_schedule,
+      maxAgeMs: section.max_age,
+      timeoutMs: section.timeout,
+      allowPrivateTargets: section.allow_private_targets,
+    },
+    log.child({ part: 'webhooks' }),
+  );
+}
+
 export class WebhookDispatcher {
   private webhooks: WebhookRecord[] = [];
   private readonly gathered = new Map<string, SluiceEvent[]>();
@@ -36,6 +57,8 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private loadedAt = 0;
+  /** The last tick failed (logged once until a tick succeeds again). */
+  private failing = false;
 
   constructor(
     private readonly store: WebhookStore,
@@ -44,7 +67,11 @@ export class WebhookDispatcher {
   ) {}
 
   async start(): Promise<void> {
-    await this.reload();
+    // A store that cannot be read yet (Redis not up) must not keep the node from starting: every
+    // tick reads the list again until it can (events recorded before then go to no webhook).
+    await this.reload().catch((error: unknown) =>
+      this.log.warn({ err: error }, 'webhooks not loaded: store unavailable, retrying'),
+    );
     this.timer = setInterval(() => this.tick(), this.options.batchIntervalMs);
     this.timer.unref();
     this.tick();
@@ -83,7 +110,18 @@ export class WebhookDispatcher {
     this.ticking = fresh
       .then(() => this.storeGathered())
       .then(() => this.attemptDue())
-      .catch((error: unknown) => this.log.error({ err: error }, 'webhook dispatch failed'))
+      .then(
+        () => {
+          if (this.failing) this.log.info('webhook dispatch resumed');
+          this.failing = false;
+        },
+        (error: unknown) => {
+          // Once per change of state: a store outage would otherwise log every batch_interval.
+          if (!this.failing) this.log.error({ err: error }, 'webhook dispatch failed');
+          else this.log.debug({ err: error }, 'webhook dispatch still failing');
+          this.failing = true;
+        },
+      )
       .finally(() => {
         this.ticking = null;
       });

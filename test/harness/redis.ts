@@ -20,6 +20,8 @@ export interface RedisServer {
   url: string;
   /** Everything the server wrote so far. */
   output(): string;
+  /** The running server's process id (null while it is stopped): benchmarks read its CPU time. */
+  pid(): number | null;
   /** Starts (again) on the same port; resolves once it accepts connections. */
   start(): Promise<void>;
   /** SIGKILL, as a crash would; resolves once the process is gone. */
@@ -97,6 +99,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     port,
     url: `redis://127.0.0.1:${port}`,
     output: () => output,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? (child.pid ?? null) : null),
     async start() {
       const proc = spawn(REDIS_SERVER, args(), { stdio: ['ignore', 'pipe', 'pipe'] });
       child = proc;

@@ -8,15 +8,18 @@
  * delivered HTML carries signed links and pixels naming the message and its sole recipient, the
  * header section untouched; an invalid header gets 550 5.6.0
  * naming the field at end of data and nothing is delivered; with the milter down Postfix applies
- * main.cf.milter's milter_default_action (tempfail: 451 4.7.1, nothing queued).
+ * main.cf.milter's milter_default_action (tempfail: 451 4.7.1, nothing queued). With no `sluice
+ * serve` at all (stage 0), the milter's injection events still reach a webhook receiver.
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../src/config/schema.js';
+import { openStores } from '../../src/store/open.js';
 import { TokenSigner } from '../../src/tracking/token.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
 import { createKey, type SwaksResult, searchEvents, swaks } from '../harness/clients.js';
@@ -36,6 +39,28 @@ let auth: SluiceAuthProcess;
 let milter: SluiceService;
 let postfix: PostfixInstance;
 let key: { id: string; key: string };
+let receiver: http.Server;
+/** Every webhook batch the receiver got, parsed. */
+const batches: { msys: Record<string, { type: string; message_id: string; campaign_id?: string }> }[][] = [];
+
+/** A webhook to a loopback receiver, written straight into the store the milter uses. */
+async function addWebhook(target: string): Promise<void> {
+  const stores = await openStores(configSchema.parse({ data_dir: dataDir }));
+  const now = new Date().toISOString();
+  await stores.webhooks.insert({
+    id: 'stage0-hook',
+    name: 'stage 0',
+    target,
+    events: ['injection'],
+    auth_type: 'none',
+    auth_credentials: null,
+    secret: 'stage0-secret',
+    active: true,
+    created: now,
+    updated: now,
+  });
+  await stores.close();
+}
 
 function parseMainCf(text: string): Map<string, string> {
   const settings = new Map<string, string>();
@@ -55,8 +80,24 @@ before(async () => {
   key = await createKey(dataDir, { label: 'milter app' });
   auth = await startSluiceAuth(dataDir, { 'auth.allow_insecure': true });
   sink = await startSink();
+  receiver = http.createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      batches.push(JSON.parse(body));
+      response.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  await addWebhook(`http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`);
 
-  milter = await startSluiceService('milter', { dataDir });
+  milter = await startSluiceService('milter', {
+    dataDir,
+    // The receiver is on loopback, which the SSRF guard refuses by default.
+    overrides: { 'webhooks.batch_interval': '100ms', 'webhooks.allow_private_targets': true },
+  });
   const port = milter.port;
 
   // The documented lines, as an admin pastes them; only the milter address changes.
@@ -85,6 +126,7 @@ after(async () => {
   await milter?.stop();
   await auth?.stop();
   await sink?.stop();
+  await new Promise((resolve) => receiver?.close(resolve));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -155,6 +197,27 @@ describe('sluice milter in a real Postfix', () => {
       assert.equal(event.msg_from, 'app@example.com');
       assert.equal(event.recv_method, 'esmtp');
       assert.equal(event.ip_address, '127.0.0.1');
+    }
+  });
+
+  test('with no sluice serve running, the milter sends its injection events to webhooks', async () => {
+    const sent = await send('webhook 1', ['{"campaign_id":"stage0"}'], true);
+    assert.match(sent.stdout, QUEUED);
+    const delivered = (await atSink('webhook 1'))!;
+    const id = /\r\nX-Sluice-Message-ID: ([0-9a-f]{20})\r\n/.exec(delivered.text)?.[1];
+    assert.ok(id, delivered.text);
+    // The dispatcher reads the webhook list within seconds of start; the batch follows the event.
+    const posted = await waitFor(
+      () => {
+        const mine = batches.flat().filter((entry) => entry.msys.message_event?.message_id === id);
+        return mine.length === 2 ? mine : undefined;
+      },
+      30_000,
+      'both injection events posted',
+    );
+    for (const entry of posted!) {
+      assert.equal(entry.msys.message_event?.type, 'injection');
+      assert.equal(entry.msys.message_event?.campaign_id, 'stage0');
     }
   });
 

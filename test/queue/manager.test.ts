@@ -5,7 +5,8 @@
  * transaction give one bounce (with bounce_class) and one delivery; a 451 gives a delay event and
  * a later delivery on the retry schedule, read back from the spool file; a message older than
  * max_queue_lifetime that is deferred bounces with bounce_class 24; recipients in two domains are
- * two jobs (two transactions); and a restarted QueueManager on the same spool resumes without
+ * two jobs (two transactions), the second of which finds the message still in memory when it
+ * was queued behind the first; and a restarted QueueManager on the same spool resumes without
  * sending again to recipients already recorded as done.
  */
 import assert from 'node:assert/strict';
@@ -118,7 +119,7 @@ async function rig(sinkOptions: SinkOptions = {}, queueOptions: Partial<QueueOpt
       msys: { campaign_id: 'queue-spec' },
     };
     const envelope: SpoolEnvelope = { v: 1, mail_from: 'sender@origin.test', rcpts, facts };
-    await acceptMessage(writer, envelope, { events, queue: opts.to ?? queue });
+    await acceptMessage(writer, envelope, { queue: opts.to ?? queue });
     return id;
   }
 
@@ -268,6 +269,32 @@ describe('QueueManager with real delivery to a recording sink', () => {
       .sort();
     assert.deepEqual(hosts, ['one@a.test mx.a.test', 'three@a.test mx.a.test', 'two@b.test mx.b.test']);
     assert.ok(r.events.of('delivery').every((e) => e.message_id === id));
+  });
+
+  test('a message to two domains run one after the other is read from the spool by neither job', async () => {
+    // One delivery at a time: the second domain's job waits, queued, while the first one runs.
+    const r = await rig({}, { maxConcurrent: 1 });
+    cleanup = r.cleanup;
+    const reads: string[] = [];
+    const bodies: string[] = [];
+    const { spool } = r;
+    const read = spool.read.bind(spool);
+    const body = spool.body.bind(spool);
+    spool.read = async (id) => {
+      reads.push(id);
+      return await read(id);
+    };
+    spool.body = (message) => {
+      const source = body(message);
+      bodies.push(Buffer.isBuffer(source) ? 'memory' : 'file');
+      return source;
+    };
+    await r.inject(['one@a.test', 'two@b.test']);
+    await waitFor(() => r.events.of('delivery').length === 2, 10_000, 'two deliveries');
+    await r.spoolEmpty();
+    assert.equal(r.sink.messages.length, 2, 'two transactions');
+    assert.deepEqual(reads, [], 'the envelope stayed in memory for the second job');
+    assert.deepEqual(bodies, ['memory', 'memory']);
   });
 
   test('a restarted queue resumes a half-delivered message without sending again to finished recipients', async () => {

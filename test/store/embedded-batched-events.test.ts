@@ -4,7 +4,8 @@
  * the next setImmediate; search() and close() see everything appended before them that they
  * could return (a search for other types does not write the queue); a full batch
  * is written at once; a failed write is reported with how many events were lost, and later
- * appends still work. Also: a click's injection lookup is served by the (message_id, type) index.
+ * appends still work. Also: a click's injection lookup is served by the (message_id, type) index,
+ * which also serves lookups by message alone (no index of message_id by itself).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -118,4 +119,17 @@ test('the lookup a click makes (its injection) is one index probe, not a scan of
     plan.map((p) => p.detail).join('; '),
     /USING INDEX events_message_type \(message_id=\? AND type=\?\)/,
   );
+});
+
+test('every event carries three secondary indexes; a search by message alone uses (message_id, type)', () => {
+  const indexes = db
+    .prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL",
+    )
+    .all() as { name: string }[];
+  assert.deepEqual(indexes.map((i) => i.name).sort(), ['events_message_type', 'events_rcpt', 'events_time']);
+  const plan = db
+    .prepare('EXPLAIN QUERY PLAN SELECT body FROM events WHERE message_id = ? ORDER BY seq DESC LIMIT ?')
+    .all('aa01', 10) as { detail: string }[];
+  assert.match(plan.map((p) => p.detail).join('; '), /USING INDEX events_message_type \(message_id=\?\)/);
 });

@@ -1,7 +1,7 @@
 /**
  * Runs the store contracts against a real three-master Redis Cluster (store.redis.cluster): the
  * hash tags in the key names keep every multi-key script and pipeline of an area on one slot, so
- * the adapters work unchanged on a Cluster.
+ * the adapters work unchanged on a Cluster (the webhook batch stream and its consumer group too).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,12 +13,14 @@ import { createRedisClient, KeyNames, type RedisClient, waitReady } from '../../
 import { RedisCounterStore } from '../../src/store/redis/counters.js';
 import { RedisKeyStore } from '../../src/store/redis/keys.js';
 import { RedisSuppressionStore } from '../../src/store/redis/suppressions.js';
+import { RedisWebhookStore } from '../../src/store/redis/webhooks.js';
 import type { Stores } from '../../src/store/types.js';
 import { type RedisCluster, startRedisCluster } from '../harness/redis-cluster.js';
 import { counterContract } from './counters.contract.js';
 import { eventContract } from './events.contract.js';
 import { keyContract } from './keys.contract.js';
 import { suppressionContract } from './suppressions.contract.js';
+import { webhookContract } from './webhooks.contract.js';
 
 let cluster: RedisCluster;
 const clients: RedisClient[] = [];
@@ -84,4 +86,10 @@ eventContract('redis cluster', async () => {
   const opened = await openStores(loadConfig({ overrides: [`data_dir=${dir}`, ...overrides(fresh())] }));
   stores.push(opened);
   return opened.events;
+});
+
+// The batch stream, its consumer group and the batch hashes share the {wh} slot.
+webhookContract('redis cluster', async () => {
+  const prefix = fresh();
+  return new RedisWebhookStore(await client(prefix), new KeyNames(prefix));
 });

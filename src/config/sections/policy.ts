@@ -56,6 +56,11 @@ export const policySection = z
     reservation_timeout: duration
       .prefault('10m')
       .describe('Quota held at RCPT is released if END-OF-MESSAGE does not come within this time'),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'Reuse a key record read from the store for this long: a key revoked or changed on another node stops applying within it. 0: read on every request',
+      ),
     idle_timeout: duration.prefault('30m').describe('Close a policy connection idle this long'),
     max_request_size: z
       .number()

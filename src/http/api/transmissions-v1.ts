@@ -96,8 +96,13 @@ async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: str
   // first deliveries do not compete with spooling the rest (the caller waits for the latter).
   // Their injection events are written together too: one transaction instead of one per message.
   const ready: SpooledMessage[] = [];
-  const held = { add: (message: SpooledMessage) => ready.push(message) };
   const recorded: SluiceEvent[] = [];
+  const held = {
+    add: (message: SpooledMessage) => ready.push(message),
+    recordEvents: async (events: readonly SluiceEvent[]) => {
+      recorded.push(...events);
+    },
+  };
   const collect: EventStore = {
     append: (event) => recorded.push(event),
     appendMany: (events) => recorded.push(...events),
@@ -150,7 +155,7 @@ async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: str
       );
       await injectWhole(
         { trace, bytes, mailFrom, rcpts: [address.email], facts, msys: (header) => ({ ...header, ...msys }) },
-        { ...deps, queue: held, events: collect },
+        { ...deps, queue: held },
       );
       accepted++;
     } catch (error) {

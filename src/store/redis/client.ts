@@ -4,6 +4,9 @@
  * unavailable path instead of hanging), and the client keeps reconnecting in the background, so
  * service comes back without a restart. The availability is logged once per change, not per error.
  *
+ * Auto-pipelining is on: commands issued in one turn of the event loop (a policy request's
+ * suppression lookup and reservation, or several sessions' commands) leave in one write.
+ *
  * Key names: `<key_prefix>{<area>}:<rest>`. The braces are a Cluster hash tag: every key of one
  * area (keys, limits, suppressions, events) lives in one slot, so Lua scripts and MULTI that touch
  * several keys of an area stay valid on a Cluster; the price is that one area is not spread
@@ -47,6 +50,7 @@ export function createRedisClient(config: RedisConfig, log?: Logger): RedisClien
     commandTimeout: config.command_timeout,
     // A command waits through at most two reconnect attempts, then fails: callers decide what then.
     maxRetriesPerRequest: 2,
+    enableAutoPipelining: true,
     retryStrategy,
     ...(config.username !== null && { username: config.username }),
     ...(config.password !== null && { password: config.password }),
@@ -57,6 +61,7 @@ export function createRedisClient(config: RedisConfig, log?: Logger): RedisClien
     client = new Cluster(config.cluster.map(parseHostPort), {
       redisOptions: common,
       clusterRetryStrategy: retryStrategy,
+      enableAutoPipelining: true,
     });
   } else if (config.sentinels.length > 0) {
     client = new Redis({
@@ -120,5 +125,39 @@ export async function waitReady(client: RedisClient, ms: number): Promise<void> 
     });
   } finally {
     client.off('error', remember);
+  }
+}
+
+/** Errors no reconnect can cure: wrong credentials, missing ACL rights, an untrusted certificate. */
+const MISCONFIGURED = /WRONGPASS|NOAUTH|NOPERM|invalid username-password|certificate|CERT_|self.signed/i;
+
+export function isMisconfiguration(error: Error): boolean {
+  return MISCONFIGURED.test(`${error.message} ${(error as NodeJS.ErrnoException).code ?? ''}`);
+}
+
+/**
+ * For a service starting up: waits for the first sign from Redis, at most `ms`. Ready: fine. An
+ * error a reconnect cannot cure (see isMisconfiguration) fails, so a misconfigured node does not
+ * start. Unreachable (refused, timed out, a peer that is not Redis): resolves with that error;
+ * the node starts, its doors answer with their outage behaviour, and the client keeps
+ * reconnecting in the background.
+ */
+export async function waitReachable(client: RedisClient, ms: number): Promise<Error | null> {
+  if (client.status === 'ready') return null;
+  let onReady = () => {};
+  let onError = (_error: Error) => {};
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<Error | null>((resolve, reject) => {
+      onReady = () => resolve(null);
+      onError = (error: Error) => (isMisconfiguration(error) ? reject(error) : resolve(error));
+      timer = setTimeout(() => resolve(new Error(`no answer within ${ms} ms`)), ms);
+      client.once('ready', onReady);
+      client.once('error', onError);
+    });
+  } finally {
+    clearTimeout(timer);
+    client.off('ready', onReady);
+    client.off('error', onError);
   }
 }
