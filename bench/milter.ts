@@ -7,7 +7,7 @@
  * end-to-end messages/s (smtp-source start → the sink's counter reaching N), the with/without
  * ratio of medians (target ≥ 0.85), the same milter with tracking off (what the protocol and the
  * events cost alone), the milter's CPU per message, and its time at end of message (from the
- * EOM command to its reply, from its own debug log) as p50/p99 over all rounds. Every
+ * EOM command to its reply, from its "injection recorded" log line) as p50/p99 over all rounds. Every
  * process it starts is stopped and every scratch dir removed, also on failure or ^C.
  * Run it with `make bench-milter` or `bench/milter --help`.
  */
@@ -19,8 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
-import { startSluiceService } from '../test/harness/service-process.js';
 import { type SmtpSink, startSmtpSink } from '../test/harness/smtp-sink.js';
+import { type CpuSnapshot, diff, snapshot } from './milter-cpu.js';
+import { startBenchMilter, type Transport } from './milter-process.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
@@ -37,6 +38,7 @@ Postfix relaying to smtp-sink, without a milter and with sluice milter tracking 
   --sessions N    concurrent SMTP sessions of smtp-source (default 20)
   --size BYTES    approximate size of the HTML message (default 30720)
   --links N       links in it, each tracked (default 30)
+  --transport T   how Postfix reaches the milter: unix (a socket file, default) or inet (127.0.0.1)
   --dir PATH      parent of the scratch dirs (default <repo>/.bench)
   --timeout SECS  limit for each wait (default 300)
   -h, --help      this text`;
@@ -47,6 +49,7 @@ interface Options {
   sessions: number;
   size: number;
   links: number;
+  transport: Transport;
   dir: string;
   timeoutMs: number;
 }
@@ -59,6 +62,8 @@ interface RunResult {
   eomMs: number[];
   /** The milter's CPU time (user + system) per message. */
   cpuMs?: number;
+  /** CPU ms per message by part (Postfix, milter, sink, smtp-source) and the machine's busy ms. */
+  cpu: CpuSnapshot;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -70,6 +75,7 @@ function parseOptions(argv: string[]): Options {
       sessions: { type: 'string', default: '20' },
       size: { type: 'string', default: '30720' },
       links: { type: 'string', default: '30' },
+      transport: { type: 'string', default: 'unix' },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
       timeout: { type: 'string', default: '300' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -85,7 +91,10 @@ function parseOptions(argv: string[]): Options {
       throw new Error(`--${name} needs a positive integer, got "${raw}"\n\n${USAGE}`);
     return n;
   };
+  if (values.transport !== 'unix' && values.transport !== 'inet')
+    throw new Error(`--transport is unix or inet, got "${values.transport}"\n\n${USAGE}`);
   return {
+    transport: values.transport,
     rounds: positive('rounds', values.rounds),
     messages: positive('messages', values.messages),
     sessions: positive('sessions', values.sessions),
@@ -162,11 +171,8 @@ async function runOnce(
   scratch: string,
 ): Promise<RunResult> {
   const dataDir = mkdtempSync(path.join(scratch, 'milter-data-'));
-  const milter =
-    system !== 'postfix'
-      ? await startSluiceService('milter', { dataDir, overrides: { 'log.level': 'debug' } })
-      : null;
-  const unregisterMilter = milter ? onProcessExit(() => milter.child.kill('SIGKILL')) : () => {};
+  const milter = system !== 'postfix' ? await startBenchMilter(options.transport, dataDir, scratch) : null;
+  const unregisterMilter = milter ? onProcessExit(() => milter.kill()) : () => {};
   const postfix = await startPostfix({
     relayhost: `[127.0.0.1]:${sink.port}`,
     baseDir: scratch,
@@ -174,7 +180,7 @@ async function runOnce(
       myhostname: 'sluice-bench.localdomain',
       ...(milter
         ? {
-            smtpd_milters: `inet:127.0.0.1:${milter.port}`,
+            smtpd_milters: milter.endpoint,
             milter_default_action: 'tempfail',
             milter_protocol: '6',
           }
@@ -183,18 +189,40 @@ async function runOnce(
   });
   try {
     const target = sink.count() + options.messages;
+    const pids = {
+      postfixMaster: postfix.masterPid,
+      sink: sink.pid,
+      ...(milter?.pid ? { milter: milter.pid } : {}),
+    };
+    const before = snapshot(pids);
     const start = performance.now();
     await inject(postfix.port, file, options);
     const arrived = await sink.waitForCount(target, options.timeoutMs);
     await postfix.waitForEmptyQueue(options.timeoutMs);
+    const spent = diff(before, snapshot(pids));
     if (sink.count() !== target)
       throw new Error(`${system}: sink counted ${sink.count()}, expected ${target}`);
     const seconds = (arrived - start) / 1000;
+    // The milter logs each message after its reply: the last lines may still be in the pipe.
+    for (let waited = 0; milter && waited < 10_000; waited += 50) {
+      if (eomTimes(milter.output()).length >= options.messages) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const eomMs = milter ? eomTimes(milter.output()) : [];
-    const cpu = milter?.child.pid ? cpuSeconds(milter.child.pid) : undefined;
+    const cpu = milter?.pid ? cpuSeconds(milter.pid) : undefined;
     if (milter && eomMs.length !== options.messages)
       throw new Error(`the milter answered ${eomMs.length} EOMs for ${options.messages} messages`);
-    const result: RunResult = { system, round, seconds, rate: options.messages / seconds, eomMs };
+    const perMessage = Object.fromEntries(
+      Object.entries(spent).map(([k, v]) => [k, v / options.messages]),
+    ) as unknown as CpuSnapshot;
+    const result: RunResult = {
+      system,
+      round,
+      seconds,
+      rate: options.messages / seconds,
+      eomMs,
+      cpu: perMessage,
+    };
     if (cpu !== undefined) result.cpuMs = (cpu * 1000) / options.messages;
     return result;
   } catch (error) {
@@ -248,7 +276,7 @@ function report(results: RunResult[], options: Options, bytes: number): string {
   const lines = [
     `Milter benchmark: ${options.messages} messages of ${bytes} B (HTML with ${options.links} links, ` +
       `open+click tracking asked) over ` +
-      `${options.sessions} sessions, ${options.rounds} rounds; Node ${process.version}, ${os.cpus().length} CPUs`,
+      `${options.sessions} sessions, ${options.rounds} rounds, milter over ${options.transport}; Node ${process.version}, ${os.cpus().length} CPUs`,
     '',
     '| system | median msg/s | min | max | per-round msg/s |',
     '| --- | ---: | ---: | ---: | --- |',
@@ -265,11 +293,30 @@ function report(results: RunResult[], options: Options, bytes: number): string {
   const untracked = medians.get('postfix+milter-untracked')! / medians.get('postfix')!;
   lines.push('', `with milter (tracking) / Postfix alone (medians): ${ratio.toFixed(2)} (target ≥ 0.85)`);
   lines.push(`with milter (no tracking) / Postfix alone (medians): ${untracked.toFixed(2)}`);
+  lines.push(
+    '',
+    'CPU per message (ms, user+sys, median over rounds; "machine" also counts other work on the box):',
+    '',
+    '| system | Postfix | milter | smtp-sink | smtp-source | sum | machine busy | machine busy × msg/s (ms/s) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const system of SYSTEMS) {
+    const runs = results.filter((r) => r.system === system);
+    const part = (k: keyof CpuSnapshot) => median(runs.map((r) => r.cpu[k]));
+    const sum = median(runs.map((r) => r.cpu.postfix + r.cpu.milter + r.cpu.sink + r.cpu.source));
+    const load = median(runs.map((r) => r.cpu.machine * r.rate));
+    lines.push(
+      `| ${system} | ${part('postfix').toFixed(2)} | ${part('milter').toFixed(2)} | ${part('sink').toFixed(2)} | ` +
+        `${part('source').toFixed(2)} | ${sum.toFixed(2)} | ${part('machine').toFixed(2)} | ${load.toFixed(0)} |`,
+    );
+  }
   const cpu = results
     .filter((r) => r.system === 'postfix+milter' && r.cpuMs !== undefined)
     .map((r) => r.cpuMs!);
   if (cpu.length > 0)
-    lines.push(`milter CPU per tracked message (user+sys, median over rounds): ${median(cpu).toFixed(2)} ms`);
+    lines.push(
+      `milter CPU per tracked message incl. its start-up (user+sys, median over rounds): ${median(cpu).toFixed(2)} ms`,
+    );
   const eom = results.filter((r) => r.system === 'postfix+milter').flatMap((r) => r.eomMs);
   lines.push(
     `milter time at end of a tracked message over ${eom.length} messages: p50 ${quantile(eom, 0.5).toFixed(2)} ms, ` +
@@ -315,6 +362,12 @@ async function main(): Promise<void> {
     unregister();
   }
   console.log(report(results, options, Buffer.byteLength(text)));
+  console.log(
+    `load average at the end: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -17,12 +17,14 @@
  *   is any X-Sluice-Message-ID the message came with (a downstream Sluice believes that header),
  *   ours is added, the tracked body (if anything was tracked) replaces the body,
  *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
- *   are written before the MTA queues the message: a message the MTA then loses still has them.
+ *   are stored before the reply (a message the MTA queues always has them; one the MTA then loses
+ *   still has them), through a group commit shared by the EOMs of one loop turn (event-batch.ts);
+ *   the log line follows the reply, with the time the MTA waited (eom_ms).
  * A milter sees one body for all recipients, so a tracking token names the recipient only when
  * the message has exactly one; with several, the token's recipient is empty (open and click
  * events then carry the message id, not who opened).
  */
-import { injectionEvent, type MessageFacts } from '../core/events.js';
+import { injectionEvent, type MessageFacts, type SluiceEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import { addressOf, decodeMimeWords } from '../core/mime-words.js';
 import { unmapIPv4 } from '../core/networks.js';
@@ -43,6 +45,11 @@ const MESSAGE_ID_LOWER = MESSAGE_ID_HEADER.toLowerCase();
 export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
   events: EventStore;
+  /**
+   * Records a message's injection events and resolves once they are durable (EventBatch: one
+   * commit for the EOMs of a loop turn); absent, they are written at once with appendMany.
+   */
+  record?: (events: readonly SluiceEvent[]) => Promise<void>;
   /** Whose unauthenticated mail is an injection (relay.networks), the same rule as the SMTP door. */
   relay: RelayPolicy;
   /** What mail without a key from outside relay.networks gets (milter.unauthenticated). */
@@ -261,25 +268,31 @@ export class SluiceFilter implements MilterHandlers {
       client_ip: ctx.client?.address ? unmapIPv4(ctx.client.address) : '',
       msys: m.msys,
     };
-    for (const rcpt of m.rcpts) this.deps.events.append(injectionEvent(facts, rcpt, now));
-    ctx.log.info(
-      {
-        message_id: id,
-        queue_id: ctx.queueId(),
-        key: m.keyId,
-        rcpts: m.rcpts.length,
-        from: m.sender,
-        links: tracked?.result.links ?? 0,
-        pixels: tracked?.result.pixels ?? 0,
-      },
-      'injection recorded',
-    );
+    const events = m.rcpts.map((rcpt) => injectionEvent(facts, rcpt, now));
+    // Stored before the reply: a message the MTA queues always has its injection events.
+    if (this.deps.record) await this.deps.record(events);
+    else this.deps.events.appendMany(events);
     const tracker = m.tracker;
     return {
       modifications,
       body: tracked?.body ?? null,
       verdict: { kind: 'continue' },
       ...(tracker ? { cleanup: () => tracker.dispose() } : {}),
+      answered: (eomMs, verdict) =>
+        ctx.log.info(
+          {
+            message_id: id,
+            queue_id: ctx.queueId(),
+            key: m.keyId,
+            rcpts: m.rcpts.length,
+            from: m.sender,
+            links: tracked?.result.links ?? 0,
+            pixels: tracked?.result.pixels ?? 0,
+            eom_ms: eomMs,
+            ...(verdict.kind === 'continue' ? {} : { verdict: verdict.kind }),
+          },
+          'injection recorded',
+        ),
     };
   }
 

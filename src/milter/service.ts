@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { EmbeddedCounterStore } from '../store/embedded/counters.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
+import { EventBatch } from './event-batch.js';
 import { SluiceFilter } from './filter.js';
 import { type MilterServer, startMilterServer } from './server.js';
 
@@ -45,7 +46,9 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
     spillDir: path.join(config.data_dir, 'tmp', 'milter'),
     memoryLimit: BODY_MEMORY_LIMIT,
   };
-  return await startMilterServer(
+  // One batch for every connection: EOMs of different MTA connections share a commit.
+  const batch = new EventBatch(deps.events);
+  const server = await startMilterServer(
     {
       listen: section.listen,
       socketMode: Number.parseInt(section.socket_mode, 8),
@@ -58,6 +61,7 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
       new SluiceFilter({
         policy,
         events: deps.events,
+        record: (events) => batch.record(events),
         relay,
         unauthenticated: section.unauthenticated,
         findKey: deps.findKey,
@@ -65,4 +69,11 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
       }),
     log,
   );
+  return {
+    address: server.address,
+    async stop() {
+      await server.stop();
+      batch.flush();
+    },
+  };
 }

@@ -20,78 +20,25 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import { MAX_BODY_CHUNK, MILTER_VERSION, SMFIF, SMFIP } from './constants.js';
-import {
-  encodeResponse,
-  type MacroLists,
-  type MilterCommand,
-  type MilterResponse,
-  type WireError,
-} from './wire.js';
+import type {
+  Answer,
+  ClientInfo,
+  EomResult,
+  MilterContext,
+  MilterHandlers,
+  Modification,
+  Verdict,
+} from './handlers.js';
+import { encodeResponse, type MilterCommand, type MilterResponse, type WireError } from './wire.js';
 
-export type Verdict =
-  | { kind: 'continue' | 'accept' | 'reject' | 'tempfail' | 'discard' }
-  | { kind: 'replycode'; code: number; enhanced: string | null; lines: string[] };
-
-export type Modification = Extract<
-  MilterResponse,
-  {
-    kind:
-      | 'addheader'
-      | 'insheader'
-      | 'chgheader'
-      | 'replbody'
-      | 'chgfrom'
-      | 'addrcpt'
-      | 'delrcpt'
-      | 'addrcpt_par'
-      | 'quarantine';
-  }
->;
-
-/** What a filter answers at end of message. */
-export interface EomResult {
-  modifications: Modification[];
-  /** A new body, sent with replace-body (SMFIF_CHGBODY) after the modifications, in ≤ 65535-byte packets. */
-  body?: AsyncIterable<Buffer> | null;
-  verdict: Verdict;
-  /** Called once the reply is sent or the message is given up (e.g. removes a spill file). */
-  cleanup?: () => Promise<void>;
-}
-
-export interface ClientInfo {
-  hostname: string;
-  family: string;
-  port: number;
-  address: string;
-}
-
-export interface MilterContext {
-  /** A macro's latest value; "{auth_authen}" and "auth_authen" name the same one. */
-  macro(name: string): string | undefined;
-  /** The MTA's queue id ({i}), once the message has reached DATA. */
-  queueId(): string | undefined;
-  readonly client: ClientInfo | null;
-  readonly log: Logger;
-}
-
-type Answer = Verdict | undefined;
-
-/** What a filter implements; every stage is optional (a missing one continues). */
-export interface MilterHandlers {
-  /** Actions (SMFIF_*) and NO* / NR_* protocol flags (SMFIP_*) wanted, macros per stage. */
-  readonly wants: { actions: number; protocol: number; macros: MacroLists };
-  connect?(ctx: MilterContext, client: ClientInfo): Answer | Promise<Answer>;
-  helo?(ctx: MilterContext, helo: string): Answer | Promise<Answer>;
-  mail?(ctx: MilterContext, args: string[]): Answer | Promise<Answer>;
-  rcpt?(ctx: MilterContext, args: string[]): Answer | Promise<Answer>;
-  data?(ctx: MilterContext): Answer | Promise<Answer>;
-  header?(ctx: MilterContext, name: string, value: string): Answer | Promise<Answer>;
-  eoh?(ctx: MilterContext): Answer | Promise<Answer>;
-  body?(ctx: MilterContext, chunk: Buffer): Answer | Promise<Answer>;
-  eom?(ctx: MilterContext): Promise<EomResult>;
-  /** The message ended without EOM (A, K, Q or the connection closing). */
-  abort?(ctx: MilterContext): void;
-}
+export type {
+  ClientInfo,
+  EomResult,
+  MilterContext,
+  MilterHandlers,
+  Modification,
+  Verdict,
+} from './handlers.js';
 
 export interface SessionDeps {
   handlers: MilterHandlers;
@@ -331,34 +278,44 @@ export class MilterSession {
       if (refused) throw new Error(`modification ${refused.kind} was not negotiated`);
       if (result.body && (this.actions & SMFIF.CHGBODY) === 0)
         throw new Error('modification replbody was not negotiated');
-      if (this.phase === 'closed') return;
-      this.deps.hold?.();
-      held = true;
-      for (const modification of result.modifications) this.modify(modification);
-      // A body that fails half-way still ends in a tempfail: the MTA then drops what it was sent.
-      if (result.body) for await (const piece of result.body) this.modify({ kind: 'replbody', chunk: piece });
+      if (this.phase !== 'closed') {
+        this.deps.hold?.();
+        held = true;
+        for (const modification of result.modifications) this.modify(modification);
+        // A body that fails half-way still ends in a tempfail: the MTA then drops what it was sent.
+        if (result.body)
+          for await (const piece of result.body) this.modify({ kind: 'replbody', chunk: piece });
+      }
     } catch (error) {
       if (!this.failed)
         this.deps.log.error({ err: error }, 'milter end-of-message failed: message tempfails');
+      const { cleanup, answered } = result;
       result = {
         modifications: [],
         verdict: TEMPFAIL,
-        ...(result.cleanup ? { cleanup: result.cleanup } : {}),
+        ...(cleanup ? { cleanup } : {}),
+        ...(answered ? { answered } : {}),
       };
     } finally {
       clearInterval(progress);
-      await result
-        .cleanup?.()
-        .catch((error: unknown) => this.deps.log.warn({ err: error }, 'milter cleanup failed'));
     }
     if (this.phase !== 'closed') this.reply(result.verdict);
     if (held) this.deps.release?.();
-    if (this.phase === 'closed') return;
     // From the EOM command to the last reply byte handed to the socket: what the MTA waits for.
-    this.deps.log.debug(
-      { eom_ms: Number((performance.now() - started).toFixed(3)) },
-      'end of message answered',
-    );
+    const eomMs = this.phase === 'closed' ? null : Number((performance.now() - started).toFixed(3));
+    // Whatever comes after the reply (removing a spill file, the filter's log line) is off the
+    // MTA's clock.
+    if (result.answered) {
+      try {
+        result.answered(eomMs, result.verdict);
+      } catch (error) {
+        this.deps.log.warn({ err: error }, 'milter after-reply hook failed');
+      }
+    } else if (eomMs !== null) this.deps.log.debug({ eom_ms: eomMs }, 'end of message answered');
+    await result
+      .cleanup?.()
+      .catch((error: unknown) => this.deps.log.warn({ err: error }, 'milter cleanup failed'));
+    if (this.phase === 'closed') return;
     this.endMessage(false);
   }
 

@@ -5,7 +5,9 @@
  * A message relayed by a trusted upstream MTA (unauthenticated, from relay.networks: stage 1
  * behind a Postfix or Sendmail running `sluice milter`) that carries X-Sluice-Message-ID keeps
  * that id: the milter already recorded its injection (with the X-MSYS-API values it removed)
- * and tracked its body, so here it gets neither again, only its delivery events under that id.
+ * and tracked its body, so here it gets neither again, only its delivery events under that id;
+ * with a shared store those carry the campaign, tags, metadata and key the milter recorded
+ * (upstream.ts).
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
@@ -23,6 +25,7 @@ import type { Spool, SpoolWriter } from '../queue/spool.js';
 import type { EventStore, KeyDefaults, SuppressionStore } from '../store/types.js';
 import { asRejection } from './enhanced-replies.js';
 import { receivedHeader } from './received.js';
+import { upstreamInjection } from './upstream.js';
 
 export interface DataDeps {
   config: Config;
@@ -103,6 +106,8 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     for (const piece of tail) await writer.write(piece);
     const upstream = result.upstreamId !== null && !user && deps.relay.isTrusted(session.remoteAddress);
     const messageId = upstream ? result.upstreamId! : id;
+    // What the milter recorded for it (campaign, tags, metadata, key), when the store is shared.
+    const origin = upstream ? await upstreamInjection(deps.events, messageId, deps.log) : null;
     const facts: MessageFacts = {
       ...known(),
       message_id: messageId,
@@ -110,12 +115,19 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       friendly_from: result.from,
       subject: result.subject,
       msg_size: result.size,
+      ...(origin ? { api_key_id: origin.apiKeyId } : {}),
       // Tracked (or not) upstream: tracking it again would wrap its links twice.
       msys: upstream
         ? resolveMessageOptions(
             {
               ...result.msys,
-              options: { ...result.msys.options, open_tracking: false, click_tracking: false },
+              ...origin?.msys,
+              options: {
+                ...result.msys.options,
+                ...origin?.msys.options,
+                open_tracking: false,
+                click_tracking: false,
+              },
             },
             null,
             deps.config.tracking,

@@ -4,7 +4,8 @@
  * message (stage 0) and relays it to serve's smtp listener (stage 1), which delivers to a sink.
  * The message keeps the id the milter gave it (X-Sluice-Message-ID): its links are tracked once,
  * not wrapped twice; its injection is recorded once (by the milter, with the X-MSYS-API values)
- * and its delivery under the same id. An app cannot choose the id with the header: through
+ * and its delivery under the same id, with the campaign, tags, metadata and options the milter
+ * recorded (the store is shared). An app cannot choose the id with the header: through
  * Postfix the milter removes the app's header; talking to serve directly with a key, the header
  * is not believed and the message gets a new id.
  */
@@ -70,7 +71,9 @@ const atSink = (subject: string) =>
 
 describe('sluice serve with milter.with_serve, behind and in front of Postfix', () => {
   test('the milter’s id is kept downstream: tracked once, one injection, delivery under the same id', async () => {
-    const msys = 'X-MSYS-API: {"campaign_id":"c9","options":{"click_tracking":true}}';
+    const msys =
+      'X-MSYS-API: {"campaign_id":"c9","tags":["t1","t2"],"metadata":{"order":42},' +
+      '"options":{"click_tracking":true,"transactional":true}}';
     const sent = await swaks({
       port: postfix.port,
       from: 'app@example.com',
@@ -97,6 +100,20 @@ describe('sluice serve with milter.with_serve, behind and in front of Postfix', 
     const injection = events.find((e) => e.type === 'injection')!;
     assert.equal(injection.campaign_id, 'c9');
     assert.equal(injection.rcpt_to, 'solo@example.net');
+    // The header is gone by then: the delivery takes what X-MSYS-API said from the injection event.
+    const delivery = events.find((e) => e.type === 'delivery')!;
+    for (const field of [
+      'campaign_id',
+      'rcpt_tags',
+      'rcpt_meta',
+      'transactional',
+      'api_key_id',
+      'transmission_id',
+    ])
+      assert.deepEqual(delivery[field], injection[field], field);
+    assert.deepEqual(delivery.rcpt_tags, ['t1', 't2']);
+    assert.deepEqual(delivery.rcpt_meta, { order: 42 });
+    assert.equal(delivery.transactional, '1');
   });
 
   test('an X-Sluice-Message-ID the app wrote is removed by the milter: only the milter’s id travels', async () => {

@@ -282,6 +282,54 @@ describe('Sluice filter', () => {
     assert.equal(events[0]?.api_key_id, 'key1');
   });
 
+  test('EOM is answered only once its injection events are stored; a failed store tempfails it', async () => {
+    for (const outcome of ['stored', 'failed'] as const) {
+      let settle: (() => void) | null = null;
+      const recorded: SluiceEvent[] = [];
+      const filter = new SluiceFilter({
+        policy: { decide: async () => ({ kind: 'pass', authenticated: true }) },
+        events: {
+          append: () => assert.fail('events go through record()'),
+          appendMany: () => assert.fail('events go through record()'),
+          search: async () => [],
+          page: async () => ({ events: [], next: null, total: 0 }),
+        },
+        record: (events) =>
+          new Promise<void>((resolve, reject) => {
+            settle = () => {
+              if (outcome === 'failed') return reject(new Error('store down'));
+              recorded.push(...events);
+              resolve();
+            };
+          }),
+        relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
+      });
+      const { run, session } = harness(filter);
+      await run(
+        optneg(),
+        connect,
+        ...mailWithKey,
+        { kind: 'rcpt', args: ['<a@b.example>'] },
+        { kind: 'eoh' },
+      );
+      const eom = session.receive({ kind: 'eom', chunk: Buffer.alloc(0) });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(await run(), [], 'nothing is sent while the events are not stored');
+      assert.ok(settle, 'the filter asked for its events to be recorded');
+      (settle as () => void)();
+      await eom;
+      const replies = await run();
+      if (outcome === 'stored') {
+        assert.deepEqual(replies.at(-1), { kind: 'continue' });
+        assert.equal(recorded.length, 1);
+      } else {
+        assert.deepEqual(replies, [
+          { kind: 'replycode', code: 451, enhanced: '4.3.0', lines: ['Temporary filter failure'] },
+        ]);
+      }
+    }
+  });
+
   test('an invalid X-MSYS-API is refused at EOM (EOH has no reply) with 550 5.6.0 naming the field; no event', async () => {
     const { run, events } = filterHarness();
     await run(optneg(), connect, ...mailWithKey, { kind: 'rcpt', args: ['<a@b.example>'] });
