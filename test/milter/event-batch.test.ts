@@ -8,28 +8,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import type Database from 'better-sqlite3';
+import { test } from 'node:test';
 import { injectionEvent, type MessageFacts, type SluiceEvent } from '../../src/core/events.js';
 import { EventBatch } from '../../src/milter/event-batch.js';
 import { openDatabase } from '../../src/store/embedded/db.js';
 import { EmbeddedEventStore, EVENTS_LOG } from '../../src/store/embedded/events.js';
+import { scratchEventStore } from '../harness/scratch-events.js';
 
-let dir: string;
-let db: Database.Database;
-let store: EmbeddedEventStore;
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-milter-batch-'));
-  db = openDatabase(dir);
-  store = new EmbeddedEventStore(db, dir);
-});
-
-after(() => {
-  store.close();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchEventStore('sluice-milter-batch-');
 
 const facts = (id: string): MessageFacts => ({
   message_id: id,
@@ -47,10 +33,10 @@ const facts = (id: string): MessageFacts => ({
 const injections = (id: string, n: number): SluiceEvent[] =>
   Array.from({ length: n }, (_, i) => injectionEvent(facts(id), `r${i}@two.example`));
 const rows = (id: string) =>
-  (db.prepare('SELECT count(*) AS n FROM events WHERE message_id = ?').get(id) as { n: number }).n;
+  (scratch.db.prepare('SELECT count(*) AS n FROM events WHERE message_id = ?').get(id) as { n: number }).n;
 const logged = (id: string) =>
   fs
-    .readFileSync(path.join(dir, EVENTS_LOG), 'utf8')
+    .readFileSync(path.join(scratch.dir, EVENTS_LOG), 'utf8')
     .split('\n')
     .filter((l) => l.includes(id)).length;
 
@@ -59,7 +45,7 @@ test('records of one turn share one appendMany and resolve only once stored', as
   const counting = {
     appendMany(events: readonly SluiceEvent[]) {
       writes++;
-      store.appendMany(events);
+      scratch.store.appendMany(events);
     },
   };
   const batch = new EventBatch(counting);
@@ -80,7 +66,7 @@ test('a full batch is written at once; an empty record resolves without a write'
     {
       appendMany(events) {
         writes++;
-        store.appendMany(events);
+        scratch.store.appendMany(events);
       },
     },
     4,
@@ -111,7 +97,7 @@ test('a failed write rejects every record of the batch; the next batch is stored
     ['rejected', 'rejected'],
   );
   assert.match(String((outcomes[0] as PromiseRejectedResult).reason), /not open/);
-  target = store;
+  target = scratch.store;
   await batch.record(injections('0000000000cc00000003', 1));
   assert.equal(rows('0000000000cc00000003'), 1);
 });

@@ -7,22 +7,16 @@
  * events it recorded through the group commit are stored.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, test } from 'node:test';
-import type Database from 'better-sqlite3';
+import { test } from 'node:test';
 import { deliveryEvent, injectionEvent, type MessageFacts, type SluiceEvent } from '../../src/core/events.js';
 import { newMessageId, transmissionIdFor } from '../../src/core/ids.js';
 import { acceptMessage } from '../../src/queue/accept.js';
 import { EventGroupCommit } from '../../src/queue/event-group-commit.js';
 import { Spool, type SpooledMessage } from '../../src/queue/spool.js';
-import { openDatabase } from '../../src/store/embedded/db.js';
-import { EmbeddedEventStore } from '../../src/store/embedded/events.js';
+import { scratchEventStore } from '../harness/scratch-events.js';
 
-let dir: string;
-let db: Database.Database;
-let store: EmbeddedEventStore;
+const scratch = scratchEventStore('sluice-group-commit-');
+
 /** The store, counting its appendMany calls and failing the next one when asked. */
 const counted = {
   writes: 0,
@@ -33,21 +27,9 @@ const counted = {
       this.failNext = false;
       throw new Error('disk full');
     }
-    store.appendMany(events);
+    scratch.store.appendMany(events);
   },
 };
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-group-commit-'));
-  db = openDatabase(dir);
-  store = new EmbeddedEventStore(db, dir);
-});
-
-after(() => {
-  store.close();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
 
 function factsOf(id: string): MessageFacts {
   return {
@@ -65,7 +47,7 @@ function factsOf(id: string): MessageFacts {
   };
 }
 const stored = (id: string) =>
-  db.prepare('SELECT type, rcpt_to FROM events WHERE message_id = ? ORDER BY seq').all(id) as Array<{
+  scratch.db.prepare('SELECT type, rcpt_to FROM events WHERE message_id = ? ORDER BY seq').all(id) as Array<{
     type: string;
     rcpt_to: string;
   }>;
@@ -124,7 +106,7 @@ test('a failed write rejects every record() of its batch; the next turn writes a
 });
 
 test('a message accepted through acceptMessage is queued only once its injection events are stored', async () => {
-  const spool = new Spool(dir);
+  const spool = new Spool(scratch.dir);
   await spool.init();
   const commit = new EventGroupCommit(counted);
   const queued: Array<{ id: string; injections: number }> = [];

@@ -8,30 +8,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import type Database from 'better-sqlite3';
+import { test } from 'node:test';
 import { pino } from 'pino';
 import { injectionEvent, type MessageFacts } from '../../src/core/events.js';
 import { upstreamInjection } from '../../src/smtp/upstream.js';
 import { openDatabase } from '../../src/store/embedded/db.js';
 import { EmbeddedEventStore } from '../../src/store/embedded/events.js';
+import { scratchEventStore } from '../harness/scratch-events.js';
 
-let dir: string;
-let db: Database.Database;
-let store: EmbeddedEventStore;
 const log = pino({ level: 'silent' });
 
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-upstream-'));
-  db = openDatabase(dir);
-  store = new EmbeddedEventStore(db, dir);
-});
-
-after(() => {
-  store.close();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchEventStore('sluice-upstream-');
 
 const facts = (id: string, msys: MessageFacts['msys'], key: string | null): MessageFacts => ({
   message_id: id,
@@ -54,8 +41,8 @@ test('the injection event gives back the X-MSYS-API values events carry, and the
     metadata: { order: 7 },
     options: { transactional: true, ip_pool: 'bulk', click_tracking: true },
   };
-  store.append(injectionEvent(facts('0000000000dd00000001', msys, 'key9'), 'x@two.example'));
-  assert.deepEqual(await upstreamInjection(store, '0000000000dd00000001', log), {
+  scratch.store.append(injectionEvent(facts('0000000000dd00000001', msys, 'key9'), 'x@two.example'));
+  assert.deepEqual(await upstreamInjection(scratch.store, '0000000000dd00000001', log), {
     msys: {
       campaign_id: 'spring',
       tags: ['a', 'b'],
@@ -64,12 +51,15 @@ test('the injection event gives back the X-MSYS-API values events carry, and the
     },
     apiKeyId: 'key9',
   });
-  store.append(injectionEvent(facts('0000000000dd00000002', {}, null), 'x@two.example'));
-  assert.deepEqual(await upstreamInjection(store, '0000000000dd00000002', log), { msys: {}, apiKeyId: null });
+  scratch.store.append(injectionEvent(facts('0000000000dd00000002', {}, null), 'x@two.example'));
+  assert.deepEqual(await upstreamInjection(scratch.store, '0000000000dd00000002', log), {
+    msys: {},
+    apiKeyId: null,
+  });
 });
 
-test('no injection event, or a failing store, gives null', async () => {
-  assert.equal(await upstreamInjection(store, '0000000000dd00000099', log), null);
+test('no injection event, or a failing scratch.store, gives null', async () => {
+  assert.equal(await upstreamInjection(scratch.store, '0000000000dd00000099', log), null);
   const goneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-upstream-gone-'));
   const goneDb = openDatabase(goneDir);
   const gone = new EmbeddedEventStore(goneDb, goneDir);

@@ -11,28 +11,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import type Database from 'better-sqlite3';
+import { test } from 'node:test';
 import { engagementEvent, type SluiceEvent } from '../../src/core/events.js';
 import { BatchedEventStore } from '../../src/store/embedded/batched-events.js';
 import { openDatabase } from '../../src/store/embedded/db.js';
 import { EmbeddedEventStore, EVENTS_LOG } from '../../src/store/embedded/events.js';
+import { scratchEventStore } from '../harness/scratch-events.js';
 
-let dir: string;
-let db: Database.Database;
-let store: EmbeddedEventStore;
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-batched-'));
-  db = openDatabase(dir);
-  store = new EmbeddedEventStore(db, dir);
-});
-
-after(() => {
-  store.close();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchEventStore('sluice-batched-');
 
 const click = (messageId: string, n: number): SluiceEvent =>
   engagementEvent(
@@ -43,15 +29,19 @@ const click = (messageId: string, n: number): SluiceEvent =>
     { target_link_url: `https://shop.example/${n}`, target_link_name: `n${n}` },
   );
 const rows = (messageId: string) =>
-  (db.prepare('SELECT count(*) AS n FROM events WHERE message_id = ?').get(messageId) as { n: number }).n;
+  (
+    scratch.db.prepare('SELECT count(*) AS n FROM events WHERE message_id = ?').get(messageId) as {
+      n: number;
+    }
+  ).n;
 const logLines = (messageId: string) =>
   fs
-    .readFileSync(path.join(dir, EVENTS_LOG), 'utf8')
+    .readFileSync(path.join(scratch.dir, EVENTS_LOG), 'utf8')
     .split('\n')
     .filter((l) => l.includes(messageId));
 
 test('appends of one turn are written together by the next setImmediate, in order', async () => {
-  const batched = new BatchedEventStore(store, () => assert.fail('no error expected'));
+  const batched = new BatchedEventStore(scratch.store, () => assert.fail('no error expected'));
   for (let i = 0; i < 50; i++) batched.append(click('aa01', i));
   assert.equal(rows('aa01'), 0, 'queued, not yet written');
   await new Promise((resolve) => setImmediate(resolve));
@@ -64,7 +54,7 @@ test('appends of one turn are written together by the next setImmediate, in orde
 });
 
 test('search() and close() see every event appended before them', async () => {
-  const batched = new BatchedEventStore(store, () => assert.fail('no error expected'));
+  const batched = new BatchedEventStore(scratch.store, () => assert.fail('no error expected'));
   batched.append(click('aa02', 1));
   // A search for other types (a click's injection lookup) leaves the queue as it is.
   assert.equal((await batched.search({ types: ['injection'], messageId: 'aa02' })).length, 0);
@@ -78,7 +68,7 @@ test('search() and close() see every event appended before them', async () => {
 });
 
 test('a full batch is written at once', () => {
-  const batched = new BatchedEventStore(store, () => assert.fail('no error expected'), 10);
+  const batched = new BatchedEventStore(scratch.store, () => assert.fail('no error expected'), 10);
   for (let i = 0; i < 25; i++) batched.append(click('aa03', i));
   assert.equal(rows('aa03'), 20, 'two full batches written, five queued');
   batched.flush();
@@ -86,7 +76,7 @@ test('a full batch is written at once', () => {
 });
 
 test('a failed write is reported with the number lost; later appends still work', () => {
-  // A real store whose database has gone away (closed): its writes throw.
+  // A real scratch.store whose database has gone away (closed): its writes throw.
   const goneDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-batched-gone-'));
   const goneDb = openDatabase(goneDir);
   const gone = new EmbeddedEventStore(goneDb, goneDir);
@@ -103,14 +93,14 @@ test('a failed write is reported with the number lost; later appends still work'
   assert.equal(failures.length, 1);
   assert.equal(failures[0]!.lost, 2);
   assert.match(failures[0]!.message, /not open/);
-  const batched = new BatchedEventStore(store, () => assert.fail('no error expected'));
+  const batched = new BatchedEventStore(scratch.store, () => assert.fail('no error expected'));
   batched.append(click('aa04', 3));
   batched.flush();
   assert.equal(rows('aa04'), 1);
 });
 
 test('the lookup a click makes (its injection) is one index probe, not a scan of the message', () => {
-  const plan = db
+  const plan = scratch.db
     .prepare(
       'EXPLAIN QUERY PLAN SELECT body FROM events WHERE type IN (?) AND rcpt_to = ? AND message_id = ? ORDER BY seq DESC LIMIT ?',
     )
@@ -122,13 +112,13 @@ test('the lookup a click makes (its injection) is one index probe, not a scan of
 });
 
 test('every event carries three secondary indexes; a search by message alone uses (message_id, type)', () => {
-  const indexes = db
+  const indexes = scratch.db
     .prepare(
       "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL",
     )
     .all() as { name: string }[];
   assert.deepEqual(indexes.map((i) => i.name).sort(), ['events_message_type', 'events_rcpt', 'events_time']);
-  const plan = db
+  const plan = scratch.db
     .prepare('EXPLAIN QUERY PLAN SELECT body FROM events WHERE message_id = ? ORDER BY seq DESC LIMIT ?')
     .all('aa01', 10) as { detail: string }[];
   assert.match(plan.map((p) => p.detail).join('; '), /USING INDEX events_message_type \(message_id=\?\)/);

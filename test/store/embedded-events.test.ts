@@ -10,28 +10,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import type Database from 'better-sqlite3';
+import { test } from 'node:test';
 import { deliveryEvent, type MessageFacts } from '../../src/core/events.js';
-import { openDatabase } from '../../src/store/embedded/db.js';
-import { EmbeddedEventStore, EVENTS_LOG } from '../../src/store/embedded/events.js';
+import { EVENTS_LOG } from '../../src/store/embedded/events.js';
+import { scratchEventStore } from '../harness/scratch-events.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
-let dir: string;
-let db: Database.Database;
-let store: EmbeddedEventStore;
 
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-events-'));
-  db = openDatabase(dir);
-  store = new EmbeddedEventStore(db, dir);
-});
-
-after(() => {
-  store.close();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchEventStore('sluice-events-');
 
 const facts = (id: string): MessageFacts => ({
   message_id: id,
@@ -50,39 +36,41 @@ const facts = (id: string): MessageFacts => ({
 test('prune deletes what is older than the cut-off, in batches, and nothing newer', async () => {
   const old = new Date('2026-01-01T00:00:00Z');
   const recent = new Date('2026-06-01T00:00:00Z');
-  db.transaction(() => {
+  scratch.db.transaction(() => {
     for (let i = 0; i < 12_000; i++)
-      store.append(deliveryEvent(facts(`old${i}`), 'x@example.net', { num_retries: 0 }, old));
+      scratch.store.append(deliveryEvent(facts(`old${i}`), 'x@example.net', { num_retries: 0 }, old));
     for (let i = 0; i < 10; i++)
-      store.append(deliveryEvent(facts(`new${i}`), 'x@example.net', { num_retries: 0 }, recent));
+      scratch.store.append(deliveryEvent(facts(`new${i}`), 'x@example.net', { num_retries: 0 }, recent));
   })();
-  assert.equal(await store.prune('2026-03-01T00:00:00.000Z'), 12_000);
-  const left = await store.search({ limit: 100_000 });
+  assert.equal(await scratch.store.prune('2026-03-01T00:00:00.000Z'), 12_000);
+  const left = await scratch.store.search({ limit: 100_000 });
   assert.equal(left.length, 10);
   assert.ok(left.every((event) => String(event.message_id).startsWith('new')));
-  assert.equal(await store.prune('2026-03-01T00:00:00.000Z'), 0);
+  assert.equal(await scratch.store.prune('2026-03-01T00:00:00.000Z'), 0);
 });
 
 test('events.jsonl is reopened after logrotate renames it', async () => {
-  const log = path.join(dir, EVENTS_LOG);
-  store.append(deliveryEvent(facts('before-rotate'), 'x@example.net', { num_retries: 0 }, new Date()));
+  const log = path.join(scratch.dir, EVENTS_LOG);
+  scratch.store.append(
+    deliveryEvent(facts('before-rotate'), 'x@example.net', { num_retries: 0 }, new Date()),
+  );
   const user = os.userInfo().username;
   const group = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
   const config = fs
     .readFileSync(path.join(repoRoot, 'contrib/logrotate/sluice'), 'utf8')
     .replace('/var/lib/sluice/events.jsonl', log)
     .replace('create 0640 sluice sluice', `create 0640 ${user} ${group}`);
-  fs.writeFileSync(path.join(dir, 'logrotate.conf'), config);
+  fs.writeFileSync(path.join(scratch.dir, 'logrotate.conf'), config);
   execFileSync('logrotate', [
     '-f',
     '-s',
-    path.join(dir, 'logrotate.state'),
-    path.join(dir, 'logrotate.conf'),
+    path.join(scratch.dir, 'logrotate.state'),
+    path.join(scratch.dir, 'logrotate.conf'),
   ]);
   const rotated = fs.readFileSync(`${log}.1`, 'utf8');
   assert.match(rotated, /before-rotate/);
   await new Promise((resolve) => setTimeout(resolve, 1_100));
-  store.append(deliveryEvent(facts('after-rotate'), 'x@example.net', { num_retries: 0 }, new Date()));
+  scratch.store.append(deliveryEvent(facts('after-rotate'), 'x@example.net', { num_retries: 0 }, new Date()));
   const fresh = fs.readFileSync(log, 'utf8');
   assert.match(fresh, /after-rotate/);
   assert.doesNotMatch(fresh, /before-rotate/);
@@ -90,17 +78,20 @@ test('events.jsonl is reopened after logrotate renames it', async () => {
 });
 
 test('appendMany records every event, in order, in the database and as one line each in events.jsonl', async () => {
-  const before = fs.readFileSync(path.join(dir, EVENTS_LOG), 'utf8').split('\n').filter(Boolean).length;
+  const before = fs
+    .readFileSync(path.join(scratch.dir, EVENTS_LOG), 'utf8')
+    .split('\n')
+    .filter(Boolean).length;
   const events = Array.from({ length: 50 }, (_, i) =>
     deliveryEvent(facts('many'), `r${i}@example.net`, { num_retries: 0 }, new Date('2026-07-01T00:00:00Z')),
   );
-  store.appendMany(events);
-  const found = await store.search({ messageId: 'many', limit: 100 });
+  scratch.store.appendMany(events);
+  const found = await scratch.store.search({ messageId: 'many', limit: 100 });
   assert.deepEqual(
     found.map((event) => event.rcpt_to).reverse(),
     events.map((event) => event.rcpt_to),
   );
-  const lines = fs.readFileSync(path.join(dir, EVENTS_LOG), 'utf8').split('\n').filter(Boolean);
+  const lines = fs.readFileSync(path.join(scratch.dir, EVENTS_LOG), 'utf8').split('\n').filter(Boolean);
   assert.equal(lines.length, before + 50);
   assert.deepEqual(
     lines.slice(-50).map((line) => (JSON.parse(line) as { rcpt_to: string }).rcpt_to),

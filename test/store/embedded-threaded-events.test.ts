@@ -12,29 +12,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import type Database from 'better-sqlite3';
+import { test } from 'node:test';
 import { engagementEvent, type SluiceEvent } from '../../src/core/events.js';
 import { BatchedEventStore } from '../../src/store/embedded/batched-events.js';
-import { openDatabase } from '../../src/store/embedded/db.js';
-import { EmbeddedEventStore, EVENTS_LOG } from '../../src/store/embedded/events.js';
+import { EVENTS_LOG } from '../../src/store/embedded/events.js';
 import { ThreadedEventStore } from '../../src/store/embedded/threaded-events.js';
+import { scratchEventStore } from '../harness/scratch-events.js';
 
-let dir: string;
-let db: Database.Database;
-let store: EmbeddedEventStore;
-
-before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-threaded-'));
-  db = openDatabase(dir);
-  store = new EmbeddedEventStore(db, dir);
-});
-
-after(() => {
-  store.close();
-  db.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchEventStore('sluice-threaded-');
 
 const click = (messageId: string, n: number): SluiceEvent =>
   engagementEvent(
@@ -46,23 +31,29 @@ const click = (messageId: string, n: number): SluiceEvent =>
   );
 
 const countOf = (messageId: string) =>
-  (db.prepare('SELECT count(*) AS n FROM events WHERE message_id = ?').get(messageId) as { n: number }).n;
+  (
+    scratch.db.prepare('SELECT count(*) AS n FROM events WHERE message_id = ?').get(messageId) as {
+      n: number;
+    }
+  ).n;
 const logLines = (messageId: string) =>
   fs
-    .readFileSync(path.join(dir, EVENTS_LOG), 'utf8')
+    .readFileSync(path.join(scratch.dir, EVENTS_LOG), 'utf8')
     .split('\n')
     .filter((line) => line.includes(`"message_id":"${messageId}"`));
 
 test('batches are committed by the worker: in the database and events.jsonl once settled, in order', async () => {
   const lost: number[] = [];
-  const threaded = new ThreadedEventStore(dir, store, (_e, n) => lost.push(n));
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, (_e, n) => lost.push(n));
   await threaded.ready();
   const events = Array.from({ length: 250 }, (_, i) => click('m-order', i));
   threaded.appendMany(events.slice(0, 100));
   threaded.appendMany(events.slice(100));
   await threaded.settled();
   assert.equal(countOf('m-order'), 250);
-  const rows = db.prepare("SELECT body FROM events WHERE message_id = 'm-order' ORDER BY seq").all() as {
+  const rows = scratch.db
+    .prepare("SELECT body FROM events WHERE message_id = 'm-order' ORDER BY seq")
+    .all() as {
     body: string;
   }[];
   assert.deepEqual(
@@ -78,7 +69,7 @@ test('batches are committed by the worker: in the database and events.jsonl once
 });
 
 test('a search or page for the types being written waits for them; the API sees every append', async () => {
-  const threaded = new ThreadedEventStore(dir, store, () => assert.fail('nothing is lost'));
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, () => assert.fail('nothing is lost'));
   for (let i = 0; i < 20; i++) threaded.append(click('m-search', i));
   const found = await threaded.search({ types: ['click'], messageId: 'm-search' });
   assert.equal(found.length, 20);
@@ -89,7 +80,12 @@ test('a search or page for the types being written waits for them; the API sees 
 });
 
 test('past the in-flight bound an append is written at once on the main thread', async () => {
-  const threaded = new ThreadedEventStore(dir, store, () => assert.fail('nothing is lost'), 0);
+  const threaded = new ThreadedEventStore(
+    scratch.dir,
+    scratch.store,
+    () => assert.fail('nothing is lost'),
+    0,
+  );
   threaded.appendMany([click('m-bound', 1), click('m-bound', 2)]);
   // No settling needed: the fallback wrote it synchronously.
   assert.equal(countOf('m-bound'), 2);
@@ -98,7 +94,7 @@ test('past the in-flight bound an append is written at once on the main thread',
 
 test('a batch the worker cannot write is reported lost with its count; later batches still land', async () => {
   const lost: { error: unknown; n: number }[] = [];
-  const threaded = new ThreadedEventStore(dir, store, (error, n) => lost.push({ error, n }));
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, (error, n) => lost.push({ error, n }));
   const broken = [click('m-broken', 1), { ...click('m-broken', 2), timestamp: null as unknown as string }];
   threaded.appendMany(broken);
   threaded.appendMany([click('m-after', 1)]);
@@ -112,7 +108,7 @@ test('a batch the worker cannot write is reported lost with its count; later bat
 });
 
 test('close() waits for what was posted; appends after it are written synchronously', async () => {
-  const threaded = new ThreadedEventStore(dir, store, () => assert.fail('nothing is lost'));
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, () => assert.fail('nothing is lost'));
   threaded.appendMany(Array.from({ length: 500 }, (_, i) => click('m-close', i)));
   await threaded.close();
   assert.equal(countOf('m-close'), 500);
@@ -121,7 +117,7 @@ test('close() waits for what was posted; appends after it are written synchronou
 });
 
 test('behind BatchedEventStore, as serve runs it: a burst of clicks in one turn all land', async () => {
-  const threaded = new ThreadedEventStore(dir, store, () => assert.fail('nothing is lost'));
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, () => assert.fail('nothing is lost'));
   const batched = new BatchedEventStore(threaded, () => assert.fail('nothing is lost'));
   for (let i = 0; i < 2_500; i++) batched.append(click('m-burst', i));
   const page = await batched.page({ messageIds: ['m-burst'], types: ['click'], limit: 10 });
@@ -135,7 +131,7 @@ test('a worker that cannot open the events table fails ready(); appends then go 
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-threaded-empty-'));
   try {
     const lost: number[] = [];
-    const threaded = new ThreadedEventStore(empty, store, (_e, n) => lost.push(n));
+    const threaded = new ThreadedEventStore(empty, scratch.store, (_e, n) => lost.push(n));
     // The worker's SqliteError arrives cloned: its code survives.
     await assert.rejects(threaded.ready(), (error: { code?: string }) => {
       assert.equal(error.code, 'SQLITE_ERROR');
