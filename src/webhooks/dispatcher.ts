@@ -26,6 +26,8 @@ export interface DispatcherOptions {
 
 /** Batches attempted at once, across webhooks. */
 const PARALLEL = 16;
+/** Events held while the webhook list has never been read (store away at start), at most. */
+const MAX_HELD = 100_000;
 /** The webhook list is re-read this often, so a webhook created or changed on another node sharing
  * the store (Redis) is used here too. */
 const RELOAD_MS = 5_000;
@@ -59,6 +61,12 @@ export class WebhookDispatcher {
   private loadedAt = 0;
   /** The last tick failed (logged once until a tick succeeds again). */
   private failing = false;
+  /**
+   * Events offered before the list was ever read: which webhook wants them is not known yet, so
+   * they wait here (bounded) and are offered again once it is, instead of going to no webhook.
+   */
+  private held: SluiceEvent[] | null = [];
+  private heldDropped = 0;
 
   constructor(
     private readonly store: WebhookStore,
@@ -68,7 +76,7 @@ export class WebhookDispatcher {
 
   async start(): Promise<void> {
     // A store that cannot be read yet (Redis not up) must not keep the node from starting: every
-    // tick reads the list again until it can (events recorded before then go to no webhook).
+    // tick reads the list again until it can; events recorded meanwhile are held until then.
     await this.reload().catch((error: unknown) =>
       this.log.warn({ err: error }, 'webhooks not loaded: store unavailable, retrying'),
     );
@@ -81,9 +89,26 @@ export class WebhookDispatcher {
   async reload(): Promise<void> {
     this.webhooks = await this.store.list();
     this.loadedAt = Date.now();
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    if (this.heldDropped > 0)
+      this.log.warn(
+        { dropped: this.heldDropped },
+        'webhook events dropped while the store was away at start',
+      );
+    for (const event of held) this.offer(event);
   }
 
   offer(event: SluiceEvent): void {
+    if (this.held) {
+      if (this.held.length >= MAX_HELD) {
+        this.held.shift();
+        this.heldDropped++;
+      }
+      this.held.push(event);
+      return;
+    }
     for (const webhook of this.webhooks) {
       if (!wants(webhook, event)) continue;
       let events = this.gathered.get(webhook.id);
@@ -102,6 +127,8 @@ export class WebhookDispatcher {
     this.timer = null;
     await this.ticking;
     await this.storeGathered();
+    if (this.held && this.held.length > 0)
+      this.log.warn({ events: this.held.length }, 'webhook events not sent: the store never answered');
   }
 
   private tick(): void {
