@@ -42,7 +42,7 @@ export async function startAdminServer(
     const max = limit === undefined ? undefined : Number(limit);
     if (max !== undefined && (!Number.isInteger(max) || max < 1))
       throw new QueueControlError('bad-request', 'limit must be a positive integer');
-    return { messages: await control.list({ domain: domain?.toLowerCase(), limit: max }) };
+    return await control.list({ domain: domain?.toLowerCase(), limit: max });
   });
 
   app.get('/v1/queue/messages/:id', async (request: FastifyRequest<{ Params: { id: string } }>) =>

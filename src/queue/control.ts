@@ -104,10 +104,13 @@ export class QueueControl {
     return depth;
   }
 
-  /** Oldest first; cold messages' envelopes are read from the spool, so use a limit on a big queue. */
+  /**
+   * Oldest first, at most `limit` (cold messages' envelopes are read from the spool, so a big
+   * queue wants one), with how many matched in all.
+   */
   async list(
     filter: { domain?: string | undefined; limit?: number | undefined } = {},
-  ): Promise<QueuedMessage[]> {
+  ): Promise<{ messages: QueuedMessage[]; total: number }> {
     const limit = filter.limit ?? Number.POSITIVE_INFINITY;
     const chosen: Entry[] = [];
     for (const entry of this.queue.entries.values()) {
@@ -115,13 +118,13 @@ export class QueueControl {
       chosen.push(entry);
     }
     chosen.sort((a, b) => a.id.localeCompare(b.id));
-    const out: QueuedMessage[] = [];
+    const messages: QueuedMessage[] = [];
     for (const entry of chosen.slice(0, limit)) {
       // Gone (delivered) while we were reading others: skip it.
       const described = await this.describe(entry).catch(() => null);
-      if (described) out.push(described);
+      if (described) messages.push(described);
     }
-    return out;
+    return { messages, total: chosen.length };
   }
 
   async show(id: string): Promise<QueuedMessage> {

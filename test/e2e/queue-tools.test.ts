@@ -100,6 +100,18 @@ test('summary, list and show describe deferred messages by domain with their las
 
   const listed = await queueJson<Shown[]>('list');
   assert.deepEqual(listed.map((m) => m.id).sort(), Object.values(ids).sort());
+  // A limit shows the oldest and says how many there are in all.
+  const limited = await queue('list', '--limit', '1');
+  assert.equal(limited.code, 0, limited.stderr);
+  assert.match(
+    limited.stdout,
+    new RegExp(`^-- 1 of ${listed.length} messages \\(--limit N or --all for more\\)$`, 'm'),
+  );
+  const sortedIds = listed.map((m) => m.id).sort();
+  assert.ok(limited.stdout.includes(sortedIds[0]!), 'the oldest is the one shown');
+  assert.ok(!limited.stdout.includes(sortedIds[1]!));
+  assert.match((await queue('list', '--all')).stdout, new RegExp(`^-- ${listed.length} messages$`, 'm'));
+  assert.notEqual((await queue('list', '--all', '--limit', '2')).code, 0);
   const shown = await queueJson<Shown>('show', ids.one!);
   assert.equal(shown.held, false);
   assert.deepEqual(
