@@ -24,6 +24,9 @@ import type { KeyNames, RedisClient } from './client.js';
 import { EventOutbox, type OutboxOptions } from './outbox.js';
 import { defineScripts, type Scripts } from './scripts.js';
 
+/** An event with its stream id. */
+type Found = { id: string; event: SluiceEvent };
+
 /** KEYS: stream, chunk marker. ARGV: base, maxlen, index ttl, then per event: json, message id, rcpt. */
 const APPEND = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -114,18 +117,18 @@ export class RedisEventStore implements EventStore {
       : recipients?.length
         ? recipients.map((r) => `${this.base}rc:${r}`)
         : null;
-    const all: Array<{ id: string; event: SluiceEvent }> = [];
+    const all: Found[] = [];
     if (indexes) {
       const seen = new Set<string>();
       for (const index of indexes)
-        for (const found of await this.fromIndex(index, lowest, Number.MAX_SAFE_INTEGER, matches, true))
+        for (const found of await this.fromIndex(index, lowest, Number.MAX_SAFE_INTEGER, matches))
           if (!seen.has(found.id)) {
             seen.add(found.id);
             all.push(found);
           }
       all.sort((a, b) => compareIds(b.id, a.id));
     } else {
-      all.push(...(await this.fromStream(lowest, Number.MAX_SAFE_INTEGER, matches, true)));
+      all.push(...(await this.fromStream(lowest, Number.MAX_SAFE_INTEGER, matches)));
     }
     const after = before === null ? all : all.filter((f) => compareIds(f.id, before) < 0);
     const limit = Math.max(1, Math.min(filter.limit, 10_000));
@@ -164,9 +167,10 @@ export class RedisEventStore implements EventStore {
       : recipient
         ? `${this.base}rc:${recipient}`
         : null;
-    return index
+    const found = index
       ? await this.fromIndex(index, lowest, limit, matches)
       : await this.fromStream(lowest, limit, matches);
+    return found.map((f) => f.event);
   }
 
   /**
@@ -196,30 +200,19 @@ export class RedisEventStore implements EventStore {
     await this.scripts.append([`${this.base}s`, `${this.base}seg:${segment}:${chunk}`], args);
   }
 
+  /** Matching events newest first, each with its stream id (page() needs it for the cursor). */
   private async fromStream(
     lowest: number,
     limit: number,
     matches: (e: SluiceEvent) => boolean,
-  ): Promise<SluiceEvent[]>;
-  private async fromStream(
-    lowest: number,
-    limit: number,
-    matches: (e: SluiceEvent) => boolean,
-    withIds: true,
-  ): Promise<Array<{ id: string; event: SluiceEvent }>>;
-  private async fromStream(
-    lowest: number,
-    limit: number,
-    matches: (e: SluiceEvent) => boolean,
-    withIds = false,
-  ): Promise<unknown[]> {
-    const out: unknown[] = [];
+  ): Promise<Found[]> {
+    const out: Found[] = [];
     let end = '+';
     for (;;) {
       const entries = await this.redis.xrevrange(`${this.base}s`, end, `${lowest}-0`, 'COUNT', BATCH);
       for (const [id, fields] of entries) {
         const event = decode(fields);
-        if (event && matches(event)) out.push(withIds ? { id, event } : event);
+        if (event && matches(event)) out.push({ id, event });
         if (out.length >= limit) return out;
       }
       if (entries.length < BATCH) return out;
@@ -227,27 +220,14 @@ export class RedisEventStore implements EventStore {
     }
   }
 
+  /** As fromStream, through one secondary index. */
   private async fromIndex(
     index: string,
     lowest: number,
     limit: number,
     matches: (e: SluiceEvent) => boolean,
-  ): Promise<SluiceEvent[]>;
-  private async fromIndex(
-    index: string,
-    lowest: number,
-    limit: number,
-    matches: (e: SluiceEvent) => boolean,
-    withIds: true,
-  ): Promise<Array<{ id: string; event: SluiceEvent }>>;
-  private async fromIndex(
-    index: string,
-    lowest: number,
-    limit: number,
-    matches: (e: SluiceEvent) => boolean,
-    withIds = false,
-  ): Promise<unknown[]> {
-    const out: unknown[] = [];
+  ): Promise<Found[]> {
+    const out: Found[] = [];
     const trimmed: string[] = [];
     for (let offset = 0; ; offset += BATCH) {
       const ids = await this.redis.zrevrangebyscore(index, '+inf', lowest, 'LIMIT', offset, BATCH);
@@ -263,7 +243,7 @@ export class RedisEventStore implements EventStore {
           continue;
         }
         const event = decode(entry[1]);
-        if (event && matches(event)) out.push(withIds ? { id: entry[0], event } : event);
+        if (event && matches(event)) out.push({ id: entry[0], event });
       }
       if (out.length >= limit || ids.length < BATCH) break;
     }
