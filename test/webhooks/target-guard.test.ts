@@ -53,13 +53,11 @@ test('public addresses pass, and bad URLs or schemes are refused', async () => {
   assert.equal(await refuseTarget('http://127.0.0.1/hook', true), null);
 });
 
+/** A webhook without auth, posting to `target`. */
+const hookAt = (target: string) => ({ target, auth_type: 'none', auth_credentials: null, secret: 's' });
+
 test('postBatch never reaches a loopback receiver unless allowed', async () => {
-  const webhook = {
-    target: `http://127.0.0.1:${port}/hook`,
-    auth_type: 'none',
-    auth_credentials: null,
-    secret: 's',
-  };
+  const webhook = hookAt(`http://127.0.0.1:${port}/hook`);
   const refused = await postBatch(webhook as never, 'b1', '[]', {
     timeoutMs: 5_000,
     allowPrivateTargets: false,
@@ -86,12 +84,7 @@ function rebindingResolver(first: string, then: string): LookupFunction {
 
 test('a name that rebinds to loopback between the check and the connect is refused (DNS rebinding)', async () => {
   const before = received;
-  const webhook = {
-    target: `http://hooks.example.test:${port}/hook`,
-    auth_type: 'none',
-    auth_credentials: null,
-    secret: 's',
-  };
+  const webhook = hookAt(`http://hooks.example.test:${port}/hook`);
   const result = await postBatch(webhook as never, 'b3', '[]', {
     timeoutMs: 5_000,
     allowPrivateTargets: false,
@@ -104,12 +97,7 @@ test('a name that rebinds to loopback between the check and the connect is refus
 
 test('with private targets allowed, an injected resolver is used for the connect', async () => {
   const before = received;
-  const webhook = {
-    target: `http://hooks.example.test:${port}/hook`,
-    auth_type: 'none',
-    auth_credentials: null,
-    secret: 's',
-  };
+  const webhook = hookAt(`http://hooks.example.test:${port}/hook`);
   const result = await postBatch(webhook as never, 'b4', '[]', {
     timeoutMs: 5_000,
     allowPrivateTargets: true,
@@ -135,12 +123,7 @@ test('a receiver that never answers, or answers endlessly, is cut off', async ()
   const slowPort = (slow.address() as AddressInfo).port;
   try {
     const limits = { timeoutMs: 300, allowPrivateTargets: true };
-    const hook = (path: string) => ({
-      target: `http://127.0.0.1:${slowPort}${path}`,
-      auth_type: 'none',
-      auth_credentials: null,
-      secret: 's',
-    });
+    const hook = (path: string) => hookAt(`http://127.0.0.1:${slowPort}${path}`);
     const silent = await postBatch(hook('/silent') as never, 'b5', '[]', limits);
     assert.equal(silent.ok, false);
     assert.equal(silent.status, null);
