@@ -18,7 +18,7 @@
  *   ours is added, the tracked body (if anything was tracked) replaces the body,
  *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
  *   are stored before the reply (a message the MTA queues always has them; one the MTA then loses
- *   still has them), through a group commit shared by the EOMs of one loop turn (event-batch.ts);
+ *   still has them), through a group commit shared by the EOMs of one loop turn (store/event-group-commit.ts);
  *   the log line follows the reply, with the time the MTA waited (eom_ms).
  * A milter sees one body for all recipients, so a tracking token names the recipient only when
  * the message has exactly one; with several, the token's recipient is empty (open and click
@@ -46,7 +46,7 @@ export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
   events: EventStore;
   /**
-   * Records a message's injection events and resolves once they are durable (EventBatch: one
+   * Records a message's injection events and resolves once they are durable (EventGroupCommit: one
    * commit for the EOMs of a loop turn); absent, they are written at once with appendMany.
    */
   record?: (events: readonly SluiceEvent[]) => Promise<void>;

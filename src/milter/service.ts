@@ -11,9 +11,9 @@ import { PolicyService } from '../core/policy.js';
 import { RelayPolicy } from '../core/relay-policy.js';
 import type { Logger } from '../log.js';
 import { EmbeddedCounterStore } from '../store/embedded/counters.js';
+import { EventGroupCommit } from '../store/event-group-commit.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
-import { EventBatch } from './event-batch.js';
 import { SluiceFilter } from './filter.js';
 import { type MilterServer, startMilterServer } from './server.js';
 
@@ -47,7 +47,7 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
     memoryLimit: BODY_MEMORY_LIMIT,
   };
   // One batch for every connection: EOMs of different MTA connections share a commit.
-  const batch = new EventBatch(deps.events);
+  const batch = new EventGroupCommit(deps.events, 500);
   const server = await startMilterServer(
     {
       listen: section.listen,

@@ -1,7 +1,7 @@
 /**
  * What the queue manager records about an attempt, kept apart from the scheduling: the event for
  * one recipient's result (delivery, delay, bounce, or the expiry bounce of class 24), and the retry
- * delay with jitter. The events are written through the group commit (event-group-commit.ts).
+ * delay with jitter. The events are written through the group commit (store/event-group-commit.ts).
  */
 import {
   bounceEvent,

@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import { deliveryEvent, injectionEvent, type MessageFacts, type SluiceEvent } from '../../src/core/events.js';
 import { newMessageId, transmissionIdFor } from '../../src/core/ids.js';
 import { acceptMessage } from '../../src/queue/accept.js';
-import { EventGroupCommit } from '../../src/queue/event-group-commit.js';
 import { Spool, type SpooledMessage } from '../../src/queue/spool.js';
+import { EventGroupCommit } from '../../src/store/event-group-commit.js';
 import { scratchEventStore } from '../harness/scratch-events.js';
 
 const scratch = scratchEventStore('sluice-group-commit-');

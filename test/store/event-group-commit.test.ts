@@ -1,5 +1,6 @@
 /**
- * Specifies the milter's group commit of injection events over the real embedded store: the
+ * Specifies the group commit (as the milter uses it for injection events, with a batch cap) over
+ * the real embedded store: the
  * records of one loop turn are one appendMany (one transaction), and each record() resolves only
  * once its events are in the database and events.jsonl, never before; a failed write rejects
  * every record() of that batch (those messages tempfail) and the next batch works again.
@@ -10,9 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { injectionEvent, type MessageFacts, type SluiceEvent } from '../../src/core/events.js';
-import { EventBatch } from '../../src/milter/event-batch.js';
 import { openDatabase } from '../../src/store/embedded/db.js';
 import { EmbeddedEventStore, EVENTS_LOG } from '../../src/store/embedded/events.js';
+import { EventGroupCommit } from '../../src/store/event-group-commit.js';
 import { scratchEventStore } from '../harness/scratch-events.js';
 
 const scratch = scratchEventStore('sluice-milter-batch-');
@@ -48,7 +49,7 @@ test('records of one turn share one appendMany and resolve only once stored', as
       scratch.store.appendMany(events);
     },
   };
-  const batch = new EventBatch(counting);
+  const batch = new EventGroupCommit(counting);
   const seen: number[] = [];
   const messages = ['0000000000aa00000001', '0000000000aa00000002', '0000000000aa00000003'];
   const done = messages.map((id, i) =>
@@ -62,7 +63,7 @@ test('records of one turn share one appendMany and resolve only once stored', as
 
 test('a full batch is written at once; an empty record resolves without a write', async () => {
   let writes = 0;
-  const batch = new EventBatch(
+  const batch = new EventGroupCommit(
     {
       appendMany(events) {
         writes++;
@@ -85,7 +86,7 @@ test('a failed write rejects every record of the batch; the next batch is stored
   const gone = new EmbeddedEventStore(goneDb, goneDir);
   goneDb.close();
   let target: Pick<EmbeddedEventStore, 'appendMany'> = gone;
-  const batch = new EventBatch({ appendMany: (events) => target.appendMany(events) });
+  const batch = new EventGroupCommit({ appendMany: (events) => target.appendMany(events) });
   const outcomes = await Promise.allSettled([
     batch.record(injections('0000000000cc00000001', 1)),
     batch.record(injections('0000000000cc00000002', 2)),

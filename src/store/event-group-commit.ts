@@ -1,12 +1,13 @@
 /**
- * Group commit for the milter's injection events, with the durability of a single append: the
- * events of every EOM handled in one turn of the event loop are written together (one
- * EventStore.appendMany: one SQLite transaction, one events.jsonl write) on the next
- * setImmediate, and each record() resolves only once that write has returned. The filter awaits
- * it before answering EOM, so the MTA still queues a message only after its events are stored
- * (a crash at any point loses no event of an accepted message); what is shared is the commit.
- * A failed write rejects every record() of that batch: each of those messages tempfails, as one
- * failed append did before. With 20 MTA connections, several EOMs arrive in one poll of the loop.
+ * Group commit for events whose writer must know they are durable, with the durability of a
+ * single append: everything recorded in one turn of the event loop is written together (one
+ * EventStore.appendMany: one SQLite transaction, one events.jsonl write) on the next setImmediate,
+ * or at once when `maxBatch` events wait, and each record() resolves only once that write has
+ * returned. Callers await it before acting on the events being stored: a door before its 250, the
+ * milter before answering EOM, the queue before it marks recipients final in the spool. Batches
+ * are written in the order record() was called, so a message's injection is never stored after
+ * its delivery. A failed write rejects every record() of that batch (each caller answers as one
+ * failed append did); the next batch is written again.
  */
 import type { SluiceEvent } from '../core/events.js';
 import type { EventStore } from '../store/types.js';
@@ -16,14 +17,14 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-export class EventBatch {
+export class EventGroupCommit {
   private pending: SluiceEvent[] = [];
   private waiters: Waiter[] = [];
   private scheduled: NodeJS.Immediate | null = null;
 
   constructor(
     private readonly events: Pick<EventStore, 'appendMany'>,
-    private readonly maxBatch = 500,
+    private readonly maxBatch = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Resolves once `events` are durable in the store (with whatever else was recorded this turn). */
