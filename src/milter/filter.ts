@@ -37,7 +37,7 @@ import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
 import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
 import { SMFIF, SMFIP } from './constants.js';
-import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './session.js';
+import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './handlers.js';
 
 export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
 const MESSAGE_ID_LOWER = MESSAGE_ID_HEADER.toLowerCase();

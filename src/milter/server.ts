@@ -12,7 +12,8 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import type { Logger } from '../log.js';
 import { stopServer } from '../net/stop-server.js';
-import { type MilterHandlers, MilterSession } from './session.js';
+import type { MilterHandlers } from './handlers.js';
+import { MilterSession } from './session.js';
 import { decodeCommand, PacketFramer, WireError } from './wire.js';
 
 export interface MilterServerOptions {

@@ -31,15 +31,6 @@ import type {
 } from './handlers.js';
 import { encodeResponse, type MilterCommand, type MilterResponse, type WireError } from './wire.js';
 
-export type {
-  ClientInfo,
-  EomResult,
-  MilterContext,
-  MilterHandlers,
-  Modification,
-  Verdict,
-} from './handlers.js';
-
 export interface SessionDeps {
   handlers: MilterHandlers;
   send(bytes: Buffer): void;

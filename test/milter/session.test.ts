@@ -11,7 +11,8 @@ import type { PolicyDecision, PolicyQuery } from '../../src/core/policy.js';
 import { RelayPolicy } from '../../src/core/relay-policy.js';
 import { SMFIF, SMFIP } from '../../src/milter/constants.js';
 import { SluiceFilter } from '../../src/milter/filter.js';
-import { type MilterHandlers, MilterSession } from '../../src/milter/session.js';
+import type { MilterHandlers } from '../../src/milter/handlers.js';
+import { MilterSession } from '../../src/milter/session.js';
 import {
   decodeResponse,
   type MilterCommand,
