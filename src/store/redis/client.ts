@@ -16,6 +16,10 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../../config/sections/store.js';
 import type { Logger } from '../../log.js';
+import { restoreFastStringPrototype } from '../../runtime/string-prototype.js';
+
+// ioredis subclasses String while it loads, which slows every string in the process down.
+restoreFastStringPrototype();
 
 export type RedisClient = Redis | Cluster;
 
