@@ -141,7 +141,8 @@ export function htmlEdits(source: string, options: HtmlTrackingOptions): HtmlTra
           const quoted = quote === QuoteType.Single || quote === QuoteType.Double;
           current.valueEnd = quoted ? endIndex - 1 : endIndex;
           current.valueStart = valueStart(source, current.valueStart, quoted);
-          current.value = decodeHTMLAttribute(decode(pieces.join('')));
+          const raw = decode(pieces.join(''));
+          current.value = raw.includes('&') ? decodeHTMLAttribute(raw) : raw;
         }
         attrs.push(current);
         current = null;

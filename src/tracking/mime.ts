@@ -19,7 +19,7 @@
 import { type Cte, charsetDecoder, decodeBody, encodeBody, longestLine, parseCte } from './encoding.js';
 import { htmlEdits } from './html.js';
 import { type PartHeaders, parseHeaders } from './mime-headers.js';
-import { type ByteEdit, decodeQp, spliceQp } from './qp.js';
+import { type ByteEdit, decodeQp, QpOffsets, spliceQp } from './qp.js';
 import { textEdits } from './text.js';
 import { MAX_TOKEN_LENGTH, type TokenSigner } from './token.js';
 
@@ -246,8 +246,8 @@ export class TrackingTransform {
     if (typeof decoder === 'string') return `${decoder}; a ${part.type} part left untouched`;
     // Quoted-printable keeps where each decoded byte was encoded, so edits go straight into the
     // encoded body (spliceQp) instead of decoding, editing and re-encoding all of it.
-    const starts = cte === 'quoted-printable' ? qpStarts(body.length) : null;
-    const bytes = starts ? decodeQp(body, starts) : decodeBody(body, cte);
+    const offsets = cte === 'quoted-printable' ? qpOffsetsFor(body.length) : null;
+    const bytes = offsets ? decodeQp(body, offsets) : decodeBody(body, cte);
     const source = bytes.toString('latin1');
     // ASCII reads the same in every accepted charset: only other bytes need the decoder.
     const decode = (raw: string) => (NON_ASCII.test(raw) ? decoder.decode(Buffer.from(raw, 'latin1')) : raw);
@@ -266,7 +266,7 @@ export class TrackingTransform {
       ({ edits, links } = textEdits(source, (url) => this.link(decode(url), '')));
     }
     if (links + pixels === 0) return body;
-    let encoded = starts ? spliceQp(body, starts, edits) : null;
+    let encoded = offsets ? spliceQp(body, offsets, edits) : null;
     if (!encoded) {
       const updated = spliceBytes(bytes, edits);
       if (!lineSafe(cte, bytes, updated))
@@ -318,17 +318,16 @@ export class TrackingTransform {
   }
 }
 
-/** Parts up to this size share one offsets array (no garbage per message); larger ones get their own. */
-const SHARED_STARTS = 1 << 20;
-let sharedStarts = new Int32Array(0);
+/**
+ * Quoted-printable parts up to this size share one offsets map (rewrite() is synchronous, so no
+ * two parts use it at once): no garbage per message. A larger part gets its own, so the shared
+ * one never stays grown to the size of one huge part.
+ */
+const SHARED_OFFSETS = 1 << 20;
+const sharedOffsets = new QpOffsets();
 
-function qpStarts(encodedLength: number): Int32Array {
-  if (encodedLength + 1 > SHARED_STARTS) return new Int32Array(encodedLength + 1);
-  if (sharedStarts.length < encodedLength + 1)
-    sharedStarts = new Int32Array(
-      Math.min(SHARED_STARTS, Math.max(encodedLength + 1, 2 * sharedStarts.length)),
-    );
-  return sharedStarts;
+function qpOffsetsFor(encodedLength: number): QpOffsets {
+  return encodedLength > SHARED_OFFSETS ? new QpOffsets() : sharedOffsets;
 }
 
 /** The decoded bytes with ordered edits applied (edit texts are ASCII). */

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import libqp from 'libqp';
 import { encodeQp } from '../../src/tracking/encoding.js';
-import { type ByteEdit, decodeQp, spliceQp } from '../../src/tracking/qp.js';
+import { type ByteEdit, decodeQp, QpOffsets, spliceQp } from '../../src/tracking/qp.js';
 
 /** The decoder qp.ts replaced, verbatim in behaviour: the oracle. */
 function oldDecode(body: Buffer): Buffer {
@@ -175,13 +175,13 @@ describe('decodeQp', () => {
   test('reads what the byte decoder it replaced read, and what libqp reads, on messy input', () => {
     for (let seed = 1; seed <= 3000; seed++) {
       const body = messyQp(seed, seed % 400);
-      const starts = new Int32Array(body.length + 1);
+      const starts = new QpOffsets();
       const decoded = decodeQp(body, starts);
       assert.deepEqual(decoded, oldDecode(body), `seed ${seed}`);
-      assert.equal(starts[decoded.length], body.length);
+      assert.equal(starts.encodedOf(decoded.length), body.length);
       for (let i = 0; i < decoded.length; i++) {
-        assert.ok(i === 0 || starts[i]! > starts[i - 1]!, `starts increase, seed ${seed}`);
-        const at = starts[i]!;
+        assert.ok(i === 0 || starts.encodedOf(i) > starts.encodedOf(i - 1), `starts increase, seed ${seed}`);
+        const at = starts.encodedOf(i);
         // A decoded byte comes from the byte at its start, or from "=XX" / a lone "=" there.
         assert.ok(body[at] === decoded[i] || body[at] === 0x3d, `seed ${seed} byte ${i}`);
       }
@@ -202,7 +202,7 @@ describe('spliceQp', () => {
     for (let seed = 1; seed <= 3000; seed++) {
       const r = rng(seed * 7);
       const body = htmlLikeQp(seed);
-      const starts = new Int32Array(body.length + 1);
+      const starts = new QpOffsets();
       const decoded = decodeQp(body, starts);
       const edits = avoidCrlf(decoded, randomEdits(r, decoded.length));
       const out = spliceQp(body, starts, edits);
@@ -223,7 +223,7 @@ describe('spliceQp', () => {
     for (let seed = 1; seed <= 3000; seed++) {
       const r = rng(seed * 13);
       const body = messyQp(seed, seed % 500);
-      const starts = new Int32Array(body.length + 1);
+      const starts = new QpOffsets();
       const decoded = decodeQp(body, starts);
       const edits = avoidCrlf(decoded, randomEdits(r, decoded.length));
       const out = spliceQp(body, starts, edits);
@@ -237,22 +237,22 @@ describe('spliceQp', () => {
     const body = encodeQp(Buffer.from(html, 'latin1'));
     // The URL is long enough that the encoder put a soft break inside it.
     assert.ok(body.toString('latin1').includes('=\r\n'));
-    const starts = new Int32Array(body.length + 1);
+    const starts = new QpOffsets();
     decodeQp(body, starts);
     const start = html.indexOf(url);
     const edit = { start, end: start + url.length, text: 'https://t.example/f/TOKEN' };
     const out = spliceQp(body, starts, [edit])!;
     assert.equal(decodeQp(out).toString('latin1'), html.replace(url, edit.text));
     const text = out.toString('latin1');
-    assert.ok(text.startsWith(body.subarray(0, starts[start]).toString('latin1')));
-    assert.ok(text.endsWith(body.subarray(starts[start + url.length]).toString('latin1')));
+    assert.ok(text.startsWith(body.subarray(0, starts.encodedOf(start)).toString('latin1')));
+    assert.ok(text.endsWith(body.subarray(starts.encodedOf(start + url.length)).toString('latin1')));
     assert.ok(text.includes('=\r\nhttps://t.example/f/TOKEN=\r\n'));
   });
 
   test('a line at exactly 76 characters before a hard break: null, not a 77-character line', () => {
     const line = 'a'.repeat(76);
     const body = Buffer.from(`${line}\r\nnext`, 'latin1');
-    const starts = new Int32Array(body.length + 1);
+    const starts = new QpOffsets();
     decodeQp(body, starts);
     assert.equal(spliceQp(body, starts, [{ start: 76, end: 76, text: 'https://t.example/q/P' }]), null);
     // One character earlier fits: 75 + "=".
@@ -263,7 +263,7 @@ describe('spliceQp', () => {
 
   test('transport padding before a line end is dropped, not turned into text by the soft break', () => {
     const body = Buffer.from('abc  \r\ndef', 'latin1');
-    const starts = new Int32Array(body.length + 1);
+    const starts = new QpOffsets();
     const decoded = decodeQp(body, starts);
     assert.equal(decoded.toString('latin1'), 'abc\r\ndef');
     const out = spliceQp(body, starts, [{ start: 3, end: 3, text: 'X' }])!;
