@@ -41,6 +41,7 @@ import { CachingKeyStore } from './store/cached-keys.js';
 import { BatchedEventStore } from './store/embedded/batched-events.js';
 import { EmbeddedEventStore } from './store/embedded/events.js';
 import { ThreadedEventStore } from './store/embedded/threaded-events.js';
+import { EventGroupCommit } from './store/event-group-commit.js';
 import { openStores } from './store/open.js';
 import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
@@ -86,7 +87,10 @@ export async function startServer(
     metrics.count(event);
   };
   const events = observedEvents(stores.events, observe);
-  const spool = new Spool(config.data_dir);
+  const spool = new Spool(config.data_dir, {
+    onError: (error) =>
+      log.error({ err: error }, 'spool writing thread died; its messages in progress are refused'),
+  });
   await spool.init();
 
   const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
@@ -141,7 +145,26 @@ export async function startServer(
     suppressHardBounces: config.bounces.suppress_hard_bounces,
     hostname,
   });
+  // On the embedded store, the queue's injection and delivery events are committed by a worker
+  // thread too (each batch awaited, as before): the SQLite work leaves the loop that runs SMTP.
+  let queueEvents: ThreadedEventStore | null = null;
+  if (stores.events instanceof EmbeddedEventStore) {
+    queueEvents = new ThreadedEventStore(config.data_dir, stores.events, (error, lost) =>
+      log.error({ err: error, lost }, 'failed to record queue events'),
+    );
+    await queueEvents.ready();
+  }
+  const committing = queueEvents;
+  const groupCommit = committing
+    ? new EventGroupCommit({
+        async appendMany(batch) {
+          await committing.commit(batch);
+          for (const event of batch) observe(event);
+        },
+      })
+    : undefined;
   const queue = new QueueManager(spool, deliverer, events, log, {
+    groupCommit,
     maxConcurrent: delivery.max_connections,
     retrySchedule: delivery.retry_schedule,
     retryJitter: delivery.retry_jitter,
@@ -260,6 +283,8 @@ export async function startServer(
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
+    await queueEvents?.close();
+    await spool.close();
     await stores.close();
     throw error;
   }
@@ -286,6 +311,8 @@ export async function startServer(
       pool.closeAll();
       await dispatcher.stop();
       retention.stop();
+      await queueEvents?.close();
+      await spool.close();
       await stores.close();
     },
   };

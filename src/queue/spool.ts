@@ -6,21 +6,12 @@
  * hold by the queue tools has an empty side file `<id>.hold`, so the hold outlives a restart.
  */
 import { createReadStream } from 'node:fs';
-import {
-  appendFile,
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  unlink,
-} from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DirSync } from './dir-sync.js';
 import { decodeFooter, encodeTrailer, FOOTER_LENGTH, type SpoolEnvelope } from './spool-format.js';
+import { SpoolIo } from './spool-io.js';
 
 const ID_PATTERN = /^[0-9a-f]{20}$/;
 const SIDE_PATTERN = /^([0-9a-f]{20})\.(done|hold)$/;
@@ -43,20 +34,27 @@ export interface SpooledMessage {
 export class Spool {
   readonly dir: string;
   private readonly dirSync: DirSync;
+  /** Writes and removals of message files (spool-io.ts); reads stay on libuv's threadpool. */
+  private readonly io: SpoolIo;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: { writingThreads?: number; onError?: (error: Error) => void } = {}) {
     this.dir = path.join(dataDir, 'spool', 'queue');
     this.dirSync = new DirSync(this.dir);
+    this.io = new SpoolIo(options.writingThreads, options.onError);
   }
 
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
   }
 
+  /** The file is created with the first bytes written (at the latest by commit()), never reused. */
   async createWriter(id: string): Promise<SpoolWriter> {
-    const file = this.fileOf(id);
-    const handle = await open(file, 'wx', 0o600);
-    return new SpoolWriter(id, file, handle, this.dirSync);
+    return new SpoolWriter(id, this.fileOf(id), this.io);
+  }
+
+  /** Stops the writing threads; call once nothing writes any more. */
+  async close(): Promise<void> {
+    await this.io.close();
   }
 
   /** Reads every complete message; removes files that were never acknowledged. */
@@ -138,11 +136,9 @@ export class Spool {
    * side files (`.done`, and `.hold`, which a message being delivered cannot have).
    */
   async remove(id: string, sideFile = true): Promise<void> {
-    await unlinkIfPresent(this.fileOf(id));
-    if (sideFile) {
-      await unlinkIfPresent(this.doneFileOf(id));
-      await unlinkIfPresent(this.holdFileOf(id));
-    }
+    const files = [this.fileOf(id)];
+    if (sideFile) files.push(this.doneFileOf(id), this.holdFileOf(id));
+    await this.io.run(this.io.pick(), { kind: 'unlink', files });
   }
 
   /** Persists (or lifts) a hold; durable once it returns. */
@@ -196,14 +192,20 @@ export class SpoolWriter {
   private bufferedLength = 0;
   private written = 0;
   private kept: Buffer[] | null = [];
-  private closed = false;
+  /** Whether the file exists yet (it is created by the first write that reaches the thread). */
+  private created = false;
+  /** No more writes: committed, being committed, or aborted. */
+  private finished = false;
+  private committed = false;
+  private readonly thread: number;
 
   constructor(
     readonly id: string,
     private readonly file: string,
-    private readonly handle: FileHandle,
-    private readonly dirSync: DirSync,
-  ) {}
+    private readonly io: SpoolIo,
+  ) {
+    this.thread = io.pick();
+  }
 
   get length(): number {
     return this.written + this.bufferedLength;
@@ -217,42 +219,36 @@ export class SpoolWriter {
       if (this.length <= KEEP_IN_MEMORY) this.kept.push(chunk);
       else this.kept = null;
     }
-    if (this.bufferedLength >= WRITE_BUFFER) await this.flush();
+    if (this.bufferedLength >= WRITE_BUFFER) await this.send(false);
   }
 
   /** Appends the envelope, fsyncs file and directory. Returns the body if small enough to keep. */
   async commit(envelope: SpoolEnvelope): Promise<{ messageLength: number; body: Buffer | null }> {
     const messageLength = this.length;
     this.buffered.push(encodeTrailer(messageLength, envelope));
-    await this.flush();
-    await this.handle.sync();
-    await this.close();
-    await this.dirSync.sync();
+    await this.send(true);
+    this.committed = true;
     return { messageLength, body: this.kept ? Buffer.concat(this.kept) : null };
   }
 
   /** Drops a message that will not be acknowledged. */
   async abort(): Promise<void> {
-    await this.close();
-    await rm(this.file, { force: true });
+    // After a failed commit too: the file may be there, without the durability promised.
+    if (this.committed) return;
+    this.finished = true;
+    this.buffered = [];
+    if (this.created) await this.io.run(this.thread, { kind: 'abort', file: this.file });
   }
 
-  private async flush(): Promise<void> {
-    if (this.bufferedLength === 0 && this.buffered.length === 0) return;
+  private async send(commit: boolean): Promise<void> {
+    if (this.finished) throw new Error(`spool writer ${this.id} is finished`);
     const data = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
     this.buffered = [];
     this.bufferedLength = 0;
-    let offset = 0;
-    while (offset < data.length) {
-      const { bytesWritten } = await this.handle.write(data, offset, data.length - offset, null);
-      offset += bytesWritten;
-    }
+    const create = !this.created;
+    this.created = true;
+    if (commit) this.finished = true;
     this.written += data.length;
-  }
-
-  private async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.handle.close();
+    await this.io.run(this.thread, { kind: 'write', file: this.file, data, create, commit });
   }
 }

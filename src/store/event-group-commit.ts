@@ -8,13 +8,21 @@
  * are written in the order record() was called, so a message's injection is never stored after
  * its delivery. A failed write rejects every record() of that batch (each caller answers as one
  * failed append did); the next batch is written again.
+ *
+ * The sink may also write elsewhere and answer with a promise (ThreadedEventStore.commit: the
+ * queue's events committed by a worker thread); record() then resolves when that promise does.
+ * Batches still leave in order, and the sink keeps them in order.
  */
 import type { SluiceEvent } from '../core/events.js';
-import type { EventStore } from '../store/types.js';
 
 interface Waiter {
   resolve(): void;
   reject(error: unknown): void;
+}
+
+/** Where batches go: a synchronous append, or one that answers once the batch is durable. */
+export interface EventSink {
+  appendMany(events: readonly SluiceEvent[]): void | Promise<void>;
 }
 
 export class EventGroupCommit {
@@ -23,7 +31,7 @@ export class EventGroupCommit {
   private scheduled: NodeJS.Immediate | null = null;
 
   constructor(
-    private readonly events: Pick<EventStore, 'appendMany'>,
+    private readonly events: EventSink,
     private readonly maxBatch = Number.POSITIVE_INFINITY,
   ) {}
 
@@ -47,12 +55,24 @@ export class EventGroupCommit {
     this.pending = [];
     this.waiters = [];
     if (batch.length === 0) return;
+    let written: void | Promise<void>;
     try {
-      this.events.appendMany(batch);
+      written = this.events.appendMany(batch);
     } catch (error) {
       for (const waiter of waiters) waiter.reject(error);
       return;
     }
-    for (const waiter of waiters) waiter.resolve();
+    if (!(written instanceof Promise)) {
+      for (const waiter of waiters) waiter.resolve();
+      return;
+    }
+    written.then(
+      () => {
+        for (const waiter of waiters) waiter.resolve();
+      },
+      (error: unknown) => {
+        for (const waiter of waiters) waiter.reject(error);
+      },
+    );
   }
 }

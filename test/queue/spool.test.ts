@@ -221,10 +221,14 @@ describe('Spool', () => {
     assert.equal(await spool.count(), 0);
   });
 
-  test('an id is never overwritten: a second writer for the same id is refused', async () => {
-    const { id } = await spoolMessage(spool, [Buffer.from('Subject: x\r\n\r\n')]);
-    await assert.rejects(spool.createWriter(id), { code: 'EEXIST' });
-    assert.ok(await spool.read(id));
+  test('an id is never overwritten: a second writer for the same id is refused when it writes', async () => {
+    const { id, envelope } = await spoolMessage(spool, [Buffer.from('Subject: x\r\n\r\n')]);
+    const before = fs.readFileSync(spool.fileOf(id));
+    const second = await spool.createWriter(id);
+    await second.write(Buffer.from('Subject: other\r\n\r\n'));
+    await assert.rejects(second.commit(envelope), { code: 'EEXIST' });
+    await second.abort();
+    assert.ok(fs.readFileSync(spool.fileOf(id)).equals(before), 'the first message is untouched');
   });
 
   test('spool files are private to the owner (mode 0600)', async () => {
@@ -241,6 +245,72 @@ describe('Spool', () => {
     assert.ok(footer.toString('latin1').startsWith(FOOTER_MAGIC));
     const json = file.subarray(body.length, file.length - FOOTER_LENGTH);
     assert.deepEqual(JSON.parse(json.toString('utf8')), envelope);
+  });
+});
+
+describe('Spool writing threads (spool-io.ts)', () => {
+  let dataDir: string;
+  let spool: Spool;
+
+  beforeEach(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-spool-io-'));
+    spool = new Spool(dataDir, { writingThreads: 2 });
+    await spool.init();
+  });
+
+  afterEach(async () => {
+    await spool.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a hundred messages committed in one turn all land, each readable after a restart', async () => {
+    const bodies = Array.from({ length: 100 }, (_, i) =>
+      Buffer.from(`Subject: m${i}\r\n\r\n${'x'.repeat(i * 37)}\r\n`),
+    );
+    const spooled = await Promise.all(bodies.map((body) => spoolMessage(spool, [body])));
+    const loaded = await new Spool(dataDir).load(() => assert.fail('nothing broken'));
+    assert.equal(loaded.length, 100);
+    const byId = new Map(loaded.map((m) => [m.id, m]));
+    for (const { id, body, envelope } of spooled) {
+      const message = byId.get(id);
+      assert.ok(message, id);
+      assert.deepEqual(message.envelope, envelope);
+      assert.ok((await bodyOf(spool, message)).equals(body));
+    }
+  });
+
+  test('removals of one turn go together; removing a message twice is harmless', async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 10 }, () => spoolMessage(spool, [Buffer.from('x\r\n')])),
+    );
+    await Promise.all(ids.map(({ id }) => spool.remove(id)));
+    await spool.remove(ids[0]!.id);
+    assert.equal(await spool.count(), 0);
+  });
+
+  test('a write the system refuses fails that message alone, and the spool keeps working', async () => {
+    const id = newMessageId();
+    const writer = await spool.createWriter(id);
+    await writer.write(Buffer.from('Subject: doomed\r\n\r\n'));
+    fs.rmSync(spool.dir, { recursive: true });
+    await assert.rejects(writer.commit(envelopeFor(id, ['a@example.test'])), { code: 'ENOENT' });
+    await writer.abort();
+    await spool.init();
+    const { id: kept } = await spoolMessage(spool, [Buffer.from('Subject: fine\r\n\r\n')]);
+    assert.ok(await spool.read(kept));
+  });
+
+  test('an aborted large message leaves no file; a small one never had one', async () => {
+    const large = await spool.createWriter(newMessageId());
+    await large.write(randomBytes(100 * 1024));
+    assert.equal(await spool.count(), 1, 'a large message reaches its file while being received');
+    await large.abort();
+    const small = await spool.createWriter(newMessageId());
+    await small.write(Buffer.from('Subject: small\r\n\r\n'));
+    assert.equal(await spool.count(), 0, 'a small one is still in memory');
+    await small.abort();
+    assert.equal(await spool.count(), 0);
+    assert.deepEqual(fs.readdirSync(spool.dir), []);
   });
 });
 

@@ -6,7 +6,9 @@
  * main thread; a batch the worker cannot write is reported with how many events were lost while
  * later batches still land; after close() appends still land (synchronously); a worker that
  * cannot start fails ready() and appends go to the main-thread store. Also end to end
- * with BatchedEventStore in front, as `sluice serve` runs it.
+ * with BatchedEventStore in front, as `sluice serve` runs it. commit() (the queue's durable
+ * append) resolves only once its batch is in the database and rejects, to its caller alone, when
+ * the batch cannot be written; behind EventGroupCommit every record() of a turn waits for it.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ import { engagementEvent, type SluiceEvent } from '../../src/core/events.js';
 import { BatchedEventStore } from '../../src/store/embedded/batched-events.js';
 import { EVENTS_LOG } from '../../src/store/embedded/events.js';
 import { ThreadedEventStore } from '../../src/store/embedded/threaded-events.js';
+import { EventGroupCommit } from '../../src/store/event-group-commit.js';
 import { scratchEventStore } from '../harness/scratch-events.js';
 
 const scratch = scratchEventStore('sluice-threaded-');
@@ -144,4 +147,46 @@ test('a worker that cannot open the events table fails ready(); appends then go 
   } finally {
     fs.rmSync(empty, { recursive: true, force: true });
   }
+});
+
+test('commit() resolves once its batch is in the database; a failed batch rejects it, not onError', async () => {
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, () =>
+    assert.fail('nothing reported lost'),
+  );
+  await threaded.ready();
+  const committing = threaded.commit([click('m-commit', 1), click('m-commit', 2)]);
+  assert.equal(countOf('m-commit'), 0, 'posted, not yet written, when commit() returns');
+  await committing;
+  assert.equal(countOf('m-commit'), 2, 'written when it resolves');
+  const broken = [
+    click('m-commit-bad', 1),
+    { ...click('m-commit-bad', 2), timestamp: null as unknown as string },
+  ];
+  await assert.rejects(threaded.commit(broken), /NOT NULL|timestamp/i);
+  assert.equal(countOf('m-commit-bad'), 0);
+  await threaded.commit([click('m-commit', 3)]);
+  assert.equal(countOf('m-commit'), 3, 'later batches still land');
+  await threaded.close();
+});
+
+test('behind EventGroupCommit, as the queue runs it: every record() of a turn waits for the commit', async () => {
+  const threaded = new ThreadedEventStore(scratch.dir, scratch.store, () =>
+    assert.fail('nothing reported lost'),
+  );
+  await threaded.ready();
+  const group = new EventGroupCommit({ appendMany: (batch) => threaded.commit(batch) });
+  const seen: number[] = [];
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      group.record([click('m-group', i)]).then(() => seen.push(countOf('m-group'))),
+    ),
+  );
+  assert.equal(seen.length, 20);
+  assert.ok(
+    seen.every((n) => n === 20),
+    `each record() resolved with the whole turn stored: ${seen}`,
+  );
+  const failing = new EventGroupCommit({ appendMany: () => Promise.reject(new Error('disk full')) });
+  await assert.rejects(failing.record([click('m-group-lost', 1)]), /disk full/);
+  await threaded.close();
 });

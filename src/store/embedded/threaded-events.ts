@@ -14,6 +14,9 @@
  *    loss bound holds even when the worker falls behind.
  *  - A failed batch, or the worker dying, reports its events to onError(error, lost); after the
  *    worker is gone, appends go to `fallback` synchronously.
+ *  - commit() is appendMany() for a writer that must know: its promise resolves once the batch is
+ *    committed and rejects when it is not (the error goes to the caller, not to onError). The
+ *    queue's group commit uses it, so injection and delivery events leave the event loop too.
  */
 import { Worker } from 'node:worker_threads';
 import type { SluiceEvent } from '../../core/events.js';
@@ -29,6 +32,8 @@ export class ThreadedEventStore implements EventStore {
   private readonly worker: Worker;
   private nextId = 0;
   private readonly posted = new Map<number, Posted>();
+  /** The batches posted by commit(), whose callers wait for the outcome. */
+  private readonly committers = new Map<number, { resolve(): void; reject(error: Error): void }>();
   private inFlight = 0;
   private waiters: (() => void)[] = [];
   private alive = true;
@@ -80,6 +85,24 @@ export class ThreadedEventStore implements EventStore {
       this.fallback.appendMany(events);
       return;
     }
+    this.post(events);
+  }
+
+  commit(events: readonly SluiceEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    if (!this.alive || this.closing !== null || this.inFlight + events.length > this.maxInFlight) {
+      try {
+        this.fallback.appendMany(events);
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const id = this.post(events);
+    return new Promise((resolve, reject) => this.committers.set(id, { resolve, reject }));
+  }
+
+  private post(events: readonly SluiceEvent[]): number {
     const types = new Map<string, number>();
     for (const e of events) types.set(e.type, (types.get(e.type) ?? 0) + 1);
     const id = this.nextId++;
@@ -88,6 +111,7 @@ export class ThreadedEventStore implements EventStore {
     this.inFlight += events.length;
     // One JSON string per batch: cloning one string costs the loop far less than cloning objects.
     this.worker.postMessage({ id, json: JSON.stringify(events) } satisfies WriterRequest);
+    return id;
   }
 
   /** Resolves when every event posted so far is committed or reported lost. */
@@ -137,14 +161,26 @@ export class ThreadedEventStore implements EventStore {
     if (!p) return;
     this.posted.delete(reply.id);
     this.inFlight -= p.count;
-    if (reply.error !== undefined) this.onError(new Error(reply.error), p.count);
+    const committer = this.committers.get(reply.id);
+    this.committers.delete(reply.id);
+    if (committer) {
+      if (reply.error !== undefined) committer.reject(new Error(reply.error));
+      else committer.resolve();
+    } else if (reply.error !== undefined) this.onError(new Error(reply.error), p.count);
     this.wake();
   }
 
   private died(error: unknown): void {
     if (!this.alive) return;
     this.alive = false;
-    if (this.inFlight > 0) this.onError(error, this.inFlight);
+    // Batches whose committers are told here are not reported lost a second time.
+    let told = 0;
+    for (const id of this.committers.keys()) told += this.posted.get(id)?.count ?? 0;
+    const failure = error instanceof Error ? error : new Error(String(error));
+    for (const c of this.committers.values()) c.reject(failure);
+    this.committers.clear();
+    const lost = this.inFlight - told;
+    if (lost > 0) this.onError(error, lost);
     this.posted.clear();
     this.inFlight = 0;
     this.wake();

@@ -1,0 +1,134 @@
+/**
+ * The spool's writing thread (see spool-io.ts): runs batches of file operations with plain
+ * synchronous system calls, in order, and answers each batch with one message.
+ *
+ * A batch's commits are answered only after one fsync of their directory that started after
+ * their own fsyncs, so a reply means the file and its directory entry are on disk: the same
+ * promise the spool made when every step went through libuv's threadpool separately.
+ */
+import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { parentPort } from 'node:worker_threads';
+
+export type SpoolOp =
+  | {
+      seq: number;
+      kind: 'write';
+      file: string;
+      data: Uint8Array;
+      /** The writer's first operation: the file is created ('wx', so an id is never reused). */
+      create: boolean;
+      /** The writer's last: fsync, close, then the directory fsync of the batch. */
+      commit: boolean;
+    }
+  | { seq: number; kind: 'abort'; file: string }
+  | { seq: number; kind: 'unlink'; files: string[] };
+
+export interface SpoolBatch {
+  ops: SpoolOp[];
+}
+
+export interface SpoolReply {
+  done: { seq: number; error?: { message: string; code?: string } }[];
+}
+
+/** Descriptors of the files being written, across batches (a large message comes in parts). */
+const open = new Map<string, number>();
+/**
+ * Files this thread created and that are not committed: the only ones an abort may remove. A
+ * writer whose create failed (EEXIST: the id is taken) must not remove the file that was there.
+ */
+const owned = new Set<string>();
+
+function run(op: SpoolOp, dirs: Set<string>): void {
+  switch (op.kind) {
+    case 'write': {
+      let fd = open.get(op.file);
+      if (fd === undefined) {
+        if (!op.create) throw new Error(`spool file ${op.file} is not open`);
+        fd = openSync(op.file, 'wx', 0o600);
+        open.set(op.file, fd);
+        owned.add(op.file);
+      }
+      try {
+        for (let at = 0; at < op.data.length; ) at += writeSync(fd, op.data, at, op.data.length - at);
+        if (op.commit) fsyncSync(fd);
+      } catch (error) {
+        closeQuietly(op.file);
+        throw error;
+      }
+      if (op.commit) {
+        open.delete(op.file);
+        owned.delete(op.file);
+        closeSync(fd);
+        dirs.add(path.dirname(op.file));
+      }
+      return;
+    }
+    case 'abort':
+      closeQuietly(op.file);
+      if (owned.delete(op.file)) unlinkIfPresent(op.file);
+      return;
+    case 'unlink':
+      for (const file of op.files) unlinkIfPresent(file);
+      return;
+  }
+}
+
+function closeQuietly(file: string): void {
+  const fd = open.get(file);
+  if (fd === undefined) return;
+  open.delete(file);
+  try {
+    closeSync(fd);
+  } catch {
+    // Closing is all that is left to do with it; the caller reports the first error.
+  }
+}
+
+function unlinkIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+parentPort!.on('message', ({ ops }: SpoolBatch) => {
+  const done: SpoolReply['done'] = [];
+  const dirs = new Set<string>();
+  const committed: { at: number; file: string }[] = [];
+  for (const op of ops) {
+    try {
+      run(op, dirs);
+      if (op.kind === 'write' && op.commit) committed.push({ at: done.length, file: op.file });
+      done.push({ seq: op.seq });
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      done.push({ seq: op.seq, error: { message: e.message, ...(e.code && { code: e.code }) } });
+    }
+  }
+  // One directory fsync for every commit of the batch; if it fails, none of them is durable.
+  for (const dir of dirs) {
+    try {
+      syncDir(dir);
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException;
+      // Not durable, so not acknowledged: the writers' abort() may remove the files again.
+      for (const { at, file } of committed) {
+        owned.add(file);
+        done[at] = { seq: done[at]!.seq, error: { message: e.message, ...(e.code && { code: e.code }) } };
+      }
+    }
+  }
+  parentPort!.postMessage({ done } satisfies SpoolReply);
+});
