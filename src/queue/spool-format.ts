@@ -25,7 +25,10 @@ export interface SpoolEnvelope {
   upstream?: true;
 }
 
-export function encodeTrailer(messageLength: number, envelope: SpoolEnvelope): Buffer {
+export function encodeTrailer(
+  messageLength: number,
+  envelope: SpoolEnvelope & { spool_id?: string },
+): Buffer {
   const json = Buffer.from(JSON.stringify(envelope));
   const footer = `${FOOTER_MAGIC}${String(messageLength).padStart(12, '0')}:${String(json.length).padStart(10, '0')}\n`;
   return Buffer.concat([json, Buffer.from(footer, 'latin1')]);

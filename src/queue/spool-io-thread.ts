@@ -8,7 +8,8 @@
  */
 import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { RecycledFiles } from './spool-recycle.js';
 
 export type SpoolOp =
   | {
@@ -16,13 +17,13 @@ export type SpoolOp =
       kind: 'write';
       file: string;
       data: Uint8Array;
-      /** The writer's first operation: the file is created ('wx', so an id is never reused). */
+      /** The writer's first operation: the file is made (never over an existing one: see spool-recycle.ts). */
       create: boolean;
       /** The writer's last: fsync, close, then the directory fsync of the batch. */
       commit: boolean;
     }
   | { seq: number; kind: 'abort'; file: string }
-  | { seq: number; kind: 'unlink'; files: string[] };
+  | { seq: number; kind: 'unlink'; files: string[]; recycle?: string };
 
 export interface SpoolBatch {
   ops: SpoolOp[];
@@ -31,6 +32,10 @@ export interface SpoolBatch {
 export interface SpoolReply {
   done: { seq: number; error?: { message: string; code?: string } }[];
 }
+
+/** This thread's pool of free files (workerData.freeDir), or null: create and delete each time. */
+const { freeDir } = (workerData ?? {}) as { freeDir?: string | null };
+const recycled = freeDir ? new RecycledFiles(freeDir) : null;
 
 /** Descriptors of the files being written, across batches (a large message comes in parts). */
 const open = new Map<string, number>();
@@ -46,7 +51,7 @@ function run(op: SpoolOp, dirs: Set<string>): void {
       let fd = open.get(op.file);
       if (fd === undefined) {
         if (!op.create) throw new Error(`spool file ${op.file} is not open`);
-        fd = openSync(op.file, 'wx', 0o600);
+        fd = recycled ? recycled.take(op.file) : openSync(op.file, 'wx', 0o600);
         open.set(op.file, fd);
         owned.add(op.file);
       }
@@ -67,9 +72,10 @@ function run(op: SpoolOp, dirs: Set<string>): void {
     }
     case 'abort':
       closeQuietly(op.file);
-      if (owned.delete(op.file)) unlinkIfPresent(op.file);
+      if (owned.delete(op.file)) remove(op.file);
       return;
     case 'unlink':
+      if (op.recycle) remove(op.recycle);
       for (const file of op.files) unlinkIfPresent(file);
       return;
   }
@@ -84,6 +90,11 @@ function closeQuietly(file: string): void {
   } catch {
     // Closing is all that is left to do with it; the caller reports the first error.
   }
+}
+
+function remove(file: string): void {
+  if (recycled) recycled.give(file);
+  else unlinkIfPresent(file);
 }
 
 function unlinkIfPresent(file: string): void {

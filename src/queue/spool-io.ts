@@ -12,6 +12,7 @@
  * use, hold the process open only while they have work, and are replaced if one dies (its
  * pending operations fail, and so the messages they belonged to are refused, never lost).
  */
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { SpoolBatch, SpoolOp, SpoolReply } from './spool-io-thread.js';
 
@@ -28,7 +29,10 @@ class WritingThread {
   private readonly pending = new Map<number, Pending>();
   private scheduled = false;
 
-  constructor(private readonly onError: (error: Error) => void) {}
+  constructor(
+    private readonly onError: (error: Error) => void,
+    private readonly freeDir: string | null,
+  ) {}
 
   submit(op: SpoolOp): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -64,7 +68,9 @@ class WritingThread {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(new URL('./spool-io-thread.js', import.meta.url));
+    const worker = new Worker(new URL('./spool-io-thread.js', import.meta.url), {
+      workerData: { freeDir: this.freeDir },
+    });
     worker.on('message', (reply: SpoolReply) => this.settle(reply));
     worker.on('error', (error) => this.died(worker, error));
     worker.on('exit', (code) =>
@@ -101,8 +107,12 @@ export class SpoolIo {
   private seq = 0;
   private next = 0;
 
-  constructor(threads = 2, onError: (error: Error) => void = () => {}) {
-    this.threads = Array.from({ length: Math.max(1, threads) }, () => new WritingThread(onError));
+  /** freeDir: where each thread keeps its recycled files (a subdirectory per thread), or null. */
+  constructor(threads = 2, onError: (error: Error) => void = () => {}, freeDir: string | null = null) {
+    this.threads = Array.from(
+      { length: Math.max(1, threads) },
+      (_, i) => new WritingThread(onError, freeDir === null ? null : path.join(freeDir, String(i))),
+    );
   }
 
   /** A thread for one writer: its operations keep their order by all going there. */

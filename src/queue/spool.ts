@@ -5,6 +5,8 @@
  * so a restart does not send again to recipients already delivered or bounced. A message put on
  * hold by the queue tools has an empty side file `<id>.hold`, so the hold outlives a restart.
  */
+
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -36,15 +38,22 @@ export class Spool {
   private readonly dirSync: DirSync;
   /** Writes and removals of message files (spool-io.ts); reads stay on libuv's threadpool. */
   private readonly io: SpoolIo;
+  private readonly freeRoot: string;
 
   constructor(dataDir: string, options: { writingThreads?: number; onError?: (error: Error) => void } = {}) {
     this.dir = path.join(dataDir, 'spool', 'queue');
     this.dirSync = new DirSync(this.dir);
-    this.io = new SpoolIo(options.writingThreads, options.onError);
+    // Recycled files live next to the queue, in a directory of this Spool's own, one per writing
+    // thread (spool-recycle.ts): two threads never share a free file.
+    this.freeRoot = path.join(dataDir, 'spool', 'free');
+    const own = path.join(this.freeRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
+    this.io = new SpoolIo(options.writingThreads, options.onError, own);
   }
 
+  /** Creates the spool; free files an earlier run kept for reuse are let go (they are empty slots). */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    await rm(this.freeRoot, { recursive: true, force: true });
   }
 
   /** The file is created with the first bytes written (at the latest by commit()), never reused. */
@@ -111,7 +120,11 @@ export class Spool {
       if (!layout) return null;
       const json = Buffer.alloc(layout.jsonLength);
       await handle.read(json, 0, layout.jsonLength, layout.messageLength);
-      const envelope = JSON.parse(json.toString('utf8')) as SpoolEnvelope;
+      const { spool_id, ...envelope } = JSON.parse(json.toString('utf8')) as SpoolEnvelope & {
+        spool_id?: string;
+      };
+      // A recycled file never reads as another message (spool-recycle.ts).
+      if (spool_id !== undefined && spool_id !== id) return null;
       return { id, envelope, messageLength: layout.messageLength, done: await this.readDone(id), body: null };
     } finally {
       await handle.close();
@@ -136,9 +149,8 @@ export class Spool {
    * side files (`.done`, and `.hold`, which a message being delivered cannot have).
    */
   async remove(id: string, sideFile = true): Promise<void> {
-    const files = [this.fileOf(id)];
-    if (sideFile) files.push(this.doneFileOf(id), this.holdFileOf(id));
-    await this.io.run(this.io.pick(), { kind: 'unlink', files });
+    const files = sideFile ? [this.doneFileOf(id), this.holdFileOf(id)] : [];
+    await this.io.run(this.io.pick(), { kind: 'unlink', files, recycle: this.fileOf(id) });
   }
 
   /** Persists (or lifts) a hold; durable once it returns. */
@@ -225,7 +237,8 @@ export class SpoolWriter {
   /** Appends the envelope, fsyncs file and directory. Returns the body if small enough to keep. */
   async commit(envelope: SpoolEnvelope): Promise<{ messageLength: number; body: Buffer | null }> {
     const messageLength = this.length;
-    this.buffered.push(encodeTrailer(messageLength, envelope));
+    // The envelope names its file: a recycled file can never be read as another message.
+    this.buffered.push(encodeTrailer(messageLength, { ...envelope, spool_id: this.id }));
     await this.send(true);
     this.committed = true;
     return { messageLength, body: this.kept ? Buffer.concat(this.kept) : null };

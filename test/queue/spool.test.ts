@@ -23,6 +23,7 @@ import {
   FOOTER_MAGIC,
   type SpoolEnvelope,
 } from '../../src/queue/spool-format.js';
+import { RecycledFiles } from '../../src/queue/spool-recycle.js';
 
 function envelopeFor(id: string, rcpts: string[], mailFrom = 'sender@example.test'): SpoolEnvelope {
   const facts: MessageFacts = {
@@ -244,7 +245,11 @@ describe('Spool', () => {
     const footer = file.subarray(file.length - FOOTER_LENGTH);
     assert.ok(footer.toString('latin1').startsWith(FOOTER_MAGIC));
     const json = file.subarray(body.length, file.length - FOOTER_LENGTH);
-    assert.deepEqual(JSON.parse(json.toString('utf8')), envelope);
+    assert.deepEqual(
+      JSON.parse(json.toString('utf8')),
+      { ...envelope, spool_id: id },
+      'the envelope names its file',
+    );
   });
 });
 
@@ -311,6 +316,103 @@ describe('Spool writing threads (spool-io.ts)', () => {
     await small.abort();
     assert.equal(await spool.count(), 0);
     assert.deepEqual(fs.readdirSync(spool.dir), []);
+  });
+});
+
+describe('Spool file recycling (spool-recycle.ts)', () => {
+  let dataDir: string;
+  let spool: Spool;
+  const inodes = (ids: string[]) => new Set(ids.map((id) => fs.statSync(spool.fileOf(id)).ino));
+
+  beforeEach(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-spool-recycle-'));
+    spool = new Spool(dataDir, { writingThreads: 1 });
+    await spool.init();
+  });
+
+  afterEach(async () => {
+    await spool.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a delivered message file is reused by a later message, which reads back exactly', async () => {
+    const first = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        spoolMessage(spool, [Buffer.from(`Subject: long ${i}\r\n\r\n${'y'.repeat(4000)}\r\n`)]),
+      ),
+    );
+    const before = inodes(first.map((m) => m.id));
+    await Promise.all(first.map(({ id }) => spool.remove(id)));
+    assert.equal(await spool.count(), 0);
+    // Shorter than the files they reuse: nothing of the old message may survive past the new one.
+    const second = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        spoolMessage(spool, [Buffer.from(`Subject: short ${i}\r\n\r\nz\r\n`)]),
+      ),
+    );
+    const after = inodes(second.map((m) => m.id));
+    assert.deepEqual([...after].sort(), [...before].sort(), 'the same five inodes, under new names');
+    const loaded = await new Spool(dataDir).load(() => assert.fail('nothing broken'));
+    assert.deepEqual(loaded.map((m) => m.id).sort(), second.map((m) => m.id).sort());
+    for (const { id, body, envelope } of second) {
+      const message = loaded.find((m) => m.id === id)!;
+      assert.deepEqual(message.envelope, envelope);
+      assert.ok((await bodyOf(spool, message)).equals(body));
+    }
+  });
+
+  test('a reused file never overwrites an existing id', async () => {
+    const { id: gone } = await spoolMessage(spool, [Buffer.from('Subject: gone\r\n\r\n')]);
+    await spool.remove(gone);
+    const { id, envelope } = await spoolMessage(spool, [Buffer.from('Subject: stays\r\n\r\n')]);
+    const { id: gone2 } = await spoolMessage(spool, [Buffer.from('Subject: gone too\r\n\r\n')]);
+    await spool.remove(gone2);
+    const before = fs.readFileSync(spool.fileOf(id));
+    const second = await spool.createWriter(id);
+    await second.write(Buffer.from('Subject: other\r\n\r\n'));
+    await assert.rejects(second.commit(envelope), { code: 'EEXIST' });
+    await second.abort();
+    assert.ok(fs.readFileSync(spool.fileOf(id)).equals(before));
+  });
+
+  test('a file whose envelope names another id is not read as a message (a stale recycled file)', async () => {
+    const { id } = await spoolMessage(spool, [Buffer.from('Subject: old\r\n\r\n')]);
+    const other = newMessageId();
+    fs.renameSync(spool.fileOf(id), spool.fileOf(other));
+    const broken: string[] = [];
+    assert.deepEqual(await new Spool(dataDir).load((file) => broken.push(file)), []);
+    assert.deepEqual(broken, [spool.fileOf(other)]);
+  });
+
+  test('a free file still linked as a message (a crash between link and unlink) is never reused', () => {
+    const free = path.join(dataDir, 'free-test');
+    fs.mkdirSync(free);
+    const live = path.join(dataDir, 'live');
+    fs.writeFileSync(live, 'a live message');
+    fs.linkSync(live, path.join(free, 'crashed'));
+    const files = new RecycledFiles(free);
+    const target = path.join(dataDir, 'target');
+    const fd = files.take(target);
+    fs.writeSync(fd, 'new');
+    fs.closeSync(fd);
+    assert.equal(fs.readFileSync(live, 'utf8'), 'a live message', 'the live message is untouched');
+    assert.notEqual(fs.statSync(target).ino, fs.statSync(live).ino, 'the new message got a file of its own');
+    assert.deepEqual(fs.readdirSync(free), [], 'the stale free name is dropped');
+  });
+
+  test('large files are deleted, not kept; a removed file that is already gone is fine', () => {
+    const free = path.join(dataDir, 'free-test');
+    const files = new RecycledFiles(free);
+    const big = path.join(dataDir, 'big');
+    fs.writeFileSync(big, Buffer.alloc(200 * 1024));
+    files.give(big);
+    assert.equal(fs.existsSync(big), false);
+    assert.deepEqual(fs.readdirSync(free), []);
+    files.give(path.join(dataDir, 'never-there'));
+    const small = path.join(dataDir, 'small');
+    fs.writeFileSync(small, 'x');
+    files.give(small);
+    assert.equal(fs.readdirSync(free).length, 1);
   });
 });
 
