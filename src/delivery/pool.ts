@@ -67,6 +67,11 @@ class HopPool {
     return this.open;
   }
 
+  /** No connection open (idle or leased) and nobody waiting: nothing to keep. */
+  get unused(): boolean {
+    return this.open === 0 && this.waiters.length === 0;
+  }
+
   async acquire(): Promise<Lease> {
     for (let slot = this.idle.pop(); slot; slot = this.idle.pop()) {
       if (slot.idleTimer) clearTimeout(slot.idleTimer);
@@ -204,6 +209,8 @@ function isName(host: string): boolean {
 
 export class ConnectionPool {
   private readonly pools = new Map<string, HopPool>();
+  /** Swept of unused hops when it has doubled since the last sweep (amortised O(1)). */
+  private sweepAt = 1024;
 
   constructor(private readonly options: PoolOptions) {}
 
@@ -212,12 +219,24 @@ export class ConnectionPool {
     const key = `${hop.address}|${hop.port}|${via.localAddress ?? ''}|${tls}|${hop.name.toLowerCase()}`;
     let pool = this.pools.get(key);
     if (!pool) {
+      // Every next hop ever used would stay in the map otherwise.
+      if (this.pools.size >= this.sweepAt) this.sweep();
       pool = new HopPool(hop, { ...this.options, tls, localAddress: via.localAddress });
       this.pools.set(key, pool);
     }
     pool.options.maxMessages = via.maxMessages ?? this.options.maxMessages;
     pool.options.maxPerHop = via.maxPerHop ?? this.options.maxPerHop;
     return pool.acquire();
+  }
+
+  /** Next hops remembered now (for tests and metrics). */
+  get hops(): number {
+    return this.pools.size;
+  }
+
+  private sweep(): void {
+    for (const [key, pool] of this.pools) if (pool.unused) this.pools.delete(key);
+    this.sweepAt = Math.max(1024, 2 * this.pools.size);
   }
 
   /** Open connections, all hops together. */

@@ -85,6 +85,12 @@ class Budget {
     if (rate === null || this.starts.length < rate) return 0;
     return this.starts[0]! + WINDOW_MS - now;
   }
+
+  /** Nothing to remember: no delivery in progress or waiting, no start inside the rate window. */
+  idle(now: number): boolean {
+    if (this.inUse > 0 || this.waiters.length > 0 || this.timer) return false;
+    return this.starts.length === 0 || now - this.starts[this.starts.length - 1]! >= WINDOW_MS;
+  }
 }
 
 export interface Permit {
@@ -93,6 +99,8 @@ export interface Permit {
 
 export class Shaper {
   private readonly budgets = new Map<string, Budget>();
+  /** The map is swept of idle budgets when it has doubled since the last sweep (amortised O(1)). */
+  private sweepAt = 1024;
   private closed = false;
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -122,6 +130,9 @@ export class Shaper {
       }
       let budget = this.budgets.get(key);
       if (!budget) {
+        // A node sends to many domains over its life; a budget with nothing to remember goes,
+        // else the map would grow by every destination ever seen.
+        if (this.budgets.size >= this.sweepAt) this.sweep();
         budget = new Budget(limits);
         this.budgets.set(key, budget);
       }
@@ -142,6 +153,17 @@ export class Shaper {
         giveBack();
       },
     };
+  }
+
+  /** Budgets remembered now (for tests and metrics). */
+  get size(): number {
+    return this.budgets.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, budget] of this.budgets) if (budget.idle(now)) this.budgets.delete(key);
+    this.sweepAt = Math.max(1024, 2 * this.budgets.size);
   }
 
   /** Deliveries in progress under one budget (for tests and metrics). */

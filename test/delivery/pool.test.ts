@@ -243,6 +243,19 @@ describe('ConnectionPool', () => {
     assert.equal(pool.size, 0);
   });
 
+  test('next hops with no connection and nobody waiting are forgotten; a hop in use is kept', async () => {
+    const { sink, pool } = await setup();
+    const first = await deliverOne(pool, sink.hop, 1);
+    const port = await freePort();
+    // Distinct names make distinct hops (the name is part of a hop's identity), all refusing.
+    for (let i = 0; i < 1500; i++)
+      await pool.acquire({ name: `gone${i}.test`, address: '127.0.0.1', port }).catch(() => {});
+    assert.ok(pool.hops < 1100, `swept, not one entry per hop ever used: ${pool.hops}`);
+    const again = await deliverOne(pool, sink.hop, 2);
+    assert.equal(again.connection, first.connection, 'the idle connection of the live hop was kept');
+    assert.equal(sink.stats.opened, 1);
+  });
+
   test('closeAll closes idle connections and refuses waiters', async () => {
     const { sink, pool } = await setup({ maxPerHop: 1 });
     await deliverOne(pool, sink.hop, 1);

@@ -96,6 +96,38 @@ describe('Shaper', () => {
     assert.equal(started, 3);
   });
 
+  test('budgets of destinations with nothing in progress are forgotten; busy and rate-limited ones stay', async () => {
+    const shaper = new Shaper(() => 1_000_000);
+    const held = await shaper.acquire([{ key: 'domain:busy.test', limits: limits({ maxConnections: 1 }) }]);
+    const rated = [{ key: 'domain:rated.test', limits: limits({ maxPerMinute: 1 }) }];
+    (await shaper.acquire(rated)).release();
+    for (let i = 0; i < 10_000; i++)
+      (await shaper.acquire([{ key: `domain:d${i}.test`, limits: limits({}) }])).release();
+    assert.ok(shaper.size < 2100, `bounded by its sweeps, not by every destination seen: ${shaper.size}`);
+    // Still remembered: the delivery in progress holds its budget's only connection...
+    let second = false;
+    const waiting = shaper
+      .acquire([{ key: 'domain:busy.test', limits: limits({ maxConnections: 1 }) }])
+      .then((p) => {
+        second = true;
+        p.release();
+      });
+    await settle();
+    assert.equal(second, false, 'the busy budget was kept: its limit still holds');
+    held.release();
+    await waiting;
+    // ...and the rate-limited budget still counts its start inside the window.
+    let again = false;
+    const later = shaper.acquire(rated).then((p) => {
+      again = true;
+      p.release();
+    });
+    await settle();
+    assert.equal(again, false, 'the second start of the minute waits');
+    shaper.close();
+    await assert.rejects(later, /shutting down/);
+  });
+
   test('close(): waiting deliveries give up with a reason, and new ones are refused', async () => {
     const shaper = new Shaper();
     const budget = [{ key: 'domain:z.test', limits: limits({ maxConnections: 1 }) }];
