@@ -65,7 +65,7 @@ async function untilDelivered(id: string) {
 }
 
 for (const [local, reason] of [
-  ['close421', /.+/],
+  ['close421', /421 4\.3\.2 Service shutting down/],
   ['droprcpt', /.+/],
   ['dropdata', /.+/],
   ['stall', /.+/],
