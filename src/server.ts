@@ -80,6 +80,7 @@ export async function startServer(
   const metrics = new SluiceMetrics({
     queueDepth: () => control?.depth() ?? {},
     poolOpen: () => pool.size,
+    poolUsage: () => pool.usage(),
   });
   // Every event recorded by this server (doors, delivery, tracking) is also offered to webhooks.
   const observe = (event: SluiceEvent) => {

@@ -67,6 +67,11 @@ class HopPool {
     return this.open;
   }
 
+  /** Open connections waiting for a message. */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
   /** No connection open (idle or leased) and nobody waiting: nothing to keep. */
   get unused(): boolean {
     return this.open === 0 && this.waiters.length === 0;
@@ -237,6 +242,17 @@ export class ConnectionPool {
   private sweep(): void {
     for (const [key, pool] of this.pools) if (pool.unused) this.pools.delete(key);
     this.sweepAt = Math.max(1024, 2 * this.pools.size);
+  }
+
+  /** Open connections, all hops together, by whether a delivery holds them (for metrics). */
+  usage(): { busy: number; idle: number; hops: number } {
+    let open = 0;
+    let idle = 0;
+    for (const pool of this.pools.values()) {
+      open += pool.size;
+      idle += pool.idleCount;
+    }
+    return { busy: open - idle, idle, hops: this.pools.size };
   }
 
   /** Open connections, all hops together. */

@@ -2,7 +2,7 @@
  * Prometheus metrics of one `sluice serve` (prom-client), in a registry of its own (no global
  * state): queue depth by state (read from the queue when scraped), deliveries, deferrals and
  * bounces by destination domain and bounce class (counted from the events as they are recorded),
- * policy rejections, open outbound connections, and the injection latency histogram (DATA to 250).
+ * policy rejections, open outbound connections (busy and idle), and the injection latency histogram (DATA to 250).
  * Domain labels are capped (MAX_DOMAINS distinct values, then "other") so a flood of recipient
  * domains cannot grow the registry without bound.
  */
@@ -16,6 +16,8 @@ export interface MetricsSources {
   queueDepth(): Record<string, number>;
   /** Open outbound connections. */
   poolOpen(): number;
+  /** Open outbound connections held by a delivery or idle, and next hops remembered. */
+  poolUsage?(): { busy: number; idle: number; hops: number };
 }
 
 export class SluiceMetrics {
@@ -49,6 +51,28 @@ export class SluiceMetrics {
         this.set(sources.poolOpen());
       },
     });
+    if (sources.poolUsage) {
+      const usage = sources.poolUsage.bind(sources);
+      new Gauge({
+        name: 'sluice_outbound_connections',
+        help: 'Open outbound SMTP connections by state: busy (carrying a message) or idle (kept for reuse)',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const { busy, idle } = usage();
+          this.set({ state: 'busy' }, busy);
+          this.set({ state: 'idle' }, idle);
+        },
+      });
+      new Gauge({
+        name: 'sluice_outbound_hops',
+        help: 'Next hops (address, port, source address, TLS policy) the connection pool remembers',
+        registers,
+        collect() {
+          this.set(usage().hops);
+        },
+      });
+    }
     this.injections = new Counter({
       name: 'sluice_injections_total',
       help: 'Recipients accepted',

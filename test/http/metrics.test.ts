@@ -98,6 +98,13 @@ test('metrics count outcomes by domain and class, and show queue depth and laten
   assert.equal(sample(text!, 'sluice_inject_latency_seconds_count'), 3, 'SMTP injections only');
   assert.equal(sample(text!, 'sluice_inject_latency_seconds_bucket{le="+Inf"}'), 3);
   assert.ok(sample(text!, 'sluice_outbound_connections_open') !== undefined);
+  // Everything is delivered: the connection to the sink is kept for reuse, none carries a message.
+  assert.ok(
+    (sample(text!, 'sluice_outbound_connections{state="idle"}') ?? 0) >= 1,
+    'an idle connection kept',
+  );
+  assert.equal(sample(text!, 'sluice_outbound_connections{state="busy"}'), 0);
+  assert.ok((sample(text!, 'sluice_outbound_hops') ?? 0) >= 1);
   assert.ok((sample(text!, 'sluice_process_resident_memory_bytes') ?? 0) > 0);
 
   const held = await sluiceCli(['queue', 'hold', ids[2]!, '-o', `data_dir=${sluice.dataDir}`]);
