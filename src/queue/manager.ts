@@ -140,7 +140,11 @@ export class QueueManager {
       byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
     }
     if (byDomain.size === 0) {
-      void this.spool.remove(message.id);
+      this.spool
+        .remove(message.id)
+        .catch((error: unknown) =>
+          this.log.error({ err: error, message_id: message.id }, 'spool remove failed'),
+        );
       return;
     }
     this.entries.set(message.id, entry);

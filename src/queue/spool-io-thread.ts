@@ -15,6 +15,8 @@ export type SpoolOp =
   | {
       seq: number;
       kind: 'write';
+      /** The writer (unique per SpoolIo): two writers given one id never share a descriptor. */
+      writer: number;
       file: string;
       data: Uint8Array;
       /** The writer's first operation: the file is made (never over an existing one: see spool-recycle.ts). */
@@ -22,7 +24,8 @@ export type SpoolOp =
       /** The writer's last: fsync, close, then the directory fsync of the batch. */
       commit: boolean;
     }
-  | { seq: number; kind: 'abort'; file: string }
+  /** `created`: the writer's file was made by it (not refused with EEXIST), so it may go. */
+  | { seq: number; kind: 'abort'; writer: number; file: string; created: boolean }
   | { seq: number; kind: 'unlink'; files: string[]; recycle?: string };
 
 export interface SpoolBatch {
@@ -37,42 +40,36 @@ export interface SpoolReply {
 const { freeDir } = (workerData ?? {}) as { freeDir?: string | null };
 const recycled = freeDir ? new RecycledFiles(freeDir) : null;
 
-/** Descriptors of the files being written, across batches (a large message comes in parts). */
-const open = new Map<string, number>();
-/**
- * Files this thread created and that are not committed: the only ones an abort may remove. A
- * writer whose create failed (EEXIST: the id is taken) must not remove the file that was there.
- */
-const owned = new Set<string>();
+/** Descriptors of the files being written, by writer, across batches (a large message comes in parts). */
+const open = new Map<number, number>();
 
 function run(op: SpoolOp, dirs: Set<string>): void {
   switch (op.kind) {
     case 'write': {
-      let fd = open.get(op.file);
+      let fd = open.get(op.writer);
       if (fd === undefined) {
         if (!op.create) throw new Error(`spool file ${op.file} is not open`);
         fd = recycled ? recycled.take(op.file) : openSync(op.file, 'wx', 0o600);
-        open.set(op.file, fd);
-        owned.add(op.file);
+        open.set(op.writer, fd);
       }
       try {
         for (let at = 0; at < op.data.length; ) at += writeSync(fd, op.data, at, op.data.length - at);
         if (op.commit) fsyncSync(fd);
       } catch (error) {
-        closeQuietly(op.file);
+        closeQuietly(op.writer);
         throw error;
       }
       if (op.commit) {
-        open.delete(op.file);
-        owned.delete(op.file);
+        open.delete(op.writer);
         closeSync(fd);
         dirs.add(path.dirname(op.file));
       }
       return;
     }
     case 'abort':
-      closeQuietly(op.file);
-      if (owned.delete(op.file)) remove(op.file);
+      closeQuietly(op.writer);
+      // A writer refused with EEXIST must not remove the file that was there.
+      if (op.created) remove(op.file);
       return;
     case 'unlink':
       if (op.recycle) remove(op.recycle);
@@ -81,10 +78,10 @@ function run(op: SpoolOp, dirs: Set<string>): void {
   }
 }
 
-function closeQuietly(file: string): void {
-  const fd = open.get(file);
+function closeQuietly(writer: number): void {
+  const fd = open.get(writer);
   if (fd === undefined) return;
-  open.delete(file);
+  open.delete(writer);
   try {
     closeSync(fd);
   } catch {
@@ -134,9 +131,8 @@ parentPort!.on('message', ({ ops }: SpoolBatch) => {
       syncDir(dir);
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      // Not durable, so not acknowledged: the writers' abort() may remove the files again.
-      for (const { at, file } of committed) {
-        owned.add(file);
+      // Not durable, so not acknowledged: the writers' abort() removes the files again.
+      for (const { at } of committed) {
         done[at] = { seq: done[at]!.seq, error: { message: e.message, ...(e.code && { code: e.code }) } };
       }
     }

@@ -28,6 +28,8 @@ class WritingThread {
   private batch: SpoolOp[] = [];
   private readonly pending = new Map<number, Pending>();
   private scheduled = false;
+  private closed = false;
+  private drained: (() => void)[] = [];
 
   constructor(
     private readonly onError: (error: Error) => void,
@@ -35,6 +37,7 @@ class WritingThread {
   ) {}
 
   submit(op: SpoolOp): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the spool is closed'));
     return new Promise<void>((resolve, reject) => {
       this.pending.set(op.seq, { resolve, reject });
       this.batch.push(op);
@@ -50,13 +53,23 @@ class WritingThread {
     return this.pending.size === 0;
   }
 
+  /** Refuses new work, lets what was asked for finish, then stops the thread. */
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.scheduled) this.flush();
+    if (this.pending.size > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
   }
 
+  private wakeDrained(): void {
+    if (this.pending.size > 0) return;
+    for (const resolve of this.drained.splice(0)) resolve();
+  }
+
   private flush(): void {
+    if (!this.scheduled) return;
     this.scheduled = false;
     const ops = this.batch;
     this.batch = [];
@@ -89,6 +102,7 @@ class WritingThread {
       else pending.resolve();
     }
     if (this.pending.size === 0) this.worker?.unref();
+    this.wakeDrained();
   }
 
   /** A dead thread's open files are gone with it: everything it still owed fails. */
@@ -99,6 +113,7 @@ class WritingThread {
     const owed = [...this.pending.values()];
     this.pending.clear();
     for (const p of owed) p.reject(error);
+    this.wakeDrained();
   }
 }
 
@@ -113,6 +128,13 @@ export class SpoolIo {
       { length: Math.max(1, threads) },
       (_, i) => new WritingThread(onError, freeDir === null ? null : path.join(freeDir, String(i))),
     );
+  }
+
+  private writers = 0;
+
+  /** A number naming one writer on its thread. */
+  newWriter(): number {
+    return this.writers++;
   }
 
   /** A thread for one writer: its operations keep their order by all going there. */

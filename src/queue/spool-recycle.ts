@@ -14,9 +14,10 @@
  *    under the new name (link fails with EEXIST, so an id is never reused, as with 'wx'), then
  *    drop the free name. A crash between link and unlink leaves the inode under both names:
  *    take() refuses a free file whose inode has another name (nlink > 1) and just drops the name.
- *  - give(): only files up to KEEP_BYTES are kept (one block or so each; the pool holds at most
- *    MAX_FREE), others are deleted. A rename is atomic: after a crash the file is either the
- *    delivered message (delivered again at worst, as before) or free.
+ *  - give(): only files up to KEEP_BYTES are kept (the pool holds at most MAX_FREE), others are
+ *    deleted. The file is cut to one byte, then renamed (atomic): after a crash it is the
+ *    delivered message under its own name (delivered again at worst, as a lost unlink would
+ *    be), a one-byte file (not a message) or a free file with no message in it.
  *  - The recovery check of spool.ts is unchanged: a file is a message only with a footer whose
  *    lengths add up to its size, and the envelope names its spool id (spool_id), so a stale
  *    file can never be read as another message.
@@ -32,6 +33,7 @@ import {
   readdirSync,
   renameSync,
   statSync,
+  truncateSync,
   unlinkSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -98,10 +100,14 @@ export class RecycledFiles {
     }
     const to = path.join(this.dir, `${Date.now().toString(36)}-${(this.serial++).toString(36)}`);
     try {
+      // Cut first (the block stays allocated): a free file holds no message, whatever a crash
+      // keeps of the steps that follow.
+      truncateSync(file, 1);
       renameSync(file, to);
     } catch (error) {
+      if (!existsSync(file)) return; // already gone
       // The free directory was let go (a restart's init()): delete as before.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(file)) throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       unlinkQuietly(file);
       return;
     }

@@ -209,7 +209,10 @@ export class SpoolWriter {
   /** No more writes: committed, being committed, or aborted. */
   private finished = false;
   private committed = false;
+  /** The create was refused (EEXIST). */
+  private refused = false;
   private readonly thread: number;
+  private readonly writer: number;
 
   constructor(
     readonly id: string,
@@ -217,6 +220,7 @@ export class SpoolWriter {
     private readonly io: SpoolIo,
   ) {
     this.thread = io.pick();
+    this.writer = io.newWriter();
   }
 
   get length(): number {
@@ -244,13 +248,24 @@ export class SpoolWriter {
     return { messageLength, body: this.kept ? Buffer.concat(this.kept) : null };
   }
 
-  /** Drops a message that will not be acknowledged. */
+  /**
+   * Drops a message that will not be acknowledged, also after its commit (the door could not
+   * record its injection and answers 4xx: the client sends it again, so the file must go).
+   */
   async abort(): Promise<void> {
-    // After a failed commit too: the file may be there, without the durability promised.
-    if (this.committed) return;
     this.finished = true;
     this.buffered = [];
-    if (this.created) await this.io.run(this.thread, { kind: 'abort', file: this.file });
+    if (!this.created) return;
+    if (this.committed) {
+      await this.io.run(this.thread, { kind: 'unlink', files: [], recycle: this.file });
+      return;
+    }
+    await this.io.run(this.thread, {
+      kind: 'abort',
+      writer: this.writer,
+      file: this.file,
+      created: !this.refused,
+    });
   }
 
   private async send(commit: boolean): Promise<void> {
@@ -262,6 +277,19 @@ export class SpoolWriter {
     this.created = true;
     if (commit) this.finished = true;
     this.written += data.length;
-    await this.io.run(this.thread, { kind: 'write', file: this.file, data, create, commit });
+    try {
+      await this.io.run(this.thread, {
+        kind: 'write',
+        writer: this.writer,
+        file: this.file,
+        data,
+        create,
+        commit,
+      });
+    } catch (error) {
+      // The id is taken: that file is someone else's, never to be removed by this writer.
+      if (create && (error as NodeJS.ErrnoException).code === 'EEXIST') this.refused = true;
+      throw error;
+    }
   }
 }

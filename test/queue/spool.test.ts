@@ -305,6 +305,16 @@ describe('Spool writing threads (spool-io.ts)', () => {
     assert.ok(await spool.read(kept));
   });
 
+  test('a message aborted after its commit (its injection could not be recorded) leaves no file', async () => {
+    const id = newMessageId();
+    const writer = await spool.createWriter(id);
+    await writer.write(Buffer.from('Subject: refused after commit\r\n\r\n'));
+    await writer.commit(envelopeFor(id, ['a@example.test']));
+    assert.ok(await spool.read(id));
+    await writer.abort();
+    assert.equal(await spool.count(), 0);
+  });
+
   test('an aborted large message leaves no file; a small one never had one', async () => {
     const large = await spool.createWriter(newMessageId());
     await large.write(randomBytes(100 * 1024));

@@ -88,15 +88,13 @@ export class ThreadedEventStore implements EventStore {
     this.post(events);
   }
 
-  commit(events: readonly SluiceEvent[]): Promise<void> {
-    if (events.length === 0) return Promise.resolve();
+  async commit(events: readonly SluiceEvent[]): Promise<void> {
+    if (events.length === 0) return;
     if (!this.alive || this.closing !== null || this.inFlight + events.length > this.maxInFlight) {
-      try {
-        this.fallback.appendMany(events);
-        return Promise.resolve();
-      } catch (error) {
-        return Promise.reject(error);
-      }
+      // Written here, after what is posted: batches stay in the order they were committed.
+      await this.settled();
+      this.fallback.appendMany(events);
+      return;
     }
     const id = this.post(events);
     return new Promise((resolve, reject) => this.committers.set(id, { resolve, reject }));
