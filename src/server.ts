@@ -47,7 +47,7 @@ import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
-import { observedEvents, webhookDispatcher } from './webhooks/dispatcher.js';
+import { observedCommits, observedEvents, webhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
   resolver?: DnsResolver;
@@ -155,14 +155,8 @@ export async function startServer(
     );
     await queueEvents.ready();
   }
-  const committing = queueEvents;
-  const groupCommit = committing
-    ? new EventGroupCommit({
-        async appendMany(batch) {
-          await committing.commit(batch);
-          for (const event of batch) observe(event);
-        },
-      })
+  const groupCommit = queueEvents
+    ? new EventGroupCommit(observedCommits(queueEvents.commit.bind(queueEvents), observe))
     : undefined;
   const queue = new QueueManager(spool, deliverer, events, log, {
     groupCommit,

@@ -6,10 +6,10 @@
  * their own fsyncs, so a reply means the file and its directory entry are on disk: the same
  * promise the spool made when every step went through libuv's threadpool separately.
  */
-import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { RecycledFiles } from './spool-recycle.js';
+import { RecycledFiles, unlinkIfPresent } from './spool-recycle.js';
 
 export type SpoolOp =
   | {
@@ -92,14 +92,6 @@ function closeQuietly(writer: number): void {
 function remove(file: string): void {
   if (recycled) recycled.give(file);
   else unlinkIfPresent(file);
-}
-
-function unlinkIfPresent(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }
 
 function syncDir(dir: string): void {

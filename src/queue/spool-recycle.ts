@@ -95,7 +95,7 @@ export class RecycledFiles {
       throw error;
     }
     if (this.free.length >= MAX_FREE || size > KEEP_BYTES) {
-      unlinkQuietly(file);
+      unlinkIfPresent(file);
       return;
     }
     const to = path.join(this.dir, `${Date.now().toString(36)}-${(this.serial++).toString(36)}`);
@@ -108,14 +108,15 @@ export class RecycledFiles {
       if (!existsSync(file)) return; // already gone
       // The free directory was let go (a restart's init()): delete as before.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      unlinkQuietly(file);
+      unlinkIfPresent(file);
       return;
     }
     this.free.push(to);
   }
 }
 
-function unlinkQuietly(file: string): void {
+/** unlink, where a file already gone is fine. */
+export function unlinkIfPresent(file: string): void {
   try {
     unlinkSync(file);
   } catch (error) {

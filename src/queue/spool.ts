@@ -144,9 +144,9 @@ export class Spool {
   }
 
   /**
-   * Plain unlink, not rm(): rm walks each path first (lstat, then unlink), a system call more per
-   * file. `sideFile` false (the caller knows none was written) saves the failing unlinks of the
-   * side files (`.done`, and `.hold`, which a message being delivered cannot have).
+   * The message file goes to the writing thread's free pool (spool-recycle.ts); the side files
+   * are unlinked. `sideFile` false (the caller knows none was written) saves their failing
+   * unlinks (`.done`, and `.hold`, which a message being delivered cannot have).
    */
   async remove(id: string, sideFile = true): Promise<void> {
     const files = sideFile ? [this.doneFileOf(id), this.holdFileOf(id)] : [];

@@ -232,3 +232,19 @@ export function observedEvents(store: EventStore, observe: (event: SluiceEvent) 
     page: (filter) => store.page(filter),
   };
 }
+
+/**
+ * observedEvents for a writer that answers once a batch is durable (ThreadedEventStore.commit):
+ * each event is offered after its batch is written, as observedEvents does after an append.
+ */
+export function observedCommits(
+  commit: (events: readonly SluiceEvent[]) => Promise<void>,
+  observe: (event: SluiceEvent) => void,
+): { appendMany(events: readonly SluiceEvent[]): Promise<void> } {
+  return {
+    async appendMany(events) {
+      await commit(events);
+      for (const event of events) observe(event);
+    },
+  };
+}
