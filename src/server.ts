@@ -141,7 +141,7 @@ export async function startServer(
     ipPools: new IpPools(delivery.ip_pools),
   };
   const deliverer = new Deliverer(router, pool, shaping);
-  const bounces = new BounceHandler(spool, events, stores.suppressions, log, {
+  const bounces = new BounceHandler(spool, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
     hostname,

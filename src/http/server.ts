@@ -7,7 +7,6 @@
  * unknown route a JSON 404. close() lets requests in flight finish.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Logger } from '../log.js';
 import { MAX_TOKEN_LENGTH } from '../tracking/token.js';
 import { ApiError, apiErrorHandler, sendError } from './api/errors.js';
 import { type ApiDeps, registerApi } from './api/index.js';

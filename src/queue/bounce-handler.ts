@@ -11,7 +11,7 @@ import { suppressionTypeFor } from '../core/suppression.js';
 import { isHardBounce } from '../delivery/bounce-rules.js';
 import { composeDsn, dsnStatus, type FailedRecipient } from '../delivery/dsn.js';
 import type { Logger } from '../log.js';
-import type { EventStore, SuppressionStore } from '../store/types.js';
+import type { SuppressionStore } from '../store/types.js';
 import { acceptMessage } from './accept.js';
 import type { BouncedRcpt, QueueManager } from './manager.js';
 import type { Spool, SpooledMessage } from './spool.js';
@@ -31,7 +31,6 @@ export class BounceHandler {
 
   constructor(
     private readonly spool: Spool,
-    private readonly events: EventStore,
     private readonly suppressions: SuppressionStore,
     private readonly log: Logger,
     private readonly options: BounceHandlerOptions,

@@ -21,8 +21,7 @@ export function eventRoutes(events: EventStore): ApiRoute[] {
       async handler({ query }) {
         if (query.from && query.to && query.from > query.to)
           throw invalidValue('from', 'must not be after to');
-        let page: Awaited<ReturnType<EventStore['page']>>;
-        page = await withCursor(() =>
+        const page = await withCursor(() =>
           events.page({
             ...(query.events ? { types: query.events } : {}),
             ...(query.recipients ? { recipients: query.recipients } : {}),

@@ -11,7 +11,7 @@ import {
   suppressionsOf,
 } from '../../core/suppressions-admin.js';
 import type { SuppressionStore } from '../../store/types.js';
-import { invalidValue, notFound, withCursor } from './errors.js';
+import { notFound, withCursor } from './errors.js';
 import { type ApiRoute, route } from './route.js';
 import {
   putOneSuppressionBody,
