@@ -10,6 +10,7 @@ import { bouncesSection } from './sections/bounces.js';
 import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
+import { metricsSection } from './sections/metrics.js';
 import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
@@ -200,6 +201,7 @@ export const configSchema = z.strictObject({
   http: httpSection,
   webhooks: webhooksSection,
   events: eventsSection,
+  metrics: metricsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

@@ -8,11 +8,13 @@
  * cure (wrong password, missing ACL rights, an untrusted certificate).
  */
 import type { Config } from '../config/schema.js';
+import { retentionOf } from '../core/metrics/retention.js';
 import type { Logger } from '../log.js';
 import { EmbeddedCounterStore } from './embedded/counters.js';
 import { openDatabase } from './embedded/db.js';
 import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
+import { EmbeddedMetricsStore } from './embedded/metrics.js';
 import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
 import { EmbeddedWebhookStore } from './embedded/webhooks.js';
 import type { Stores } from './types.js';
@@ -30,15 +32,22 @@ export async function openStores(config: Config, log?: Logger, options: OpenOpti
   return await openRedisStores(config, log, options);
 }
 
-export function openEmbeddedStores(config: Pick<Config, 'data_dir'>): Stores {
+export function openEmbeddedStores(
+  config: Pick<Config, 'data_dir'> & Partial<Pick<Config, 'metrics'>>,
+): Stores {
   const db = openDatabase(config.data_dir);
-  const events = new EmbeddedEventStore(db, config.data_dir);
+  const retention = config.metrics ? retentionOf(config.metrics) : undefined;
+  const events = new EmbeddedEventStore(db, config.data_dir, {
+    rollups: config.metrics?.rollups !== false,
+    ...(retention ? { retention } : {}),
+  });
   return {
     keys: new EmbeddedKeyStore(db),
     events,
     suppressions: new EmbeddedSuppressionStore(db),
     webhooks: new EmbeddedWebhookStore(db),
     counters: new EmbeddedCounterStore(),
+    metrics: new EmbeddedMetricsStore(db, retention),
     async close() {
       events.close();
       db.close();

@@ -5,6 +5,7 @@
 
 import type { SluiceEvent } from '../core/events.js';
 import type { Grant } from '../core/grants.js';
+import type { MetricsDims, ReasonKind, Resolution, RollupBatch } from '../core/metrics/rollup.js';
 
 export interface ApiKeyRecord {
   id: string;
@@ -188,7 +189,66 @@ export interface Stores {
   webhooks: WebhookStore;
   /** Rate counters: per process with the embedded backend, shared with the Redis one. */
   counters: CounterStore;
+  /** The Metrics API's rollups, written by `events` as it stores events. */
+  metrics: MetricsStore;
   close(): Promise<void>;
+}
+
+/** A run of whole buckets of one resolution: bucket starts in [from, to), minutes since the epoch. */
+export interface MetricsSpan {
+  res: Resolution;
+  from: number;
+  to: number;
+}
+
+/** A dimension combination the store holds rollups for, and the store's reference to it. */
+export interface MetricsDimsEntry {
+  ref: string;
+  dims: MetricsDims;
+}
+
+/** Summed reason rows; `ref` is null when summed over combinations. */
+export interface ReasonSum {
+  ref: string | null;
+  cls: number;
+  reason: string;
+  n: [number, number];
+}
+
+/** How sum() groups: per combination, per bucket start (as a decimal string), or one sum (''). */
+export type MetricsGrouping = 'ref' | 'bucket' | 'none';
+
+/**
+ * The Metrics API's rollups (core/metrics/rollup.ts has the layout). The event stores apply a
+ * batch's rollups with the events themselves (same SQLite transaction; on Redis a script as
+ * idempotent as the events' own), unless `metrics.rollups` is off. Queries read rollups only,
+ * never events: their cost follows the rows in range, not the number of events.
+ */
+export interface MetricsStore {
+  /** Adds a batch's rollups (bulk loading and tests; event stores do this as they append). */
+  apply(batch: RollupBatch): Promise<void>;
+  /** Every combination with rollups not yet pruned. */
+  dimensions(): Promise<MetricsDimsEntry[]>;
+  /**
+   * Counter sums over the spans, for the combinations in `refs` (null: all of them). With refs
+   * null and grouping other than 'ref', the TOTAL rows are read (one row per bucket).
+   */
+  sum(
+    spans: readonly MetricsSpan[],
+    refs: readonly string[] | null,
+    grouping: MetricsGrouping,
+  ): Promise<Map<string, number[]>>;
+  /** Reason rows of one kind over the spans, summed per (class, reason), and per combination if byRef. */
+  reasons(
+    kind: ReasonKind,
+    spans: readonly MetricsSpan[],
+    refs: readonly string[] | null,
+    byRef: boolean,
+  ): Promise<ReasonSum[]>;
+  /** The oldest bucket start (minutes) still kept at each resolution, at `now` (ms). */
+  horizon(now: number): Record<Resolution, number>;
+  /** Deletes rollups past their retention; resolves with how many rows went. */
+  prune(now: number): Promise<number>;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Runs every store contract (keys, counters, suppressions, events) against the Redis adapters on
+ * Runs every store contract (keys, counters, suppressions, events, metrics) against the Redis adapters on
  * a real redis-server started by the harness. Each opened store gets a key prefix of its own on
  * the one server, so the suites do not see each other's data.
  */
@@ -13,13 +13,16 @@ import { loadConfig } from '../../src/config/index.js';
 import { openStores } from '../../src/store/open.js';
 import { createRedisClient, KeyNames, type RedisClient } from '../../src/store/redis/client.js';
 import { RedisCounterStore } from '../../src/store/redis/counters.js';
+import type { RedisEventStore } from '../../src/store/redis/events.js';
 import { RedisKeyStore } from '../../src/store/redis/keys.js';
+import { RedisMetricsStore } from '../../src/store/redis/metrics.js';
 import { RedisSuppressionStore } from '../../src/store/redis/suppressions.js';
 import type { Stores } from '../../src/store/types.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { counterContract } from './counters.contract.js';
 import { eventContract } from './events.contract.js';
 import { keyContract } from './keys.contract.js';
+import { metricsContract } from './metrics.contract.js';
 import { suppressionContract } from './suppressions.contract.js';
 
 let redis: RedisServer;
@@ -121,4 +124,48 @@ test('redis: prune trims the stream by the time events reached it (events.retent
   assert.equal(await events.prune?.(new Date(Date.now() + 60_000).toISOString()), 3);
   assert.deepEqual(await events.search({ messageId: 'pruned' }), []);
   assert.deepEqual(await events.search({ types: ['open'] }), []);
+});
+
+metricsContract('redis', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-redis-metrics-'));
+  dirs.push(dir);
+  const opened = await openStores(
+    loadConfig({
+      overrides: [
+        `data_dir=${dir}`,
+        'store.backend=redis',
+        `store.redis.url=${redis.url}`,
+        `store.redis.key_prefix=${fresh()}`,
+      ],
+    }),
+  );
+  stores.push(opened);
+  const events = opened.events as RedisEventStore;
+  return { events, metrics: opened.metrics, settle: () => events.flush() };
+});
+
+test('redis: a rollup chunk sent twice is counted once, and bucket hashes expire with their retention', async () => {
+  const prefix = fresh();
+  const names = new KeyNames(prefix);
+  const c = client(prefix);
+  const metrics = new RedisMetricsStore(c, names);
+  const minute = Math.floor(Date.now() / 60_000);
+  const chunk = [
+    {
+      type: 'delivery' as const,
+      event_id: 'twice-1',
+      timestamp: new Date(minute * 60_000).toISOString(),
+      message_id: 'twice',
+      rcpt_to: 'x@twice.example',
+      num_retries: '0',
+    },
+  ];
+  await metrics.applyEvents('seg-a:0', chunk);
+  await metrics.applyEvents('seg-a:0', chunk);
+  const total = await metrics.sum([{ res: 'minute', from: minute, to: minute + 1 }], null, 'none');
+  assert.equal(total.get('')?.[1], 1, 'delivered once');
+  const ttl = await c.pttl(`${names.base('mx')}r:1:${minute}`);
+  assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000 + 120_000, `minute bucket TTL ${ttl}`);
+  const dayTtl = await c.pttl(`${names.base('mx')}r:1440:${minute - (minute % 1440)}`);
+  assert.ok(dayTtl > 179 * 86_400_000, `day bucket TTL ${dayTtl}`);
 });

@@ -1,8 +1,8 @@
 /**
  * Worker-thread side of ThreadedEventStore (threaded-events.ts): owns its own connection to
  * data_dir/sluice.db and writes the event batches the main thread posts, each in one SQLite
- * transaction followed by one events.jsonl write, as EmbeddedEventStore.appendMany does on the
- * main thread. The commit (and any WAL checkpoint SQLite runs after it) happens here, so it
+ * transaction (with the batch's Metrics API rollups, unless they are off) followed by one
+ * events.jsonl write, as EmbeddedEventStore.appendMany does on the main thread. The commit (and any WAL checkpoint SQLite runs after it) happens here, so it
  * never holds up the event loop that answers HTTP.
  *
  * Messages in: { id, json } where json is the batch as a JSON array of events (each stored as
@@ -15,7 +15,10 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
+import type { MetricsRetention } from '../../core/metrics/retention.js';
+import { aggregateEvents } from '../../core/metrics/rollup.js';
 import { EmbeddedLogWriter } from './events-log.js';
+import { MetricsWriter } from './metrics-writer.js';
 
 export interface WriterRequest {
   id: number;
@@ -27,11 +30,19 @@ export interface WriterReply {
   error?: string;
 }
 
-const { dataDir } = workerData as { dataDir: string };
+/** rollups and retention: as EmbeddedEventStore's options (the Metrics API's rollups, same transaction). */
+export interface WriterData {
+  dataDir: string;
+  rollups: boolean;
+  retention?: MetricsRetention;
+}
+
+const { dataDir, rollups, retention } = workerData as WriterData;
 const db = new Database(path.join(dataDir, 'sluice.db'));
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 const log = new EmbeddedLogWriter(dataDir);
+const metrics = rollups ? new MetricsWriter(db, retention) : null;
 // The same statement as EmbeddedEventStore's insert (events.ts).
 const insert = db.prepare(
   'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
@@ -41,6 +52,7 @@ const insertAll = db.transaction((events: SluiceEvent[], bodies: string[]) => {
     const e = events[i]!;
     insert.run(e.event_id, e.type, e.message_id ?? null, e.rcpt_to ?? null, e.timestamp, bodies[i]!);
   }
+  metrics?.apply(aggregateEvents(events));
 });
 
 // The database is open: the main thread may count on this thread from now on.

@@ -3,20 +3,35 @@
  * that `sluice events tail` follows and any log shipper can read. Each append is written at once,
  * synchronously, so an event survives a crash of the process that reported it.
  *
+ * Unless `rollups` is false, the Metrics API's rollups are added in the same transaction as the
+ * events (metrics-writer.ts): a batch is aggregated in memory, then one upsert per distinct row.
+ *
  * Retention: prune() deletes old rows in bounded batches (the server calls it hourly). The
  * JSON-lines file is rotated by logrotate: when the path no longer names the open file (renamed
  * or removed), the next append a second or more later reopens it, so no signal is needed.
  */
 import type Database from 'better-sqlite3';
 import type { SluiceEvent } from '../../core/events.js';
+import type { MetricsRetention } from '../../core/metrics/retention.js';
+import { aggregateEvents } from '../../core/metrics/rollup.js';
 import { type EventFilter, type EventPageFilter, type EventStore, InvalidCursorError } from '../types.js';
 import { EmbeddedLogWriter } from './events-log.js';
+import { MetricsWriter } from './metrics-writer.js';
 
 export { EVENTS_LOG } from './events-log.js';
 
+/** What the embedded event stores do besides storing events. */
+export interface EmbeddedEventOptions {
+  /** Keep the Metrics API's rollups (config metrics.rollups); default true. */
+  rollups?: boolean;
+  retention?: MetricsRetention;
+}
+
 export class EmbeddedEventStore implements EventStore {
   private readonly insert;
+  private readonly insertOne;
   private readonly insertAll;
+  private readonly metrics: MetricsWriter | null;
   private readonly log: EmbeddedLogWriter;
   private readonly searches = new Map<string, Database.Statement<unknown[], { body: string }>>();
   private static readonly PRUNE_BATCH = 5_000;
@@ -24,19 +39,27 @@ export class EmbeddedEventStore implements EventStore {
   constructor(
     private readonly db: Database.Database,
     dataDir: string,
+    readonly options: EmbeddedEventOptions = {},
   ) {
     this.log = new EmbeddedLogWriter(dataDir);
+    this.metrics = options.rollups === false ? null : new MetricsWriter(db, options.retention);
     this.insert = db.prepare(
       'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.insertOne = db.transaction((event: SluiceEvent, body: string) => {
+      this.insertRow(event, body);
+      this.metrics?.apply(aggregateEvents([event]));
+    });
     this.insertAll = db.transaction((events: readonly SluiceEvent[], bodies: string[]) => {
       for (const [i, event] of events.entries()) this.insertRow(event, bodies[i]!);
+      this.metrics?.apply(aggregateEvents(events));
     });
   }
 
   append(event: SluiceEvent): void {
     const body = JSON.stringify(event);
-    this.insertRow(event, body);
+    if (this.metrics) this.insertOne(event, body);
+    else this.insertRow(event, body);
     this.log.writeLine(body);
   }
 

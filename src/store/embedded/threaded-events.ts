@@ -12,6 +12,8 @@
  *    at most `maxInFlight` (default 10,000; in practice one batch, milliseconds of clicks). Past
  *    that bound appends are written synchronously on the main thread instead (`fallback`), so the
  *    loss bound holds even when the worker falls behind.
+ *  - The worker adds the Metrics API's rollups in each batch's transaction, as the fallback (an
+ *    EmbeddedEventStore) does with its own options.
  *  - A failed batch, or the worker dying, reports its events to onError(error, lost); after the
  *    worker is gone, appends go to `fallback` synchronously.
  *  - commit() is appendMany() for a writer that must know: its promise resolves once the batch is
@@ -21,7 +23,8 @@
 import { Worker } from 'node:worker_threads';
 import type { SluiceEvent } from '../../core/events.js';
 import type { EventFilter, EventPageFilter, EventStore } from '../types.js';
-import type { WriterReply, WriterRequest } from './events-writer-thread.js';
+import { EmbeddedEventStore } from './events.js';
+import type { WriterData, WriterReply, WriterRequest } from './events-writer-thread.js';
 
 interface Posted {
   count: number;
@@ -47,9 +50,11 @@ export class ThreadedEventStore implements EventStore {
     private readonly onError: (error: unknown, lost: number) => void,
     private readonly maxInFlight = 10_000,
   ) {
-    this.worker = new Worker(new URL('./events-writer-thread.js', import.meta.url), {
-      workerData: { dataDir },
-    });
+    // The worker keeps rollups as the main-thread store on this data_dir does (metrics.rollups).
+    const metrics = fallback instanceof EmbeddedEventStore ? fallback.options : {};
+    const workerData: WriterData = { dataDir, rollups: metrics.rollups !== false };
+    if (metrics.retention) workerData.retention = metrics.retention;
+    this.worker = new Worker(new URL('./events-writer-thread.js', import.meta.url), { workerData });
     this.started = new Promise((resolve, reject) => {
       this.worker.once('error', reject);
       this.worker.once('exit', (code) => reject(new Error(`event writer thread exited with code ${code}`)));

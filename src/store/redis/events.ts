@@ -12,6 +12,8 @@
  *                  event was trimmed from the stream are skipped (and pruned) when read.
  *   seg:<segment>:<chunk>  marks an outbox chunk as written, so a chunk re-sent after a crash is
  *                  not written twice (kept one day).
+ * Each chunk's Metrics API rollups go to RedisMetricsStore (its own `{mx}` keys and marker) in
+ * the same round trip.
  * Queries by message id or recipient read the index; by type and/or time they walk the stream
  * newest first from now back to `since` (or until `limit` matches): cheap for recent events and
  * common types, a scan of the stream for a rare type over a long time (the documented trade-off).
@@ -21,6 +23,7 @@ import type { SluiceEvent } from '../../core/events.js';
 import { EmbeddedLogWriter } from '../embedded/events-log.js';
 import { type EventFilter, type EventPageFilter, type EventStore, InvalidCursorError } from '../types.js';
 import type { KeyNames, RedisClient } from './client.js';
+import type { RedisMetricsStore } from './metrics.js';
 import { EventOutbox, type OutboxOptions } from './outbox.js';
 import { defineScripts, type Scripts } from './scripts.js';
 
@@ -57,6 +60,8 @@ export interface RedisEventOptions {
   maxLength: number;
   indexTtlMs?: number;
   outbox?: OutboxOptions;
+  /** Where each chunk's Metrics API rollups go (null or absent: metrics.rollups is off). */
+  metrics?: RedisMetricsStore | null;
 }
 
 export class RedisEventStore implements EventStore {
@@ -197,7 +202,11 @@ export class RedisEventStore implements EventStore {
     ];
     for (const event of events)
       args.push(JSON.stringify(event), event.message_id ?? '', event.rcpt_to?.toLowerCase() ?? '');
-    await this.scripts.append([`${this.base}s`, `${this.base}seg:${segment}:${chunk}`], args);
+    // Both scripts leave in one write (auto-pipelining); each skips a chunk it has already seen, so
+    // a chunk retried because either failed is added exactly once to both.
+    const appended = this.scripts.append([`${this.base}s`, `${this.base}seg:${segment}:${chunk}`], args);
+    const counted = this.options.metrics?.applyEvents(`${segment}:${chunk}`, events);
+    await Promise.all([appended, counted]);
   }
 
   /** Matching events newest first, each with its stream id (page() needs it for the cursor). */

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
+import { retentionOf } from '../../core/metrics/retention.js';
 import type { Logger } from '../../log.js';
 import type { OpenOptions } from '../open.js';
 import type { Stores } from '../types.js';
@@ -11,6 +12,7 @@ import { createRedisClient, KeyNames, waitReachable, waitReady } from './client.
 import { RedisCounterStore } from './counters.js';
 import { RedisEventStore } from './events.js';
 import { RedisKeyStore } from './keys.js';
+import { RedisMetricsStore } from './metrics.js';
 import { RedisSuppressionStore } from './suppressions.js';
 import { RedisWebhookStore } from './webhooks.js';
 
@@ -36,9 +38,11 @@ export async function openRedisStores(
     throw error;
   }
   const names = new KeyNames(options.key_prefix);
+  const metrics = new RedisMetricsStore(redis, names, retentionOf(config.metrics));
   const events = new RedisEventStore(redis, names, {
     dataDir: config.data_dir,
     maxLength: options.events_max_length,
+    metrics: config.metrics.rollups ? metrics : null,
     outbox: {
       onState: (ok, error) =>
         ok
@@ -53,6 +57,7 @@ export async function openRedisStores(
     // A claimed batch is not offered to another node while an attempt can still be running.
     webhooks: new RedisWebhookStore(redis, names, config.webhooks.timeout + 10_000),
     counters: new RedisCounterStore(redis, names),
+    metrics,
     async close() {
       await events.close();
       redis.disconnect();
