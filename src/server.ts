@@ -14,6 +14,7 @@ import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import type { SluiceEvent } from './core/events.js';
 import { KeyService } from './core/keys.js';
+import { MetricsService } from './core/metrics/query.js';
 import { NetworkSet } from './core/networks.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { bounceRulesWith } from './delivery/bounce-rules.js';
@@ -43,7 +44,7 @@ import { EmbeddedEventStore } from './store/embedded/events.js';
 import { ThreadedEventStore } from './store/embedded/threaded-events.js';
 import { EventGroupCommit } from './store/event-group-commit.js';
 import { openStores } from './store/open.js';
-import { startEventRetention } from './store/retention.js';
+import { startEventRetention, startMetricsRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
@@ -172,6 +173,7 @@ export async function startServer(
   control = new QueueControl(queue, spool, events, log, bounces.onBounced);
   await dispatcher.start();
   const retention = startEventRetention(stores.events, config.events.retention, log);
+  const metricsRetention = startMetricsRetention(stores.metrics, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
@@ -231,6 +233,15 @@ export async function startServer(
         trustedProxies: config.tracking.trusted_proxies,
         maxBody: config.http.max_body,
       };
+      // A metrics query first waits for this node's queued event writes, so it counts them.
+      const settle = async () => {
+        engagement?.flush();
+        await Promise.all([
+          engagementWriter?.settled(),
+          queueEvents?.settled(),
+          (stores.events as { flush?: () => Promise<void> }).flush?.(),
+        ]);
+      };
       const api = {
         config,
         hostname,
@@ -242,6 +253,9 @@ export async function startServer(
         spool,
         queue,
         log,
+        metrics: config.metrics.rollups
+          ? new MetricsService(stores.metrics, { watchedDomains: config.metrics.watched_domains, settle })
+          : null,
       };
       // Opens and clicks arrive at HTTP rates: they are written in batches (one transaction per
       // event-loop turn) rather than a commit each. A crash can lose the engagement events of
@@ -278,6 +292,7 @@ export async function startServer(
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
+    metricsRetention.stop();
     await queueEvents?.close();
     await spool.close();
     await stores.close();
@@ -306,6 +321,7 @@ export async function startServer(
       pool.closeAll();
       await dispatcher.stop();
       retention.stop();
+      metricsRetention.stop();
       await queueEvents?.close();
       await spool.close();
       await stores.close();

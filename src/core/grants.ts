@@ -8,6 +8,7 @@ export const GRANTS = [
   'suppression_lists/manage',
   'webhooks/modify',
   'webhooks/view',
+  'metrics/view',
 ] as const;
 
 export type Grant = (typeof GRANTS)[number];

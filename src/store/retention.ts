@@ -1,10 +1,11 @@
 /**
  * Event retention for `sluice serve`: once at start and then hourly, events older than
- * `events.retention` are pruned from a store that supports it. Failures are logged and retried
- * at the next tick; pruning never blocks a door.
+ * `events.retention` are pruned from a store that supports it, and Metrics API rollups past
+ * `metrics.retention` / `metrics.minute_retention`. Failures are logged and retried at the next
+ * tick; pruning never blocks a door.
  */
 import type { Logger } from '../log.js';
-import type { EventStore } from './types.js';
+import type { EventStore, MetricsStore } from './types.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -26,6 +27,35 @@ export function startEventRetention(
       if (removed > 0) log.info({ removed, before }, 'pruned old events');
     } catch (error) {
       log.error({ err: error }, 'event pruning failed; will retry');
+    } finally {
+      running = false;
+    }
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
+
+/** Hourly (and at start): rollups past their retention go (MetricsStore.prune). */
+export function startMetricsRetention(
+  metrics: MetricsStore,
+  log: Logger,
+  intervalMs = HOUR_MS,
+): { stop(): void } {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const removed = await metrics.prune(Date.now());
+      if (removed > 0) log.info({ removed }, 'pruned old metrics rollups');
+    } catch (error) {
+      log.error({ err: error }, 'metrics rollup pruning failed; will retry');
     } finally {
       running = false;
     }

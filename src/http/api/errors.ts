@@ -14,6 +14,8 @@ export interface ErrorBody {
   message: string;
   code?: string;
   description?: string;
+  /** Every schema violation of a JSON parameter (the Metrics API's query_filters). */
+  validationErrors?: string[];
 }
 
 export class ApiError extends Error {

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import type { KeyService } from '../../core/keys.js';
+import type { MetricsService } from '../../core/metrics/query.js';
 import { RequestRate } from '../../core/request-rate.js';
 import type { Logger } from '../../log.js';
 import type { QueueManager } from '../../queue/manager.js';
@@ -13,6 +14,7 @@ import type { EventStore, SuppressionStore, WebhookStore } from '../../store/typ
 import type { WebhookDispatcher } from '../../webhooks/dispatcher.js';
 import { apiKeyRoutes } from './api-keys-v1.js';
 import { eventRoutes } from './events-v1.js';
+import { metricsRoutes } from './metrics-v1.js';
 import { registerOpenApi } from './openapi-v1.js';
 import { type ApiRoute, registerRoutes } from './route.js';
 import { suppressionRoutes } from './suppression-list-v1.js';
@@ -31,6 +33,8 @@ export interface ApiDeps {
   spool: Spool;
   queue: QueueManager;
   log: Logger;
+  /** The Metrics API's query layer; null or absent: metrics.rollups is off (the routes say so). */
+  metrics?: MetricsService | null;
 }
 
 export const API_VERSION = '1.0.0';
@@ -47,6 +51,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
       timeoutMs: deps.config.webhooks.timeout,
       allowPrivateTargets: deps.config.webhooks.allow_private_targets,
     }),
+    ...metricsRoutes(deps.metrics ?? null),
   ];
 }
 

@@ -1,0 +1,268 @@
+/**
+ * The Metrics API, endpoint by endpoint, against the events it was counted from (used by
+ * test/e2e/metrics.test.ts on each store): the summary at every precision, time-series at every
+ * precision in UTC, America/New_York (DST) and Asia/Kolkata (a half-hour offset) with each
+ * bucket holding exactly the events of [ts, next ts), every group-by, simple and advanced
+ * filters, bounce/rejection/delay reasons, link names, attempts and the lists.
+ */
+import assert from 'node:assert/strict';
+import { AGGREGATE_METRICS, TIME_SERIES_METRICS } from '../../src/core/metrics/definitions.js';
+import type { ApiCall, Json } from './api-client.js';
+import { categoryOf, domainOf, expectedMetrics, pick, sendingDomainOf } from './metrics-expect.js';
+
+const AGGREGATE = AGGREGATE_METRICS.join(',');
+
+/** A wall-clock time of `zone` as SparkPost's YYYY-MM-DDTHH:MM. */
+export function localTime(ms: number, zone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
+export async function checkEndpoints(api: ApiCall, events: Json[], started: number): Promise<void> {
+  const fromMs = started - 120_000;
+  const toMs = Date.now() + 180_000;
+  const window = `from=${localTime(fromMs, 'UTC')}&to=${localTime(toMs, 'UTC')}`;
+  const get = async (path: string): Promise<Json[]> => {
+    const answer = await api('GET', `/api/v1/metrics/${path}`);
+    assert.equal(answer.status, 200, `${path}: ${JSON.stringify(answer.body)}`);
+    return answer.body.results;
+  };
+  const total = expectedMetrics(events);
+
+  for (const precision of ['1min', '5min', '15min', 'hour', 'day', null]) {
+    const p = precision ? `&precision=${precision}` : '';
+    const [summary] = await get(`deliverability?${window}${p}&metrics=${AGGREGATE}`);
+    assert.deepEqual(
+      summary,
+      pick(total, AGGREGATE_METRICS),
+      `summary at ${precision ?? 'the default precision'}`,
+    );
+  }
+
+  for (const zone of ['UTC', 'America/New_York', 'Asia/Kolkata'])
+    for (const precision of ['1min', '5min', '15min', 'hour', '12hr', 'day', 'week', 'month']) {
+      const span = `from=${localTime(fromMs, zone)}&to=${localTime(toMs, zone)}&timezone=${encodeURIComponent(zone)}`;
+      const series = await get(
+        `deliverability/time-series?${span}&precision=${precision}&metrics=${TIME_SERIES_METRICS.join(',')}`,
+      );
+      const starts = series.map((row) => Date.parse(row.ts));
+      assert.ok(
+        starts.every(Number.isFinite) && starts.length > 0,
+        `${zone} ${precision}: ts ${series[0]?.ts}`,
+      );
+      assert.ok(starts[0]! <= fromMs, `${zone} ${precision}: the first bucket holds from`);
+      const utc = ['day', 'week', 'month'].includes(precision);
+      const offset = utc || zone === 'UTC' ? /\+00:00$/ : zone === 'Asia/Kolkata' ? /\+05:30$/ : /-0[45]:00$/;
+      for (const [i, row] of series.entries()) {
+        assert.match(row.ts, offset, `${zone} ${precision}`);
+        const next = starts[i + 1] ?? Number.POSITIVE_INFINITY;
+        const inside = events.filter((e) => {
+          const t = Date.parse(e.timestamp);
+          return t >= starts[i]! && t < next;
+        });
+        const { ts: _ts, ...counts } = row;
+        assert.deepEqual(
+          counts,
+          pick(expectedMetrics(inside, events), TIME_SERIES_METRICS),
+          `${zone} ${precision} ${row.ts}`,
+        );
+      }
+    }
+
+  const groupings: Array<[string, string, (e: Json) => string | number | null]> = [
+    ['domain', 'domain', (e) => domainOf(e.rcpt_to)],
+    ['campaign', 'campaign_id', (e) => e.campaign_id ?? ''],
+    ['sending-domain', 'sending_domain', (e) => sendingDomainOf(e)],
+    ['template', 'template_id', (e) => e.template_id ?? ''],
+    [
+      'watched-domain',
+      'watched_domain',
+      (e) => (domainOf(e.rcpt_to) === 'd1.metrics.example' ? 'd1.metrics.example' : null),
+    ],
+    ['subaccount', 'subaccount_id', () => 0],
+    ['ip-pool', 'ip_pool', (e) => e.ip_pool ?? ''],
+  ];
+  for (const [path, field, keyOf] of groupings) {
+    const rows = await get(`deliverability/${path}?${window}&metrics=${AGGREGATE}`);
+    const groups = new Map<string | number, Json[]>();
+    for (const e of events) {
+      const key = keyOf(e);
+      if (key !== null) groups.set(key, [...(groups.get(key) ?? []), e]);
+    }
+    assert.deepEqual(new Set(rows.map((r) => r[field])), new Set(groups.keys()), `${path} groups`);
+    for (const row of rows) {
+      const { [field]: key, ...counts } = row;
+      assert.deepEqual(
+        counts,
+        pick(expectedMetrics(groups.get(key)!, events), AGGREGATE_METRICS),
+        `${path} ${key}`,
+      );
+    }
+    const firsts = rows.map((r) => r.count_injected);
+    assert.deepEqual(
+      firsts,
+      [...firsts].sort((a, b) => b - a),
+      `${path}: ordered by the first metric`,
+    );
+  }
+  const byBounce = await get(
+    `deliverability/domain?${window}&metrics=count_injected&order_by=count_bounce&limit=1`,
+  );
+  const domains = [...new Set(events.map((e) => domainOf(e.rcpt_to)))];
+  const mostBounces = Math.max(
+    ...domains.map((d) => expectedMetrics(events.filter((e) => domainOf(e.rcpt_to) === d)).count_bounce!),
+  );
+  assert.equal(byBounce.length, 1);
+  assert.equal(
+    expectedMetrics(events.filter((e) => domainOf(e.rcpt_to) === byBounce[0].domain)).count_bounce,
+    mostBounces,
+  );
+  assert.deepEqual(
+    Object.keys(byBounce[0]).sort(),
+    ['count_injected', 'domain'],
+    'the order metric need not be returned',
+  );
+
+  const filtered = async (query: string, keep: (e: Json) => boolean, what: string, delimiter = ',') => {
+    const metrics = AGGREGATE_METRICS.join(delimiter);
+    const [summary] = await get(`deliverability?${window}&metrics=${metrics}&${query}`);
+    const mine = events.filter(keep);
+    assert.ok(mine.length > 0 && mine.length < events.length, `${what} selects some events`);
+    assert.deepEqual(summary, pick(expectedMetrics(mine, events), AGGREGATE_METRICS), what);
+  };
+  await filtered('campaigns=spring', (e) => e.campaign_id === 'spring', 'campaigns');
+  await filtered(
+    'delimiter=;&domains=d1.metrics.example;d3.metrics.example',
+    (e) => ['d1.metrics.example', 'd3.metrics.example'].includes(domainOf(e.rcpt_to)),
+    'domains with another delimiter (metrics too)',
+    ';',
+  );
+  await filtered(
+    'sending_domains=shop.example',
+    (e) => sendingDomainOf(e) === 'shop.example',
+    'sending domains',
+  );
+  const advanced = {
+    groupings: [{ OR: { campaigns: { eq: ['autumn'] }, domains: { like: ['d1.METRICS'] } } }],
+  };
+  await filtered(
+    `query_filters=${encodeURIComponent(JSON.stringify(advanced))}`,
+    (e) => e.campaign_id === 'autumn' || domainOf(e.rcpt_to) === 'd1.metrics.example',
+    'query_filters OR with like',
+  );
+  const [everything] = await get(
+    `deliverability?${window}&metrics=count_injected&subaccounts=0&ip_pools=default`,
+  );
+  assert.equal(everything.count_injected, total.count_injected);
+
+  const bounces = events.filter((e) => e.type === 'bounce' || e.type === 'out_of_band');
+  const reasons = await get(
+    `deliverability/bounce-reason?${window}&metrics=count_bounce,count_inband_bounce,count_outofband_bounce,count_admin_bounce`,
+  );
+  const byClass = (list: Json[]) => {
+    const out = new Map<number, number>();
+    for (const r of list) out.set(r.classification_id, (out.get(r.classification_id) ?? 0) + r.count_bounce);
+    return out;
+  };
+  const eventClasses = new Map<number, number>();
+  for (const e of bounces)
+    eventClasses.set(Number(e.bounce_class), (eventClasses.get(Number(e.bounce_class)) ?? 0) + 1);
+  assert.deepEqual(byClass(reasons), eventClasses, 'bounce reasons by class');
+  for (const r of reasons) {
+    assert.ok(!/(hard|soft|block|stuck)\d*@/.test(r.reason), `no recipient in a grouped reason: ${r.reason}`);
+    assert.equal(r.count_admin_bounce, categoryOf(r.classification_id) === 'Admin' ? r.count_bounce : 0);
+    assert.equal(r.bounce_category_name, categoryOf(r.classification_id));
+  }
+  assert.ok(
+    reasons.some((r) => /user unknown/.test(r.reason) && r.bounce_class_name === 'Invalid Recipient'),
+  );
+  const byDomain = await get(`deliverability/bounce-reason/domain?${window}&metrics=count_bounce`);
+  for (const domain of domains)
+    assert.equal(
+      byDomain.filter((r) => r.domain === domain).reduce((n, r) => n + r.count_bounce, 0),
+      bounces.filter((e) => domainOf(e.rcpt_to) === domain).length,
+      `bounces at ${domain}`,
+    );
+  const classes = await get(
+    `deliverability/bounce-classification?${window}&metrics=count_bounce,count_admin_bounce`,
+  );
+  assert.deepEqual(byClass(classes), eventClasses);
+
+  const rejections = events.filter((e) => e.type === 'policy_rejection');
+  const rejected = await get(`deliverability/rejection-reason?${window}`);
+  assert.equal(
+    rejected.reduce((n, r) => n + r.count_rejected, 0),
+    rejections.length,
+  );
+  assert.ok(rejected.every((r) => r.rejection_type === 'Policy Rejection' && r.rejection_category_id === 1));
+  const rejectedByDomain = await get(`deliverability/rejection-reason/domain?${window}`);
+  assert.deepEqual(
+    rejectedByDomain.map((r) => [r.domain, r.count_rejected]),
+    [['d3.metrics.example', rejections.length]],
+  );
+
+  const delays = events.filter((e) => e.type === 'delay');
+  const delayed = await get(`deliverability/delay-reason?${window}`);
+  assert.deepEqual(
+    delayed.map((r) => [r.reason, r.count_delayed, r.count_delayed_first]),
+    [['451 4.3.0 Try again later', delays.length, delays.filter((e) => e.num_retries === '0').length]],
+    'one reason for every delay: grouped',
+  );
+  const delayedByDomain = await get(`deliverability/delay-reason/domain?${window}`);
+  for (const row of delayedByDomain)
+    assert.equal(
+      row.count_delayed,
+      delays.filter((e) => domainOf(e.rcpt_to) === row.domain).length,
+      row.domain,
+    );
+
+  const clicks = events.filter((e) => e.type === 'click');
+  const linkOf = (e: Json) => e.target_link_name || String(e.target_link_url).replace(/[?#].*$/, '');
+  const links = await get(`deliverability/link-name?${window}&metrics=count_clicked,count_raw_clicked`);
+  const expectedLinks = [...new Set(clicks.map(linkOf))].map((name) => {
+    const mine = clicks.filter((e) => linkOf(e) === name);
+    return {
+      link_name: name,
+      count_clicked: new Set(mine.map((e) => `${e.message_id}\n${e.rcpt_to}`)).size,
+      count_raw_clicked: mine.length,
+    };
+  });
+  assert.deepEqual(
+    [...links].sort((a, b) => a.link_name.localeCompare(b.link_name)),
+    expectedLinks.sort((a, b) => a.link_name.localeCompare(b.link_name)),
+  );
+  assert.ok(
+    links.some((l) => l.link_name === 'buy'),
+    'data-msys-linkname names a link',
+  );
+
+  const deliveries = events.filter((e) => e.type === 'delivery');
+  const attempts = await get(`deliverability/attempt?${window}`);
+  const tries = (test: (n: number) => boolean) =>
+    deliveries.filter((e) => test(Number(e.num_retries))).length;
+  const expectedAttempts = [
+    { attempt: '1', count_delivered: tries((n) => n === 0) },
+    { attempt: '2', count_delivered: tries((n) => n === 1) },
+    { attempt: '3+', count_delivered: tries((n) => n >= 2) },
+  ].filter((a) => a.count_delivered > 0);
+  assert.deepEqual(attempts, expectedAttempts);
+
+  const campaigns = await api('GET', `/api/v1/metrics/campaigns?${window}`);
+  assert.deepEqual(campaigns.body, { results: { campaigns: ['api', 'autumn', 'spring'] } });
+  const matched = await api('GET', '/api/v1/metrics/domains?match=D2');
+  assert.deepEqual(matched.body, { results: { domains: ['d2.metrics.example'] } });
+  const pools = await api('GET', '/api/v1/metrics/ip-pools?limit=5');
+  assert.deepEqual(pools.body, { results: { 'ip-pools': ['default'] } });
+}
