@@ -6,7 +6,8 @@
  * on named and unnamed links across three domains, three campaigns and three sending domains —
  * and then every endpoint at every precision, in UTC and in two other time zones, answers exactly
  * the counts of the events that the events API returns (test/harness/metrics-expect.ts applies
- * SparkPost's definitions to them, independently of Sluice's rollup code).
+ * SparkPost's definitions to them, independently of Sluice's rollup code). Every documented
+ * response example has the shape of Sluice's answer to the same question.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -16,7 +17,7 @@ import { simpleParser } from 'mailparser';
 import { type ApiCall, apiClient, type Json } from '../harness/api-client.js';
 import { createKey, nodemailerSend, queuedId, sluiceCli } from '../harness/clients.js';
 import { type FaultScript, type FaultSink, startFaultSink } from '../harness/fault-sink.js';
-import { checkEndpoints } from '../harness/metrics-checks.js';
+import { checkDocumentedShapes, checkEndpoints } from '../harness/metrics-checks.js';
 import { expectedMetrics, pick } from '../harness/metrics-expect.js';
 import { freePort, waitFor } from '../harness/net.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
@@ -240,6 +241,10 @@ for (const store of ['embedded', 'redis'] as const) {
 
     test('every endpoint, precision and time zone answers the counts of the events', async () => {
       await checkEndpoints(api, events, started);
+    });
+
+    test("SparkPost's documented response examples: the same fields with the same types", async () => {
+      await checkDocumentedShapes(api, started);
     });
 
     test('the SparkPost Node client reaches the Metrics API through its generic get', async () => {

@@ -266,3 +266,225 @@ export async function checkEndpoints(api: ApiCall, events: Json[], started: numb
   const pools = await api('GET', '/api/v1/metrics/ip-pools?limit=5');
   assert.deepEqual(pools.body, { results: { 'ip-pools': ['default'] } });
 }
+
+/**
+ * SparkPost's documented response examples (developers.sparkpost.com, Metrics API), one row of
+ * each, with the query that asks for the same fields: an answer must have the same fields with
+ * the same JSON types.
+ */
+const DOCUMENTED: Array<[string, Record<string, unknown>]> = [
+  [
+    'deliverability/domain?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      domain: 'aol.com',
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+    },
+  ],
+  [
+    'deliverability/sending-domain?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+      sending_domain: 'foo.example.com',
+    },
+  ],
+  [
+    'deliverability/subaccount?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+      subaccount_id: 0,
+    },
+  ],
+  [
+    'deliverability/campaign?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      campaign_id: 'campaign-0',
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+    },
+  ],
+  [
+    'deliverability/template?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      template_id: 'template-0',
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+    },
+  ],
+  [
+    'deliverability/watched-domain?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      watched_domain: 'aol.com',
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+    },
+  ],
+  [
+    'deliverability/ip-pool?metrics=count_targeted,count_injected,count_rejected,count_sent',
+    {
+      ip_pool: 'ip-pool-0',
+      count_targeted: 34432,
+      count_injected: 32323,
+      count_rejected: 2343,
+      count_sent: 34344,
+    },
+  ],
+  [
+    'deliverability/time-series?precision=day&metrics=count_accepted,count_delivered,count_unique_clicked,total_msg_volume',
+    {
+      count_accepted: 217489,
+      count_delivered: 219916,
+      count_unique_clicked: 9123,
+      total_msg_volume: 1111464137,
+      ts: '2020-10-04T00:00:00-04:00',
+    },
+  ],
+  [
+    'deliverability/bounce-reason?metrics=count_inband_bounce,count_outofband_bounce,count_bounce',
+    {
+      reason: 'Some Fake Reason',
+      bounce_class_name: 'Invalid Recipient',
+      bounce_class_description: 'The recipient is invalid',
+      bounce_category_id: 1,
+      bounce_category_name: 'Hard',
+      classification_id: 10,
+      count_inband_bounce: 133,
+      count_outofband_bounce: 126,
+      count_bounce: 259,
+    },
+  ],
+  [
+    'deliverability/bounce-reason/domain?metrics=count_inband_bounce,count_outofband_bounce,count_bounce',
+    {
+      reason: 'Some Fake Reason',
+      domain: 'aol.com',
+      bounce_class_name: 'Invalid Recipient',
+      bounce_class_description: 'The recipient is invalid',
+      bounce_category_id: 1,
+      bounce_category_name: 'Hard',
+      classification_id: 10,
+      count_inband_bounce: 133,
+      count_outofband_bounce: 126,
+      count_bounce: 259,
+    },
+  ],
+  [
+    'deliverability/bounce-classification?metrics=count_bounce,count_inband_bounce,count_outofband_bounce',
+    {
+      bounce_class_name: 'Invalid Recipient',
+      bounce_class_description: 'The recipient is invalid',
+      bounce_category_name: 'Hard',
+      count_bounce: 249,
+      count_inband_bounce: 224,
+      count_outofband_bounce: 25,
+      classification_id: 10,
+    },
+  ],
+  [
+    'deliverability/rejection-reason?',
+    {
+      reason: '503 rejection message',
+      count_rejected: 24,
+      rejection_category_id: 1,
+      rejection_type: 'Policy Rejection',
+    },
+  ],
+  [
+    'deliverability/rejection-reason/domain?',
+    {
+      reason: '503 rejection message',
+      domain: 'aol.com',
+      count_rejected: 24,
+      rejection_category_id: 1,
+      rejection_type: 'Policy Rejection',
+    },
+  ],
+  [
+    'deliverability/delay-reason?',
+    { reason: '400 fake tempfail reason', count_delayed: 200, count_delayed_first: 100 },
+  ],
+  [
+    'deliverability/delay-reason/domain?',
+    {
+      reason: '400 fake tempfail reason',
+      domain: 'example.com',
+      count_delayed: 200,
+      count_delayed_first: 100,
+    },
+  ],
+  [
+    'deliverability/link-name?metrics=count_clicked,count_raw_clicked',
+    { link_name: 'top banner link', count_clicked: 123, count_raw_clicked: 456 },
+  ],
+  ['deliverability/attempt?', { attempt: '1', count_delivered: 100 }],
+];
+
+/** Field name → JSON type, for comparing shapes. */
+const shapeOf = (row: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(row)
+      .map(([k, v]) => [k, typeof v])
+      .sort(([a], [b]) => String(a).localeCompare(String(b))),
+  );
+
+export async function checkDocumentedShapes(api: ApiCall, started: number): Promise<void> {
+  const window = `from=${localTime(started - 120_000, 'UTC')}&to=${localTime(Date.now() + 60_000, 'UTC')}`;
+  for (const [query, example] of DOCUMENTED) {
+    const answer = await api('GET', `/api/v1/metrics/${query}&${window}`);
+    assert.equal(answer.status, 200, `${query}: ${JSON.stringify(answer.body)}`);
+    assert.deepEqual(Object.keys(answer.body), ['results'], query);
+    const [row] = answer.body.results as Array<Record<string, unknown>>;
+    assert.ok(row, `${query}: a row to compare`);
+    assert.deepEqual(shapeOf(row), shapeOf(example), query);
+  }
+  const summary = await api(
+    'GET',
+    `/api/v1/metrics/deliverability?${window}&metrics=count_targeted,count_injected,count_rejected,count_sent`,
+  );
+  assert.deepEqual(
+    shapeOf(summary.body.results[0]),
+    shapeOf({ count_targeted: 1, count_injected: 1, count_rejected: 1, count_sent: 1 }),
+  );
+  assert.deepEqual(summary.body.links[0], {
+    href: '/api/v1/metrics/deliverability',
+    rel: 'deliverability',
+    method: 'GET',
+  });
+  for (const [path, name] of [
+    ['campaigns', 'campaigns'],
+    ['templates', 'templates'],
+    ['domains', 'domains'],
+    ['sending-domains', 'sending-domains'],
+    ['ip-pools', 'ip-pools'],
+  ] as const) {
+    const list = await api('GET', `/api/v1/metrics/${path}?${window}`);
+    assert.equal(list.status, 200);
+    assert.deepEqual(Object.keys(list.body.results), [name]);
+    assert.ok(
+      Array.isArray(list.body.results[name]) &&
+        list.body.results[name].every((v: unknown) => typeof v === 'string'),
+    );
+  }
+  const root = await api('GET', '/api/v1/metrics/');
+  assert.deepEqual(root.body.results, {});
+  assert.deepEqual(root.body.links[0], { href: '/api/v1/metrics/', rel: '', method: 'GET' });
+  assert.ok(
+    root.body.links.some(
+      (l: Json) => l.href === '/api/v1/metrics/deliverability' && l.rel === 'deliverability',
+    ),
+  );
+}
