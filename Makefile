@@ -62,6 +62,7 @@ BENCHES += bench-auth
 BENCHES += bench-milter
 BENCHES += bench-http
 BENCHES += bench-tracking
+BENCHES += bench-metrics
 
 .PHONY: $(BENCHES)
 bench: $(BENCHES)
@@ -83,6 +84,9 @@ bench-http: system-deps build
 
 bench-tracking: build
 	bench/tracking
+
+bench-metrics: system-deps build
+	bench/metrics $(ARGS)
 
 example: build
 	$(NPM) run --silent example

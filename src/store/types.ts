@@ -227,16 +227,18 @@ export type MetricsGrouping = 'ref' | 'bucket' | 'none';
 export interface MetricsStore {
   /** Adds a batch's rollups (bulk loading and tests; event stores do this as they append). */
   apply(batch: RollupBatch): Promise<void>;
-  /** Every combination with rollups not yet pruned. */
-  dimensions(): Promise<MetricsDimsEntry[]>;
+  /** Every combination with rollups not yet pruned (the same array while nothing changed). */
+  dimensions(): Promise<readonly MetricsDimsEntry[]>;
   /**
    * Counter sums over the spans, for the combinations in `refs` (null: all of them). With refs
-   * null and grouping other than 'ref', the TOTAL rows are read (one row per bucket).
+   * null and grouping other than 'ref', the TOTAL rows are read (one row per bucket). Only the
+   * `counters` asked for (indexes; default all) are summed: the others read 0.
    */
   sum(
     spans: readonly MetricsSpan[],
     refs: readonly string[] | null,
     grouping: MetricsGrouping,
+    counters?: readonly number[],
   ): Promise<Map<string, number[]>>;
   /** Reason rows of one kind over the spans, summed per (class, reason), and per combination if byRef. */
   reasons(

@@ -134,7 +134,7 @@ describe('the Metrics API refuses what it cannot answer, naming it', () => {
       await refused(`${path}?${ok}`, 422, /not supported/);
   });
 
-  test('windows: too long for the precision, or older than the minute buckets', async () => {
+  test('windows: too long for the precision, or older than the minute buckets at a precision asked for', async () => {
     const threeDays = `from=${minute(Date.now() - 3 * 86_400_000)}&metrics=count_injected`;
     await refused(
       `deliverability?${threeDays}&precision=1min`,
@@ -157,9 +157,12 @@ describe('the Metrics API refuses what it cannot answer, naming it', () => {
       422,
       /^from: minute buckets are kept until/,
     );
-    const whole = `from=${minute(tenDaysAgo).slice(0, 13)}:00&to=${minute(tenDaysAgo + 7_200_000).slice(0, 13)}:00`;
-    const served = await api('GET', `/api/v1/metrics/deliverability/delay-reason?${whole}`);
-    assert.equal(served.status, 200, 'whole hours are served from hour rollups');
+    await refused(`deliverability?${old}&precision=1min`, 422, /^from: minute buckets are kept until/);
+    const edges = `from=${minute(tenDaysAgo)}&to=${minute(tenDaysAgo + 7_200_000)}`;
+    const reasons = await api('GET', `/api/v1/metrics/deliverability/delay-reason?${edges}`);
+    assert.equal(reasons.status, 200, 'without a precision parameter, old edges are rounded to the hour');
+    const unasked = await api('GET', `/api/v1/metrics/deliverability?${old}`);
+    assert.equal(unasked.status, 200, 'without a precision, hour is chosen where minutes are gone');
   });
 
   test('query_filters: not JSON or off its schema is a 400 listing the violations; a simple filter beside it is a 422', async () => {

@@ -153,6 +153,14 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
       expectCounts(total.get(''), TOTALS, `TOTAL at ${res}`);
     }
 
+    const some = await metrics.sum(
+      [{ res: 'hour', from: t - (t % 60), to: t - (t % 60) + 60 }],
+      null,
+      'none',
+      [C.delivered, C.unique_clicked],
+    );
+    expectCounts(some.get(''), { delivered: 2, unique_clicked: 1 }, 'only the counters asked for');
+
     const minutes = await metrics.sum([{ res: 'minute', from: t, to: t + 2 }], null, 'bucket');
     assert.deepEqual([...minutes.keys()].sort(), [String(t), String(t + 1)]);
     expectCounts(

@@ -98,6 +98,17 @@ export function metricValue(metric: string, row: readonly number[]): number {
   return Math.max(0, value);
 }
 
+/** The counters a set of metrics reads (a query sums only these). */
+export function countersOf(metrics: Iterable<string>): number[] {
+  const out = new Set<number>();
+  for (const metric of metrics) {
+    const formula = METRICS[metric];
+    if (!formula) continue;
+    for (const counter of [...formula.plus, ...(formula.minus ?? [])]) out.add(C[counter]);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
 /**
  * Metrics SparkPost documents that Sluice cannot count, with the reason given in the 422 that
  * names them (nothing is answered with a made-up zero).

@@ -6,16 +6,18 @@
  * A window's bounds are rounded to its precision (`from` down, `to` up, in its time zone, as
  * SparkPost documents: 04:22–06:37 at 5min is 04:20:00–06:39:59) and split into whole rollup
  * buckets, coarsest first (time.ts). A window that needs minute buckets older than the minute
- * retention is refused (MetricsQueryError), not answered from coarser rows that would cover
- * more than was asked. Bad input the caller could not have known is a MetricsQueryError naming
+ * retention is refused (MetricsQueryError) when its precision was asked for, not answered from
+ * coarser rows that would cover more than was asked; without a precision, such an edge is
+ * rounded to the hour (the finest precision kept there), as SparkPost rounds to a precision. Bad input the caller could not have known is a MetricsQueryError naming
  * the parameter; the HTTP routes answer it with a 422.
  */
-import type { MetricsSpan, MetricsStore } from '../../store/types.js';
+import type { MetricsDimsEntry, MetricsSpan, MetricsStore } from '../../store/types.js';
 import {
   BOUNCE_CATEGORY_IDS,
   bounceClassInfo,
   C,
   COUNTER_COUNT,
+  countersOf,
   metricValue,
   REJECTION_TYPES,
 } from './definitions.js';
@@ -95,6 +97,10 @@ const MAX_BUCKETS = 10_000;
 
 export class MetricsService {
   private readonly now: () => number;
+  private registry: { entries: readonly MetricsDimsEntry[]; dims: ReadonlyMap<string, MetricsDims> } = {
+    entries: [],
+    dims: new Map(),
+  };
 
   constructor(
     private readonly store: MetricsStore,
@@ -106,7 +112,7 @@ export class MetricsService {
   async summary(window: MetricsWindow, filter: MetricsFilter, metrics: readonly string[]): Promise<Row> {
     const { spans } = this.aggregateWindow(window);
     const selected = await this.select(filter);
-    const sums = await this.store.sum(spans, selected.refs, 'none');
+    const sums = await this.store.sum(spans, selected.refs, 'none', countersOf(metrics));
     return valuesOf(metrics, sums.get('') ?? zeros());
   }
 
@@ -123,7 +129,13 @@ export class MetricsService {
       filter,
       dimension === 'watched_domain' ? (d) => watched.has(d.domain) : undefined,
     );
-    const sums = await this.store.sum(spans, selected.refs, 'ref');
+    const by = ordering.orderBy ?? metrics[0];
+    const sums = await this.store.sum(
+      spans,
+      selected.refs,
+      'ref',
+      countersOf(by ? [...metrics, by] : metrics),
+    );
     const groups = new Map<string, number[]>();
     for (const [ref, row] of sums) {
       const dims = selected.dims.get(ref);
@@ -132,7 +144,6 @@ export class MetricsService {
       groups.set(key, add(groups.get(key), row));
     }
     const field = GROUP_FIELDS[dimension];
-    const by = ordering.orderBy ?? metrics[0];
     const rows = [...groups].map(([key, row]) => ({
       row: { [field]: dimension === 'subaccount' ? Number(key) : key, ...valuesOf(metrics, row) } as Row,
       // The order metric need not be among those returned.
@@ -156,13 +167,19 @@ export class MetricsService {
     const spans: MetricsSpan[] = [{ res, from: bounds[0]!, to: bounds.at(-1)! }];
     this.checkHorizon(spans);
     const selected = await this.select(filter);
-    const sums = await this.store.sum(spans, selected.refs, 'bucket');
-    const buckets = bounds.slice(0, -1).map(() => zeros());
+    const sums = await this.store.sum(spans, selected.refs, 'bucket', countersOf(metrics));
+    const buckets = new Array<number[] | undefined>(bounds.length - 1);
     for (const [bucket, row] of sums) {
       const at = indexOf(bounds, Number(bucket));
       if (at >= 0) buckets[at] = add(buckets[at], row);
     }
-    return buckets.map((row, i) => ({ ...valuesOf(metrics, row), ts: formatInstant(bounds[i]!, series) }));
+    const empty = valuesOf(metrics, zeros());
+    const out: Row[] = [];
+    for (let i = 0; i < bounds.length - 1; i++) {
+      const row = buckets[i];
+      out.push({ ...(row ? valuesOf(metrics, row) : empty), ts: formatInstant(bounds[i]!, series) });
+    }
+    return out;
   }
 
   async bounceReasons(
@@ -267,7 +284,14 @@ export class MetricsService {
   async attempts(window: MetricsWindow, filter: MetricsFilter): Promise<Row[]> {
     const { spans } = this.reasonWindow(window);
     const selected = await this.select(filter);
-    const row = (await this.store.sum(spans, selected.refs, 'none')).get('') ?? zeros();
+    const row =
+      (
+        await this.store.sum(spans, selected.refs, 'none', [
+          C.delivered,
+          C.delivered_first,
+          C.delivered_second,
+        ])
+      ).get('') ?? zeros();
     const first = row[C.delivered_first]!;
     const second = row[C.delivered_second]!;
     const later = Math.max(0, row[C.delivered]! - first - second);
@@ -310,7 +334,14 @@ export class MetricsService {
     const from = Math.floor(window.from / 60_000);
     const to = Math.ceil(window.to / 60_000);
     if (!(from < to)) throw new MetricsQueryError('from', 'must be before to');
-    const precision = window.precision ?? defaultPrecision(from, to);
+    let precision = window.precision ?? defaultPrecision(from, to);
+    // Unasked for, 1min would be refused past the minute retention: hour is the finest there is.
+    if (
+      window.precision === undefined &&
+      precision === '1min' &&
+      from < this.store.horizon(this.now()).minute
+    )
+      precision = 'hour';
     if (!series && (precision === '12hr' || precision === 'week' || precision === 'month'))
       throw new MetricsQueryError('precision', `${precision} is for time-series only`);
     const zone = followsZone(precision) ? (window.timezone ?? 'UTC') : 'UTC';
@@ -332,11 +363,18 @@ export class MetricsService {
     return { spans };
   }
 
-  /** The reason endpoints take no precision: the window is whole minutes. */
+  /**
+   * The endpoints without a precision parameter (reasons, link names, attempts, lists): whole
+   * minutes, except that an edge older than the minute buckets is rounded out to its hour, as
+   * precision=hour would round it.
+   */
   private reasonWindow(window: MetricsWindow): { spans: MetricsSpan[] } {
-    const from = Math.floor(window.from / 60_000);
-    const to = Math.ceil(window.to / 60_000);
+    const oldest = this.store.horizon(this.now()).minute;
+    let from = Math.floor(window.from / 60_000);
+    let to = Math.ceil(window.to / 60_000);
     if (!(from < to)) throw new MetricsQueryError('from', 'must be before to');
+    if (from < oldest) from = floorTo('hour', from, 'UTC');
+    if (to < oldest) to = ceilTo('hour', to, 'UTC');
     const spans = decompose(from, to);
     this.checkHorizon(spans);
     return { spans };
@@ -357,10 +395,13 @@ export class MetricsService {
   private async select(
     filter: MetricsFilter,
     restrict?: (dims: MetricsDims) => boolean,
-  ): Promise<{ refs: string[] | null; dims: Map<string, MetricsDims> }> {
+  ): Promise<{ refs: string[] | null; dims: ReadonlyMap<string, MetricsDims> }> {
     await this.options.settle?.();
     const entries = await this.store.dimensions();
-    const dims = new Map(entries.map((e) => [e.ref, e.dims]));
+    // The store hands out the same list until it changes: the lookup is built once per change.
+    if (entries !== this.registry.entries)
+      this.registry = { entries, dims: new Map(entries.map((e) => [e.ref, e.dims])) };
+    const { dims } = this.registry;
     if (selectsAll(filter) && !restrict) return { refs: null, dims };
     const refs = entries
       .filter((e) => matches(filter, e.dims) && (!restrict || restrict(e.dims)))

@@ -146,7 +146,7 @@ export function followsZone(precision: Precision): boolean {
 
 /** An instant as ISO 8601 with the zone's offset: 2020-10-04T00:00:00-04:00. */
 export function formatInstant(minute: number, zone: string): string {
-  const offset = offsetAt(zone, minute);
+  const offset = zone === 'UTC' ? 0 : offsetAt(zone, minute);
   const wall = new Date((minute + offset) * 60_000).toISOString().slice(0, 19);
   const sign = offset < 0 ? '-' : '+';
   const abs = Math.abs(offset);

@@ -9,6 +9,7 @@
  * combinations not seen since then. Deletes go in small statements, so writers are not held up.
  */
 import type Database from 'better-sqlite3';
+import { COUNTER_COUNT } from '../../core/metrics/definitions.js';
 import { DEFAULT_RETENTION, horizons, type MetricsRetention } from '../../core/metrics/retention.js';
 import type { RollupBatch } from '../../core/metrics/rollup.js';
 import {
@@ -22,10 +23,13 @@ import {
 import type { MetricsDimsEntry, MetricsGrouping, MetricsSpan, MetricsStore, ReasonSum } from '../types.js';
 import { COUNTER_COLUMNS, MetricsWriter } from './metrics-writer.js';
 
+const ALL = COUNTER_COLUMNS.map((_, i) => i);
+
 export class EmbeddedMetricsStore implements MetricsStore {
   private readonly writer: MetricsWriter;
   private readonly applyAll;
   private dims = new Map<number, MetricsDimsEntry>();
+  private dimsList: MetricsDimsEntry[] = [];
   private dimsStamp = '';
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -41,8 +45,10 @@ export class EmbeddedMetricsStore implements MetricsStore {
     this.applyAll.immediate(batch);
   }
 
+  /** The same array until the registry changes, so callers may cache what they derive from it. */
   async dimensions(): Promise<MetricsDimsEntry[]> {
-    return [...this.loadDims().values()];
+    this.loadDims();
+    return this.dimsList;
   }
 
   /** The combination registry, reloaded only when it changed (count or newest id). */
@@ -59,6 +65,7 @@ export class EmbeddedMetricsStore implements MetricsStore {
     }>)
       dims.set(row.id, { ref: String(row.id), dims: parseDimsKey(row.key) });
     this.dims = dims;
+    this.dimsList = [...dims.values()];
     this.dimsStamp = stamp;
     return dims;
   }
@@ -67,9 +74,10 @@ export class EmbeddedMetricsStore implements MetricsStore {
     spans: readonly MetricsSpan[],
     refs: readonly string[] | null,
     grouping: MetricsGrouping,
+    counters: readonly number[] = ALL,
   ): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    if (refs !== null && refs.length === 0) return out;
+    if ((refs !== null && refs.length === 0) || counters.length === 0) return out;
     const group = grouping === 'ref' ? 'dims' : grouping === 'bucket' ? 'bucket' : "''";
     const within =
       refs === null
@@ -77,8 +85,9 @@ export class EmbeddedMetricsStore implements MetricsStore {
           ? 'dims IN (SELECT id FROM metric_dims)'
           : 'dims = 0'
         : 'dims IN (SELECT value FROM json_each(?))';
+    // Summing is most of a query's cost: only the columns the metrics asked for read.
     const sql =
-      `SELECT ${group} AS g, ${COUNTER_COLUMNS.map((c) => `sum(${c})`).join(', ')} FROM metric_rows ` +
+      `SELECT ${group} AS g, ${counters.map((c) => `sum(${COUNTER_COLUMNS[c]})`).join(', ')} FROM metric_rows ` +
       `WHERE res = ? AND ${within} AND bucket >= ? AND bucket < ? GROUP BY g`;
     const statement = this.statement(sql).raw(true);
     const list = refs === null ? null : JSON.stringify(refs.map(Number));
@@ -88,9 +97,12 @@ export class EmbeddedMetricsStore implements MetricsStore {
       args.push(span.from, span.to);
       for (const row of statement.all(...args) as unknown[][]) {
         const key = String(row[0]);
-        const into = out.get(key);
-        if (!into) out.set(key, row.slice(1).map(Number));
-        else for (let i = 1; i < row.length; i++) into[i - 1]! += Number(row[i]);
+        let into = out.get(key);
+        if (!into) {
+          into = new Array<number>(COUNTER_COUNT).fill(0);
+          out.set(key, into);
+        }
+        for (let i = 0; i < counters.length; i++) into[counters[i]!]! += Number(row[i + 1]);
       }
     }
     return out;

@@ -20,7 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SluiceEvent } from '../../core/events.js';
-import { C } from '../../core/metrics/definitions.js';
+import { C, COUNTER_COUNT } from '../../core/metrics/definitions.js';
 import { DEFAULT_RETENTION, horizons, type MetricsRetention } from '../../core/metrics/retention.js';
 import {
   aggregateEvents,
@@ -131,31 +131,51 @@ end
 redis.call('SET', KEYS[1], '1', 'PX', 86400000)
 return 1`;
 
-/** Iterates the buckets of the spans (ARGV from index 4 on: size, from, to each). */
-const SPANS = `
+/**
+ * Common head of the query scripts. ARGV: base, mode, counters ("0,4,…" 0-based; '' all), nspans,
+ * spans (size, from, to)…, refs… Sums go to `sums[group]`, per counter position (1-based).
+ */
+const QUERY_HEAD = `
 local spans = {}
-local nspans = tonumber(ARGV[3])
+local nspans = tonumber(ARGV[4])
 for s = 0, nspans - 1 do
-  spans[#spans + 1] = { tonumber(ARGV[4 + s * 3]), tonumber(ARGV[5 + s * 3]), tonumber(ARGV[6 + s * 3]) }
+  spans[#spans + 1] = { tonumber(ARGV[5 + s * 3]), tonumber(ARGV[6 + s * 3]), tonumber(ARGV[7 + s * 3]) }
 end
 local refs = {}
-for i = 4 + nspans * 3, #ARGV do refs[#refs + 1] = ARGV[i] end
+for i = 5 + nspans * 3, #ARGV do refs[#refs + 1] = ARGV[i] end
+local wanted = nil
+if ARGV[3] ~= '' then
+  wanted = {}
+  for n in string.gmatch(ARGV[3], '%d+') do wanted[tonumber(n) + 1] = true end
+end
 local sums, order = {}, {}
 local function fold(group, value)
   local cur = sums[group]
-  if not cur then order[#order + 1] = group end
-  sums[group] = packed_add(cur, value)
+  if not cur then cur = {}; sums[group] = cur; order[#order + 1] = group end
+  local i = 0
+  for n in string.gmatch(value, '[^,]+') do
+    i = i + 1
+    if not wanted or wanted[i] then cur[i] = (cur[i] or 0) + tonumber(n) end
+  end
 end
 local function result()
   local out = {}
-  for _, g in ipairs(order) do out[#out + 1] = g; out[#out + 1] = sums[g] end
+  for _, g in ipairs(order) do
+    local cur, parts, top = sums[g], {}, 0
+    for i in pairs(cur) do if i > top then top = i end end
+    for i = 1, top do parts[i] = string.format('%.0f', cur[i] or 0) end
+    out[#out + 1] = g
+    out[#out + 1] = table.concat(parts, ',')
+  end
   return out
 end
 `;
 
-/** KEYS: registry (routing only). ARGV: base, grouping, nspans, spans…, refs… */
-const SUM = `${LUA_HELPERS}${SPANS}
+/** KEYS: registry (routing only). ARGV: base, grouping, counters, nspans, spans…, refs… */
+const SUM = `${QUERY_HEAD}
 local base, grouping = ARGV[1], ARGV[2]
+local set = nil
+if #refs > 0 then set = {} for _, r in ipairs(refs) do set[r] = true end end
 for _, span in ipairs(spans) do
   local size = span[1]
   for bucket = span[2], span[3] - size, size do
@@ -169,13 +189,22 @@ for _, span in ipairs(spans) do
         local v = redis.call('HGET', key, '')
         if v then fold(group, v) end
       end
-    elseif redis.call('EXISTS', key) == 1 then
-      for from = 1, #refs, 200 do
-        local chunk = {}
-        for i = from, math.min(from + 199, #refs) do chunk[#chunk + 1] = refs[i] end
-        local values = redis.call('HMGET', key, unpack(chunk))
-        for i, v in ipairs(values) do
-          if v then fold(grouping == 'ref' and chunk[i] or group, v) end
+    else
+      local fields = redis.call('HLEN', key)
+      if fields > 0 and fields < #refs then
+        -- Fewer combinations in this bucket than asked for: read them all, keep the wanted.
+        local h = redis.call('HGETALL', key)
+        for i = 1, #h, 2 do
+          if set[h[i]] then fold(grouping == 'ref' and h[i] or group, h[i + 1]) end
+        end
+      elseif fields > 0 then
+        for from = 1, #refs, 200 do
+          local chunk = {}
+          for i = from, math.min(from + 199, #refs) do chunk[#chunk + 1] = refs[i] end
+          local values = redis.call('HMGET', key, unpack(chunk))
+          for i, v in ipairs(values) do
+            if v then fold(grouping == 'ref' and chunk[i] or group, v) end
+          end
         end
       end
     end
@@ -183,12 +212,12 @@ for _, span in ipairs(spans) do
 end
 return result()`;
 
-/** KEYS: registry (routing only). ARGV: base, "kind:byRef", nspans, spans…, refs… */
-const REASONS = `${LUA_HELPERS}${SPANS}
+/** KEYS: registry (routing only). ARGV: base, "kind:byRef", '', nspans, spans…, refs… */
+const REASONS = `${QUERY_HEAD}
 local base = ARGV[1]
 local kind, byref = string.match(ARGV[2], '^(%d+):(%d)$')
-local wanted = nil
-if #refs > 0 then wanted = {} for _, r in ipairs(refs) do wanted[r] = true end end
+local set = nil
+if #refs > 0 then set = {} for _, r in ipairs(refs) do set[r] = true end end
 for _, span in ipairs(spans) do
   local size = span[1]
   for bucket = span[2], span[3] - size, size do
@@ -196,7 +225,7 @@ for _, span in ipairs(spans) do
     for i = 1, #h, 2 do
       local tab = string.find(h[i], '\\t', 1, true)
       local dims = string.sub(h[i], 1, tab - 1)
-      if not wanted or wanted[dims] then
+      if not set or set[dims] then
         fold(byref == '1' and h[i] or string.sub(h[i], tab + 1), h[i + 1])
       end
     end
@@ -262,7 +291,7 @@ export class RedisMetricsStore implements MetricsStore {
     await this.scripts.apply([`${this.base}seg:${marker}`], args);
   }
 
-  async dimensions(): Promise<MetricsDimsEntry[]> {
+  async dimensions(): Promise<readonly MetricsDimsEntry[]> {
     const version = (await this.redis.get(`${this.base}dv`)) ?? '0';
     if (this.cache?.version === version) return this.cache.entries;
     const all = await this.redis.hgetall(`${this.base}d`);
@@ -275,14 +304,21 @@ export class RedisMetricsStore implements MetricsStore {
     spans: readonly MetricsSpan[],
     refs: readonly string[] | null,
     grouping: MetricsGrouping,
+    counters?: readonly number[],
   ): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    if ((refs !== null && refs.length === 0) || spans.length === 0) return out;
+    if ((refs !== null && refs.length === 0) || spans.length === 0 || counters?.length === 0) return out;
     const flat = (await this.scripts.sum(
       [`${this.base}d`],
-      [this.base, grouping, ...spanArgs(spans), ...(refs ?? [])],
+      [this.base, grouping, counters ? counters.join(',') : '', ...spanArgs(spans), ...(refs ?? [])],
     )) as string[];
-    for (let i = 0; i < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!.split(',').map(Number));
+    for (let i = 0; i < flat.length; i += 2) {
+      const row = new Array<number>(COUNTER_COUNT).fill(0);
+      flat[i + 1]!.split(',').forEach((n, j) => {
+        if (j < COUNTER_COUNT) row[j] = Number(n);
+      });
+      out.set(flat[i]!, row);
+    }
     return out;
   }
 
@@ -295,7 +331,7 @@ export class RedisMetricsStore implements MetricsStore {
     if ((refs !== null && refs.length === 0) || spans.length === 0) return [];
     const flat = (await this.scripts.reasons(
       [`${this.base}d`],
-      [this.base, `${REASON_KINDS[kind]}:${byRef ? 1 : 0}`, ...spanArgs(spans), ...(refs ?? [])],
+      [this.base, `${REASON_KINDS[kind]}:${byRef ? 1 : 0}`, '', ...spanArgs(spans), ...(refs ?? [])],
     )) as string[];
     const out: ReasonSum[] = [];
     for (let i = 0; i < flat.length; i += 2) {
