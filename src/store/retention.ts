@@ -1,8 +1,8 @@
 /**
  * Event retention for `sluice serve`: once at start and then hourly, events older than
- * `events.retention` are pruned from a store that supports it, and Metrics API rollups past
- * `metrics.retention` / `metrics.minute_retention`. Failures are logged and retried at the next
- * tick; pruning never blocks a door.
+ * `events.retention` are pruned from a store that supports it; Metrics API rollups are folded
+ * and pruned (`metrics.retention` / `metrics.minute_retention`). Failures are logged and retried
+ * at the next tick; neither blocks a door.
  */
 import type { Logger } from '../log.js';
 import type { EventStore, MetricsStore } from './types.js';
@@ -41,21 +41,31 @@ export function startEventRetention(
   };
 }
 
-/** Hourly (and at start): rollups past their retention go (MetricsStore.prune). */
+/**
+ * Metrics rollup upkeep: every minute, finished hours are folded into hour and day rows
+ * (MetricsStore.compact; several nodes sharing Redis may all run it, each hour is folded once);
+ * hourly, rollups past their retention go (prune). Both also run at start.
+ */
 export function startMetricsRetention(
   metrics: MetricsStore,
   log: Logger,
-  intervalMs = HOUR_MS,
+  intervalMs = 60_000,
+  pruneEvery = 60,
 ): { stop(): void } {
   let running = false;
+  let ticks = 0;
   const tick = async () => {
     if (running) return;
     running = true;
     try {
-      const removed = await metrics.prune(Date.now());
-      if (removed > 0) log.info({ removed }, 'pruned old metrics rollups');
+      const folded = await metrics.compact(Date.now());
+      if (folded > 0) log.debug({ hours: folded }, 'folded metrics rollups');
+      if (ticks++ % pruneEvery === 0) {
+        const removed = await metrics.prune(Date.now());
+        if (removed > 0) log.info({ removed }, 'pruned old metrics rollups');
+      }
     } catch (error) {
-      log.error({ err: error }, 'metrics rollup pruning failed; will retry');
+      log.error({ err: error }, 'metrics rollup upkeep failed; will retry');
     } finally {
       running = false;
     }

@@ -5,7 +5,7 @@
 
 import type { SluiceEvent } from '../core/events.js';
 import type { Grant } from '../core/grants.js';
-import type { MetricsDims, ReasonKind, Resolution, RollupBatch } from '../core/metrics/rollup.js';
+import type { Dimension, MetricsDims, ReasonKind, Resolution, RollupBatch } from '../core/metrics/rollup.js';
 
 export interface ApiKeyRecord {
   id: string;
@@ -201,13 +201,18 @@ export interface MetricsSpan {
   to: number;
 }
 
-/** A dimension combination the store holds rollups for, and the store's reference to it. */
+/**
+ * A key the store holds rollups for, and the store's reference to it: a full combination of the
+ * dimensions, or (hour and day rows only) its projection on one dimension (`kind` names it; the
+ * other dimensions read '').
+ */
 export interface MetricsDimsEntry {
   ref: string;
+  kind: 'full' | Dimension;
   dims: MetricsDims;
 }
 
-/** Summed reason rows; `ref` is null when summed over combinations. */
+/** Summed reason rows; `ref` is null when summed over keys. */
 export interface ReasonSum {
   ref: string | null;
   cls: number;
@@ -215,41 +220,51 @@ export interface ReasonSum {
   n: [number, number];
 }
 
-/** How sum() groups: per combination, per bucket start (as a decimal string), or one sum (''). */
+/** How sum() groups: per key, per bucket start (as a decimal string), or one sum (''). */
 export type MetricsGrouping = 'ref' | 'bucket' | 'none';
 
 /**
- * The Metrics API's rollups (core/metrics/rollup.ts has the layout). The event stores apply a
- * batch's rollups with the events themselves (same SQLite transaction; on Redis a script as
- * idempotent as the events' own), unless `metrics.rollups` is off. Queries read rollups only,
- * never events: their cost follows the rows in range, not the number of events.
+ * Which rows a query reads: the listed keys, 'total' (the TOTAL rows: everything, one row per
+ * bucket), or (reasons at minute resolution, where there is no TOTAL) null for every row.
+ */
+export type MetricsRefs = readonly string[] | 'total' | null;
+
+/** What the rollups cover at an instant: the oldest bucket kept per resolution, and the compaction watermark. */
+export interface MetricsCoverage {
+  oldest: Record<Resolution, number>;
+  /** Minutes before this are folded into hour and day rows; from it on, only minute rows hold data. */
+  folded: number;
+}
+
+/**
+ * The Metrics API's rollups (core/metrics/rollup.ts and coarse.ts have the layout). The event
+ * stores apply a batch's rollups with the events themselves (same SQLite transaction; on Redis a
+ * script as idempotent as the events' own), unless `metrics.rollups` is off. Queries read
+ * rollups only, never events: their cost follows the rows in range, not the number of events.
  */
 export interface MetricsStore {
   /** Adds a batch's rollups (bulk loading and tests; event stores do this as they append). */
   apply(batch: RollupBatch): Promise<void>;
-  /** Every combination with rollups not yet pruned (the same array while nothing changed). */
+  /** Every key with rollups not yet pruned (the same array while nothing changed). */
   dimensions(): Promise<readonly MetricsDimsEntry[]>;
-  /**
-   * Counter sums over the spans, for the combinations in `refs` (null: all of them). With refs
-   * null and grouping other than 'ref', the TOTAL rows are read (one row per bucket). Only the
-   * `counters` asked for (indexes; default all) are summed: the others read 0.
-   */
+  /** Counter sums over the spans; only the `counters` asked for (indexes; default all) are summed. */
   sum(
     spans: readonly MetricsSpan[],
-    refs: readonly string[] | null,
+    refs: MetricsRefs,
     grouping: MetricsGrouping,
     counters?: readonly number[],
   ): Promise<Map<string, number[]>>;
-  /** Reason rows of one kind over the spans, summed per (class, reason), and per combination if byRef. */
+  /** Reason rows of one kind over the spans, summed per (class, reason), and per key if byRef. */
   reasons(
     kind: ReasonKind,
     spans: readonly MetricsSpan[],
-    refs: readonly string[] | null,
+    refs: MetricsRefs,
     byRef: boolean,
   ): Promise<ReasonSum[]>;
-  /** The oldest bucket start (minutes) still kept at each resolution, at `now` (ms). */
-  horizon(now: number): Record<Resolution, number>;
-  /** Deletes rollups past their retention; resolves with how many rows went. */
+  coverage(now: number): Promise<MetricsCoverage>;
+  /** Folds finished hours of minute rows into hour and day rows; resolves with how many hours. */
+  compact(now: number): Promise<number>;
+  /** Deletes rollups past their retention (never minute rows not yet folded); how many rows went. */
   prune(now: number): Promise<number>;
 }
 

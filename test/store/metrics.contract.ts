@@ -137,6 +137,7 @@ const TOTALS = {
 };
 
 export function metricsContract(name: string, open: () => Promise<MetricsFixture>): void {
+  compactionTest(name, open);
   test(`${name}: events are counted into rollups at every resolution, per combination and in total`, async () => {
     const { events, metrics, settle } = await open();
     const t = baseMinute();
@@ -149,7 +150,7 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
       const size = res === 'minute' ? 1 : res === 'hour' ? 60 : 1440;
       const from = t - (t % size);
       const span: MetricsSpan = { res, from, to: from + Math.max(size, 2) };
-      const total = await metrics.sum([span], null, 'none');
+      const total = await metrics.sum([span], 'total', 'none');
       expectCounts(total.get(''), TOTALS, `TOTAL at ${res}`);
     }
 
@@ -161,7 +162,7 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
     );
     expectCounts(some.get(''), { delivered: 2, unique_clicked: 1 }, 'only the counters asked for');
 
-    const minutes = await metrics.sum([{ res: 'minute', from: t, to: t + 2 }], null, 'bucket');
+    const minutes = await metrics.sum([{ res: 'minute', from: t, to: t + 2 }], 'total', 'bucket');
     assert.deepEqual([...minutes.keys()].sort(), [String(t), String(t + 1)]);
     expectCounts(
       minutes.get(String(t + 1)),
@@ -181,7 +182,7 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
       'second minute',
     );
 
-    const dims = await metrics.dimensions();
+    const dims = (await metrics.dimensions()).filter((d) => d.kind === 'full');
     const c1 = dims.filter((d) => d.dims.campaign === 'c1').map((d) => d.ref);
     assert.equal(c1.length, 2, 'c1 went to two recipient domains');
     assert.ok(dims.every((d) => d.dims.sending_domain === 'send.example' && d.dims.ip_pool === 'default'));
@@ -214,26 +215,43 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
       { ...pick(c1d1), injected: 2, inband_bounce: 1, hard_bounce: 1 },
       'c1 summed',
     );
-    const all = await metrics.sum([hour], null, 'ref');
-    assert.equal(all.size, dims.length, 'every combination, TOTAL left out');
+    const all = await metrics.sum(
+      [hour],
+      dims.map((d) => d.ref),
+      'ref',
+    );
+    assert.equal(all.size, dims.length, 'every combination');
+    const domains = (await metrics.dimensions()).filter((d) => d.kind === 'domain');
+    assert.deepEqual(domains.map((d) => d.dims.domain).sort(), ['d1.example', 'd2.example']);
+    const perDomain = await metrics.sum(
+      [hour],
+      domains.map((d) => d.ref),
+      'ref',
+      [C.injected],
+    );
+    assert.deepEqual(
+      domains.map((d) => perDomain.get(d.ref)?.[C.injected]),
+      domains.map((d) => (d.dims.domain === 'd1.example' ? 2 : 2)),
+      'the domain projection: injections per domain',
+    );
 
-    const bounces = await metrics.reasons('bounce', [hour], null, false);
+    const bounces = await metrics.reasons('bounce', [hour], 'total', false);
     assert.deepEqual(bounces.map((r) => [r.cls, r.reason, ...r.n]).sort(), [
       [10, '550 5.1.1 <…@d2.example>: user unknown', 1, 0],
       [10, '550 no such user', 0, 1],
       [50, '554 blocked', 1, 0],
     ]);
-    const delays = await metrics.reasons('delay', [hour], null, false);
+    const delays = await metrics.reasons('delay', [hour], 'total', false);
     assert.deepEqual(
       delays.map((r) => [r.reason, ...r.n]),
       [['421 4.7.0 try later', 2, 1]],
     );
-    const rejections = await metrics.reasons('rejection', [hour], null, false);
+    const rejections = await metrics.reasons('rejection', [hour], 'total', false);
     assert.deepEqual(rejections.map((r) => [r.cls, r.reason, r.n[0]]).sort(), [
       [1, '550 5.7.1 suppressed', 1],
       [3, 'missing {{name}}', 1],
     ]);
-    const links = await metrics.reasons('link', [hour], null, false);
+    const links = await metrics.reasons('link', [hour], 'total', false);
     assert.deepEqual(links.map((r) => [r.reason, ...r.n]).sort(), [
       ['buy', 2, 1],
       ['https://shop.example/faq', 1, 1],
@@ -260,14 +278,14 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
     addCount(batch, old, dims, C.injected, 5);
     batch.dims.set(dims, old);
     await metrics.apply(batch);
-    const horizon = metrics.horizon(now);
-    assert.ok(horizon.minute > old && horizon.hour <= old, 'the minute bucket is past retention');
-    const minute = await metrics.sum([{ res: 'minute', from: old, to: old + 1 }], null, 'none');
+    const { oldest } = await metrics.coverage(now);
+    assert.ok(oldest.minute > old && oldest.hour <= old, 'the minute bucket is past retention');
+    const minute = await metrics.sum([{ res: 'minute', from: old, to: old + 1 }], 'total', 'none');
     assert.equal(minute.size, 0);
     const day = old - (old % 1440);
-    const total = await metrics.sum([{ res: 'day', from: day, to: day + 1440 }], null, 'none');
+    const total = await metrics.sum([{ res: 'day', from: day, to: day + 1440 }], 'total', 'none');
     expectCounts(total.get(''), { injected: 5 }, 'day TOTAL');
-    const entry = (await metrics.dimensions()).find((d) => d.dims.campaign === 'bulk');
+    const entry = (await metrics.dimensions()).find((d) => d.kind === 'full' && d.dims.campaign === 'bulk');
     assert.deepEqual(entry?.dims, {
       domain: 'applied.example',
       campaign: 'bulk',
@@ -282,6 +300,58 @@ export function metricsContract(name: string, open: () => Promise<MetricsFixture
     assert.equal(
       (await metrics.dimensions()).find((d) => d.dims.campaign === 'bulk'),
       undefined,
+    );
+  });
+}
+
+/** Registers the compaction test; separate so the contract reads in order. */
+function compactionTest(name: string, open: () => Promise<MetricsFixture>): void {
+  test(`${name}: the current hour is minute rows until compact() folds it, once, with its projections`, async () => {
+    const { events, metrics, settle } = await open();
+    const now = Date.now();
+    const minute = Math.floor(now / 60_000);
+    const hour = minute - (minute % 60);
+    const at = (type: string, rcpt: string, campaign: string) =>
+      event(type, minute, { rcpt_to: rcpt, campaign_id: campaign, timestamp: new Date(now).toISOString() });
+    events.appendMany([
+      at('injection', 'a@x1.example', 'k1'),
+      at('injection', 'b@x2.example', 'k1'),
+      at('injection', 'c@x2.example', 'k2'),
+      at('delivery', 'a@x1.example', 'k1'),
+    ]);
+    await settle();
+    const span = { res: 'hour' as const, from: hour, to: hour + 60 };
+    assert.equal((await metrics.coverage(now)).folded, hour, 'a fresh store folds from the current hour');
+    assert.equal((await metrics.sum([span], 'total', 'none')).size, 0, 'not folded yet');
+    const minutes = (
+      await metrics.sum([{ res: 'minute', from: minute, to: minute + 1 }], 'total', 'none')
+    ).get('');
+    expectCounts(minutes, { injected: 3, delivered: 1, delivered_first: 1 }, 'the minute rows');
+
+    const later = (hour + 63) * 60_000;
+    assert.equal(await metrics.compact(later), 1, 'one finished hour');
+    assert.equal((await metrics.coverage(later)).folded, hour + 60);
+    assert.equal(await metrics.compact(later), 0, 'nothing twice');
+    expectCounts(
+      (await metrics.sum([span], 'total', 'none')).get(''),
+      { injected: 3, delivered: 1, delivered_first: 1 },
+      'hour TOTAL',
+    );
+    const day = { res: 'day' as const, from: hour - (hour % 1440), to: hour - (hour % 1440) + 1440 };
+    expectCounts(
+      (await metrics.sum([day], 'total', 'none')).get(''),
+      { injected: 3, delivered: 1, delivered_first: 1 },
+      'day TOTAL',
+    );
+    const campaigns = (await metrics.dimensions()).filter((d) => d.kind === 'campaign');
+    const perCampaign = await metrics.sum(
+      [span],
+      campaigns.map((d) => d.ref),
+      'ref',
+    );
+    assert.deepEqual(
+      Object.fromEntries(campaigns.map((d) => [d.dims.campaign, perCampaign.get(d.ref)?.[C.injected]])),
+      { k1: 2, k2: 1 },
     );
   });
 }

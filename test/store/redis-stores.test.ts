@@ -162,10 +162,14 @@ test('redis: a rollup chunk sent twice is counted once, and bucket hashes expire
   ];
   await metrics.applyEvents('seg-a:0', chunk);
   await metrics.applyEvents('seg-a:0', chunk);
-  const total = await metrics.sum([{ res: 'minute', from: minute, to: minute + 1 }], null, 'none');
+  const total = await metrics.sum([{ res: 'minute', from: minute, to: minute + 1 }], 'total', 'none');
   assert.equal(total.get('')?.[1], 1, 'delivered once');
   const ttl = await c.pttl(`${names.base('mx')}r:1:${minute}`);
   assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000 + 120_000, `minute bucket TTL ${ttl}`);
+  const hour = minute - (minute % 60);
+  await metrics.compact((hour + 63) * 60_000);
+  const folded = await metrics.sum([{ res: 'hour', from: hour, to: hour + 60 }], 'total', 'none');
+  assert.equal(folded.get('')?.[1], 1, 'folded once');
   const dayTtl = await c.pttl(`${names.base('mx')}r:1440:${minute - (minute % 1440)}`);
   assert.ok(dayTtl > 179 * 86_400_000, `day bucket TTL ${dayTtl}`);
 });

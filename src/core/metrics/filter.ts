@@ -5,7 +5,7 @@
  * `like` (contains one of them, case-insensitive), `notEq`, `notLike`). Filtering happens on the
  * store's list of combinations, so rollup rows are read only for the combinations that match.
  */
-import type { MetricsDims } from './rollup.js';
+import type { Dimension, MetricsDims } from './rollup.js';
 
 export const FILTER_KEYS = [
   'domains',
@@ -45,6 +45,29 @@ export interface AdvancedFilter {
 export interface MetricsFilter {
   simple?: SimpleFilter;
   advanced?: AdvancedFilter;
+}
+
+/** The dimension each filter key compares. */
+export const FILTER_DIMENSIONS: Record<FilterKey, Dimension> = {
+  domains: 'domain',
+  campaigns: 'campaign',
+  templates: 'template',
+  sending_domains: 'sending_domain',
+  subaccounts: 'subaccount',
+  ip_pools: 'ip_pool',
+};
+
+/** The dimensions a filter looks at (a query on one of them can read its projection). */
+export function filterDimensions(filter: MetricsFilter): Set<Dimension> {
+  const out = new Set<Dimension>();
+  if (filter.advanced) {
+    for (const group of filter.advanced.groupings)
+      for (const key of Object.keys('AND' in group ? group.AND : group.OR))
+        if (key in FILTER_DIMENSIONS) out.add(FILTER_DIMENSIONS[key as FilterKey]);
+    return out;
+  }
+  for (const key of FILTER_KEYS) if (filter.simple?.[key]) out.add(FILTER_DIMENSIONS[key]);
+  return out;
 }
 
 /** The value a filter key compares against. */

@@ -3,15 +3,20 @@
  * routes, an operator console): each method takes a window, a filter and metric names, and
  * returns SparkPost-shaped rows, reading rollups only (MetricsStore), never events.
  *
- * A window's bounds are rounded to its precision (`from` down, `to` up, in its time zone, as
- * SparkPost documents: 04:22–06:37 at 5min is 04:20:00–06:39:59) and split into whole rollup
- * buckets, coarsest first (time.ts). A window that needs minute buckets older than the minute
- * retention is refused (MetricsQueryError) when its precision was asked for, not answered from
- * coarser rows that would cover more than was asked; without a precision, such an edge is
- * rounded to the hour (the finest precision kept there), as SparkPost rounds to a precision. Bad input the caller could not have known is a MetricsQueryError naming
- * the parameter; the HTTP routes answer it with a 422.
+ * What is read: window.ts turns the window into spans; before the compaction watermark, hour
+ * and day rows of the projection that answers the question (TOTAL when nothing is filtered or
+ * grouped, one dimension's projection when only that dimension is), else of every combination
+ * the filter selects; after it, minute rows (TOTAL, or the selected combinations). Only the
+ * counters the metrics need are summed. Bad input the caller could not have known is a
+ * MetricsQueryError naming the parameter; the HTTP routes answer it with a 422.
  */
-import type { MetricsDimsEntry, MetricsSpan, MetricsStore } from '../../store/types.js';
+import type {
+  MetricsDimsEntry,
+  MetricsGrouping,
+  MetricsRefs,
+  MetricsSpan,
+  MetricsStore,
+} from '../../store/types.js';
 import {
   BOUNCE_CATEGORY_IDS,
   bounceClassInfo,
@@ -21,48 +26,14 @@ import {
   metricValue,
   REJECTION_TYPES,
 } from './definitions.js';
-import { type MetricsFilter, matches, selectsAll } from './filter.js';
-import type { MetricsDims, ReasonKind } from './rollup.js';
-import {
-  boundaries,
-  ceilTo,
-  coarsestFor,
-  decompose,
-  defaultPrecision,
-  floorTo,
-  followsZone,
-  formatInstant,
-  MAX_WINDOW,
-  type Precision,
-} from './time.js';
+import { filterDimensions, type MetricsFilter, matches } from './filter.js';
+import type { Dimension, MetricsDims, ReasonKind } from './rollup.js';
+import { formatInstant } from './time.js';
+import { aggregateSpans, type MetricsWindow, minuteSpans, seriesPlan } from './window.js';
 
-export class MetricsQueryError extends Error {
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-  }
-}
+export { MetricsQueryError, type MetricsWindow } from './window.js';
 
-export interface MetricsWindow {
-  /** Milliseconds since the epoch; `to` is exclusive. */
-  from: number;
-  to: number;
-  /** IANA zone for sub-day precisions (day, week and month are UTC). Default UTC. */
-  timezone?: string;
-  /** Absent: the finest precision whose window limit holds the window (defaultPrecision). */
-  precision?: Precision;
-}
-
-export type GroupDimension =
-  | 'domain'
-  | 'campaign'
-  | 'sending_domain'
-  | 'template'
-  | 'subaccount'
-  | 'ip_pool'
-  | 'watched_domain';
+export type GroupDimension = Dimension | 'watched_domain';
 
 /** The field each group-by endpoint names its group with. */
 export const GROUP_FIELDS: Record<GroupDimension, string> = {
@@ -91,9 +62,14 @@ export interface MetricsServiceOptions {
   now?: () => number;
 }
 
+/** The rows a question reads: before the watermark (coarse) and after it (minute). */
+interface Selection {
+  coarse: MetricsRefs;
+  minute: MetricsRefs;
+  dims: ReadonlyMap<string, MetricsDims>;
+}
+
 const DEFAULT_LIMIT = 1000;
-/** Time-series buckets in one answer, at most (a century of days at `day` is not a chart). */
-const MAX_BUCKETS = 10_000;
 
 export class MetricsService {
   private readonly now: () => number;
@@ -110,9 +86,9 @@ export class MetricsService {
   }
 
   async summary(window: MetricsWindow, filter: MetricsFilter, metrics: readonly string[]): Promise<Row> {
-    const { spans } = this.aggregateWindow(window);
+    const spans = aggregateSpans(window, await this.coverage());
     const selected = await this.select(filter);
-    const sums = await this.store.sum(spans, selected.refs, 'none', countersOf(metrics));
+    const sums = await this.sum(spans, selected, 'none', countersOf(metrics));
     return valuesOf(metrics, sums.get('') ?? zeros());
   }
 
@@ -123,24 +99,21 @@ export class MetricsService {
     metrics: readonly string[],
     ordering: Ordering = {},
   ): Promise<Row[]> {
-    const { spans } = this.aggregateWindow(window);
+    const spans = aggregateSpans(window, await this.coverage());
     const watched = new Set(this.options.watchedDomains);
+    const on: Dimension = dimension === 'watched_domain' ? 'domain' : dimension;
     const selected = await this.select(
       filter,
+      on,
       dimension === 'watched_domain' ? (d) => watched.has(d.domain) : undefined,
     );
     const by = ordering.orderBy ?? metrics[0];
-    const sums = await this.store.sum(
-      spans,
-      selected.refs,
-      'ref',
-      countersOf(by ? [...metrics, by] : metrics),
-    );
+    const sums = await this.sum(spans, selected, 'ref', countersOf(by ? [...metrics, by] : metrics));
     const groups = new Map<string, number[]>();
     for (const [ref, row] of sums) {
       const dims = selected.dims.get(ref);
       if (!dims) continue;
-      const key = groupValue(dimension, dims);
+      const key = groupValue(on, dims);
       groups.set(key, add(groups.get(key), row));
     }
     const field = GROUP_FIELDS[dimension];
@@ -154,20 +127,9 @@ export class MetricsService {
 
   /** One row per bucket of the precision, zeros included, each with its start as `ts`. */
   async timeSeries(window: MetricsWindow, filter: MetricsFilter, metrics: readonly string[]): Promise<Row[]> {
-    const zone = window.timezone ?? 'UTC';
-    const { from, to, precision } = this.round(window, true);
-    const series = followsZone(precision) ? zone : 'UTC';
-    const bounds = boundaries(precision, from, to, series);
-    if (bounds.length - 1 > MAX_BUCKETS)
-      throw new MetricsQueryError(
-        'precision',
-        `the window holds more than ${MAX_BUCKETS} ${precision} buckets`,
-      );
-    const res = coarsestFor(bounds);
-    const spans: MetricsSpan[] = [{ res, from: bounds[0]!, to: bounds.at(-1)! }];
-    this.checkHorizon(spans);
+    const { bounds, zone, spans } = seriesPlan(window, await this.coverage());
     const selected = await this.select(filter);
-    const sums = await this.store.sum(spans, selected.refs, 'bucket', countersOf(metrics));
+    const sums = await this.sum(spans, selected, 'bucket', countersOf(metrics));
     const buckets = new Array<number[] | undefined>(bounds.length - 1);
     for (const [bucket, row] of sums) {
       const at = indexOf(bounds, Number(bucket));
@@ -177,7 +139,7 @@ export class MetricsService {
     const out: Row[] = [];
     for (let i = 0; i < bounds.length - 1; i++) {
       const row = buckets[i];
-      out.push({ ...(row ? valuesOf(metrics, row) : empty), ts: formatInstant(bounds[i]!, series) });
+      out.push({ ...(row ? valuesOf(metrics, row) : empty), ts: formatInstant(bounds[i]!, zone) });
     }
     return out;
   }
@@ -282,16 +244,14 @@ export class MetricsService {
 
   /** Deliveries by attempt: 1, 2 and 3+ (attempts without deliveries are left out). */
   async attempts(window: MetricsWindow, filter: MetricsFilter): Promise<Row[]> {
-    const { spans } = this.reasonWindow(window);
+    const spans = minuteSpans(window, await this.coverage());
     const selected = await this.select(filter);
-    const row =
-      (
-        await this.store.sum(spans, selected.refs, 'none', [
-          C.delivered,
-          C.delivered_first,
-          C.delivered_second,
-        ])
-      ).get('') ?? zeros();
+    const sums = await this.sum(spans, selected, 'none', [
+      C.delivered,
+      C.delivered_first,
+      C.delivered_second,
+    ]);
+    const row = sums.get('') ?? zeros();
     const first = row[C.delivered_first]!;
     const second = row[C.delivered_second]!;
     const later = Math.max(0, row[C.delivered]! - first - second);
@@ -307,15 +267,20 @@ export class MetricsService {
    * without the dimension (no campaign, no template) is left out: '' names no campaign.
    */
   async values(
-    dimension: Exclude<GroupDimension, 'watched_domain' | 'subaccount'>,
+    dimension: Exclude<Dimension, 'subaccount'>,
     window: MetricsWindow | null,
     options: { match?: string; limit?: number } = {},
   ): Promise<string[]> {
     const now = this.now();
-    const whole = { from: this.store.horizon(now).hour * 60_000, to: now, ...(window ?? {}) };
-    const { spans } = this.reasonWindow(whole);
-    const selected = await this.select({});
-    const sums = await this.store.sum(spans, null, 'ref');
+    const coverage = await this.store.coverage(now);
+    const spans = minuteSpans(window ?? { from: coverage.oldest.hour * 60_000, to: now }, coverage);
+    const selected = await this.select({}, dimension);
+    const sums = await this.sum(spans, selected, 'ref', [
+      C.injected,
+      C.policy_rejection,
+      C.delivered,
+      C.delayed,
+    ]);
     const match = options.match?.toLowerCase();
     const found = new Set<string>();
     for (const [ref, row] of sums) {
@@ -327,86 +292,57 @@ export class MetricsService {
     return [...found].sort().slice(0, options.limit ?? DEFAULT_LIMIT);
   }
 
-  // ---- windows ------------------------------------------------------------------------------
-
-  /** Bounds rounded to the precision, and checked against its longest window. */
-  round(window: MetricsWindow, series: boolean): { from: number; to: number; precision: Precision } {
-    const from = Math.floor(window.from / 60_000);
-    const to = Math.ceil(window.to / 60_000);
-    if (!(from < to)) throw new MetricsQueryError('from', 'must be before to');
-    let precision = window.precision ?? defaultPrecision(from, to);
-    // Unasked for, 1min would be refused past the minute retention: hour is the finest there is.
-    if (
-      window.precision === undefined &&
-      precision === '1min' &&
-      from < this.store.horizon(this.now()).minute
-    )
-      precision = 'hour';
-    if (!series && (precision === '12hr' || precision === 'week' || precision === 'month'))
-      throw new MetricsQueryError('precision', `${precision} is for time-series only`);
-    const zone = followsZone(precision) ? (window.timezone ?? 'UTC') : 'UTC';
-    const lo = floorTo(precision, from, zone);
-    const hi = ceilTo(precision, to, zone);
-    const max = MAX_WINDOW[precision];
-    if (max !== undefined && hi - lo > max)
-      throw new MetricsQueryError(
-        'precision',
-        `${precision} allows a window of at most ${max >= 1440 ? `${max / 1440} days` : `${max / 60} hours`}; ask for a coarser precision`,
-      );
-    return { from: lo, to: hi, precision };
-  }
-
-  private aggregateWindow(window: MetricsWindow): { spans: MetricsSpan[] } {
-    const { from, to } = this.round(window, false);
-    const spans = decompose(from, to);
-    this.checkHorizon(spans);
-    return { spans };
+  private async coverage() {
+    return this.store.coverage(this.now());
   }
 
   /**
-   * The endpoints without a precision parameter (reasons, link names, attempts, lists): whole
-   * minutes, except that an edge older than the minute buckets is rounded out to its hour, as
-   * precision=hour would round it.
+   * What a question reads: TOTAL when it neither filters nor groups; before the watermark, the
+   * projection on the one dimension it filters or groups by, if only one; else the combinations
+   * the filter selects.
    */
-  private reasonWindow(window: MetricsWindow): { spans: MetricsSpan[] } {
-    const oldest = this.store.horizon(this.now()).minute;
-    let from = Math.floor(window.from / 60_000);
-    let to = Math.ceil(window.to / 60_000);
-    if (!(from < to)) throw new MetricsQueryError('from', 'must be before to');
-    if (from < oldest) from = floorTo('hour', from, 'UTC');
-    if (to < oldest) to = ceilTo('hour', to, 'UTC');
-    const spans = decompose(from, to);
-    this.checkHorizon(spans);
-    return { spans };
-  }
-
-  private checkHorizon(spans: readonly MetricsSpan[]): void {
-    const oldest = this.store.horizon(this.now()).minute;
-    if (spans.some((s) => s.res === 'minute' && s.from < oldest))
-      throw new MetricsQueryError(
-        'from',
-        `minute buckets are kept until ${formatInstant(oldest, 'UTC')} (metrics.minute_retention): for an older window give whole hours or a precision of hour or coarser`,
-      );
-  }
-
-  // ---- rows ---------------------------------------------------------------------------------
-
-  /** The combinations a filter selects (refs null: all of them) and every combination's dimensions. */
   private async select(
     filter: MetricsFilter,
+    group?: Dimension,
     restrict?: (dims: MetricsDims) => boolean,
-  ): Promise<{ refs: string[] | null; dims: ReadonlyMap<string, MetricsDims> }> {
+  ): Promise<Selection> {
     await this.options.settle?.();
     const entries = await this.store.dimensions();
     // The store hands out the same list until it changes: the lookup is built once per change.
     if (entries !== this.registry.entries)
       this.registry = { entries, dims: new Map(entries.map((e) => [e.ref, e.dims])) };
     const { dims } = this.registry;
-    if (selectsAll(filter) && !restrict) return { refs: null, dims };
-    const refs = entries
-      .filter((e) => matches(filter, e.dims) && (!restrict || restrict(e.dims)))
-      .map((e) => e.ref);
-    return { refs, dims };
+    const on = filterDimensions(filter);
+    if (group) on.add(group);
+    if (on.size === 0 && !restrict) return { coarse: 'total', minute: 'total', dims };
+    const pick = (kind: MetricsDimsEntry['kind']) =>
+      entries
+        .filter((e) => e.kind === kind && matches(filter, e.dims) && (!restrict || restrict(e.dims)))
+        .map((e) => e.ref);
+    const full = pick('full');
+    return { coarse: on.size === 1 ? pick([...on][0]!) : full, minute: full, dims };
+  }
+
+  /** Sums over the spans, each read from the rows the selection names for its resolution. */
+  private async sum(
+    spans: readonly MetricsSpan[],
+    selected: Selection,
+    grouping: MetricsGrouping,
+    counters: readonly number[],
+  ): Promise<Map<string, number[]>> {
+    const coarse = spans.filter((s) => s.res !== 'minute');
+    const minute = spans.filter((s) => s.res === 'minute');
+    const parts = await Promise.all([
+      coarse.length
+        ? this.store.sum(coarse, selected.coarse, grouping, counters)
+        : new Map<string, number[]>(),
+      minute.length
+        ? this.store.sum(minute, selected.minute, grouping, counters)
+        : new Map<string, number[]>(),
+    ]);
+    const [out, more] = parts;
+    for (const [key, row] of more) out.set(key, add(out.get(key), row));
+    return out;
   }
 
   private async reasonRows(
@@ -415,9 +351,16 @@ export class MetricsService {
     filter: MetricsFilter,
     byDomain: boolean,
   ): Promise<Array<{ domain: string | null; cls: number; reason: string; n: [number, number] }>> {
-    const { spans } = this.reasonWindow(window);
-    const selected = await this.select(filter);
-    const sums = await this.store.reasons(kind, spans, selected.refs, byDomain);
+    const spans = minuteSpans(window, await this.coverage());
+    const selected = await this.select(filter, byDomain ? 'domain' : undefined);
+    // Minute reason rows have no TOTAL: unfiltered, every row is read.
+    const minuteRefs = selected.minute === 'total' ? null : selected.minute;
+    const coarse = spans.filter((s) => s.res !== 'minute');
+    const minute = spans.filter((s) => s.res === 'minute');
+    const sums = [
+      ...(coarse.length ? await this.store.reasons(kind, coarse, selected.coarse, byDomain) : []),
+      ...(minute.length ? await this.store.reasons(kind, minute, minuteRefs, byDomain) : []),
+    ];
     const merged = new Map<
       string,
       { domain: string | null; cls: number; reason: string; n: [number, number] }
@@ -435,22 +378,8 @@ export class MetricsService {
   }
 }
 
-function groupValue(dimension: GroupDimension, dims: MetricsDims): string {
-  switch (dimension) {
-    case 'domain':
-    case 'watched_domain':
-      return dims.domain;
-    case 'campaign':
-      return dims.campaign;
-    case 'sending_domain':
-      return dims.sending_domain;
-    case 'template':
-      return dims.template;
-    case 'subaccount':
-      return String(dims.subaccount);
-    case 'ip_pool':
-      return dims.ip_pool;
-  }
+function groupValue(dimension: Dimension, dims: MetricsDims): string {
+  return dimension === 'subaccount' ? String(dims.subaccount) : dims[dimension];
 }
 
 function bounceMetrics(metrics: readonly string[], n: [number, number], admin: boolean): Row {

@@ -3,11 +3,11 @@
  * counters. A batch of events (whatever a store writes in one transaction or one Redis script) is
  * aggregated in memory first, so a store adds one delta per distinct row, not one per event.
  *
- * Rows: per time bucket × dimension combination (recipient domain, campaign, sending domain (the
- * From: domain), template, subaccount, IP pool), at three resolutions (minute, hour, day; buckets
- * in UTC), plus a TOTAL row per bucket that sums every combination, which unfiltered queries read
- * instead of every combination. Reason rows (bounce, delay and rejection reasons, clicked link
- * names) are kept per bucket × combination × class × normalised reason text.
+ * Rows: per minute × dimension combination (recipient domain, campaign, sending domain (the
+ * From: domain), template, subaccount, IP pool), plus a TOTAL row per minute that sums every
+ * combination, which unfiltered queries read instead of every combination. Reason rows (bounce,
+ * delay and rejection reasons, clicked link names) are kept per minute × combination × class ×
+ * normalised reason text. Hour and day rows come from these by compaction (coarse.ts).
  *
  * "Unique" counts (count_unique_rendered, _initial_rendered, _confirmed_opened, _clicked, and a
  * link's count_clicked) count a message (message id + recipient, SparkPost's "message") once:
@@ -43,10 +43,44 @@ export function dimsKey(d: MetricsDims): string {
   return [d.domain, d.campaign, d.sending_domain, d.template, String(d.subaccount), d.ip_pool].join(SEP);
 }
 
+/** A combination from its key; a projection's wild dimensions read as '' (and subaccount 0). */
 export function parseDimsKey(key: string): MetricsDims {
-  const [domain = '', campaign = '', sending_domain = '', template = '', sub = '0', ip_pool = ''] =
-    key.split(SEP);
+  const [domain = '', campaign = '', sending_domain = '', template = '', sub = '0', ip_pool = ''] = key
+    .split(SEP)
+    .map((v) => (v === WILD ? '' : v));
   return { domain, campaign, sending_domain, template, subaccount: Number(sub) || 0, ip_pool };
+}
+
+/** The dimensions, in key order: a projection keeps one of them and makes the others WILD. */
+export const DIMENSIONS = [
+  'domain',
+  'campaign',
+  'sending_domain',
+  'template',
+  'subaccount',
+  'ip_pool',
+] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** Stands for "every value" in a projection's key (control characters never reach a key otherwise). */
+export const WILD = '\x1e';
+
+/** The key of a combination's projection on one dimension. */
+export function projectionKey(dims: string, keep: Dimension): string {
+  const at = DIMENSIONS.indexOf(keep);
+  return dims
+    .split(SEP)
+    .map((v, i) => (i === at ? v : WILD))
+    .join(SEP);
+}
+
+/** What a key names: a full combination, TOTAL, or a projection on one dimension. */
+export function keyKind(key: string): 'full' | 'total' | Dimension {
+  if (key === TOTAL) return 'total';
+  const parts = key.split(SEP);
+  const kept = parts.flatMap((v, i) => (v === WILD ? [] : [i]));
+  if (kept.length === parts.length) return 'full';
+  return DIMENSIONS[kept[0] ?? 0]!;
 }
 
 export const REASON_KINDS = { bounce: 1, delay: 2, rejection: 3, link: 4 } as const;
@@ -79,18 +113,17 @@ export interface FirstCandidate {
   link: string;
 }
 
+/** A minute's counters of one combination (or of TOTAL). */
 export interface RowDelta {
-  res: Resolution;
-  /** Bucket start, in minutes since the epoch (a multiple of the resolution's size). */
-  bucket: number;
+  /** Minutes since the epoch. */
+  minute: number;
   dims: string;
   counts: number[];
 }
 
 export interface ReasonDelta {
   kind: ReasonKind;
-  res: Resolution;
-  bucket: number;
+  minute: number;
   dims: string;
   /** Bounce class, rejection category, or 0. */
   cls: number;
@@ -99,6 +132,11 @@ export interface ReasonDelta {
   n: [number, number];
 }
 
+/**
+ * A batch's deltas, per minute. The stores write them as minute rows; hour and day rows (and the
+ * single-dimension projections) are folded from minute rows by compaction (coarse.ts), or at
+ * once for a minute older than what compaction has already folded (a late event).
+ */
 export interface RollupBatch {
   rows: Map<string, RowDelta>;
   reasons: Map<string, ReasonDelta>;
@@ -111,7 +149,7 @@ export function emptyBatch(): RollupBatch {
   return { rows: new Map(), reasons: new Map(), dims: new Map(), firsts: [] };
 }
 
-/** Adds `amount` to one counter of a minute's combination, at every resolution and in TOTAL. */
+/** Adds `amount` to one counter of a minute's combination and of that minute's TOTAL. */
 export function addCount(
   batch: RollupBatch,
   minute: number,
@@ -119,21 +157,18 @@ export function addCount(
   counter: number,
   amount: number,
 ): void {
-  for (const res of RESOLUTION_LIST) {
-    const bucket = minute - (minute % RESOLUTIONS[res]);
-    for (const d of dims === TOTAL ? [TOTAL] : [dims, TOTAL]) {
-      const key = `${res}\t${bucket}\t${d}`;
-      let row = batch.rows.get(key);
-      if (!row) {
-        row = { res, bucket, dims: d, counts: new Array<number>(COUNTER_COUNT).fill(0) };
-        batch.rows.set(key, row);
-      }
-      row.counts[counter]! += amount;
+  for (const d of dims === TOTAL ? [TOTAL] : [dims, TOTAL]) {
+    const key = `${minute}\t${d}`;
+    let row = batch.rows.get(key);
+    if (!row) {
+      row = { minute, dims: d, counts: new Array<number>(COUNTER_COUNT).fill(0) };
+      batch.rows.set(key, row);
     }
+    row.counts[counter]! += amount;
   }
 }
 
-/** Adds to a reason row of a minute's combination, at every resolution. */
+/** Adds to a reason row of a minute's combination. */
 export function addReason(
   batch: RollupBatch,
   kind: ReasonKind,
@@ -144,34 +179,29 @@ export function addReason(
   n0: number,
   n1: number,
 ): void {
-  for (const res of RESOLUTION_LIST) {
-    const bucket = minute - (minute % RESOLUTIONS[res]);
-    const key = `${kind}\t${res}\t${bucket}\t${dims}\t${cls}\t${reason}`;
-    let row = batch.reasons.get(key);
-    if (!row) {
-      row = { kind, res, bucket, dims, cls, reason, n: [0, 0] };
-      batch.reasons.set(key, row);
-    }
-    row.n[0] += n0;
-    row.n[1] += n1;
+  const key = `${kind}\t${minute}\t${dims}\t${cls}\t${reason}`;
+  let row = batch.reasons.get(key);
+  if (!row) {
+    row = { kind, minute, dims, cls, reason, n: [0, 0] };
+    batch.reasons.set(key, row);
   }
+  row.n[0] += n0;
+  row.n[1] += n1;
 }
 
 /** Aggregates a batch of events; events without a valid timestamp are left out. */
 export function aggregateEvents(events: Iterable<SluiceEvent>): RollupBatch {
   const batch = emptyBatch();
-  // First per minute and combination (one map entry per event), then fanned out to resolutions.
-  const perMinute = new Map<string, { minute: number; dims: string; counts: number[] }>();
   for (const event of events) {
     const ms = Date.parse(event.timestamp);
     if (!Number.isFinite(ms)) continue;
     const minute = Math.floor(ms / 60_000);
     const dims = dimsKey(dimsOf(event));
     const at = `${minute}\t${dims}`;
-    let cell = perMinute.get(at);
+    let cell = batch.rows.get(at);
     if (!cell) {
       cell = { minute, dims, counts: new Array<number>(COUNTER_COUNT).fill(0) };
-      perMinute.set(at, cell);
+      batch.rows.set(at, cell);
     }
     count(event, cell.counts, (kind, cls, reason, n0, n1) =>
       addReason(batch, kind, minute, dims, cls, reason, n0, n1),
@@ -188,9 +218,19 @@ export function aggregateEvents(events: Iterable<SluiceEvent>): RollupBatch {
       });
     if ((batch.dims.get(dims) ?? -1) < minute) batch.dims.set(dims, minute);
   }
-  for (const cell of perMinute.values())
-    for (let i = 0; i < COUNTER_COUNT; i++)
-      if (cell.counts[i] !== 0) addCount(batch, cell.minute, cell.dims, i, cell.counts[i]!);
+  // Each minute's TOTAL row: the sum of its combinations.
+  for (const cell of [...batch.rows.values()])
+    for (let i = 0; i < COUNTER_COUNT; i++) {
+      const n = cell.counts[i]!;
+      if (n === 0) continue;
+      const key = `${cell.minute}\t${TOTAL}`;
+      let total = batch.rows.get(key);
+      if (!total) {
+        total = { minute: cell.minute, dims: TOTAL, counts: new Array<number>(COUNTER_COUNT).fill(0) };
+        batch.rows.set(key, total);
+      }
+      total.counts[i]! += n;
+    }
   return batch;
 }
 
@@ -281,10 +321,16 @@ export function dimsOf(event: SluiceEvent): MetricsDims {
 
 const MAX_TEXT = 256;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CONTROL = /[\x00-\x1f\x7f]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+const CONTROLS = /[\x00-\x1f\x7f]/g;
+
 /** Control characters (the key separators among them) out, length bounded. */
 function clean(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
-  return value.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, MAX_TEXT);
+  // Most values are clean: testing is cheaper than replacing, once per field of every event.
+  const safe = CONTROL.test(value) ? value.replace(CONTROLS, ' ') : value;
+  return safe.length > MAX_TEXT ? safe.slice(0, MAX_TEXT) : safe;
 }
 
 /**

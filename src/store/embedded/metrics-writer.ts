@@ -1,19 +1,25 @@
 /**
  * The embedded store's rollup tables (SQLite) and their write side, used inside the transaction
  * that stores the events: by EmbeddedEventStore on the main thread and by the event writer thread
- * (each with its own connection, so each has its own MetricsWriter).
+ * (each with its own connection, so each has its own MetricsWriter); and by compaction.
  *
  * Tables (created here if missing, outside db.ts's numbered migrations so this module owns them;
  * counter columns missing from an older table are added, since counters are only appended):
- *   metric_dims     id ↔ dimension combination key, with the latest minute it was seen in.
+ *   metric_dims     id ↔ combination or projection key (core/metrics/rollup.ts), latest minute seen.
  *   metric_rows     (res, dims, bucket) → c0..cN, the counters of core/metrics/definitions.ts.
  *                   res is the bucket size in minutes (1, 60, 1440); dims 0 is the TOTAL row.
  *   metric_reasons  (kind, res, bucket, dims, cls, reason) → n0, n1.
  *   metric_firsts   (message, rcpt, link) → flags already counted, minute first seen: what makes
  *                   a unique count unique (link '' holds the message's open/click flags).
- * Deltas older than their resolution's retention are dropped (they would be pruned at once).
+ *   metric_meta     'folded' → the compaction watermark (core/metrics/coarse.ts).
+ *
+ * The hot path writes minute rows only, one upsert per distinct row naming only the counters
+ * that changed; a minute before the watermark (a late event) is also folded into hour and day
+ * rows at once. Deltas older than their resolution's retention are dropped (they would be pruned
+ * at once); a minute past the minute retention is folded instead, so nothing is lost.
  */
 import type Database from 'better-sqlite3';
+import { CoarseBatch } from '../../core/metrics/coarse.js';
 import { COUNTER_COUNT } from '../../core/metrics/definitions.js';
 import { DEFAULT_RETENTION, horizons, type MetricsRetention } from '../../core/metrics/retention.js';
 import {
@@ -63,6 +69,10 @@ export function ensureMetricsSchema(db: Database.Database): void {
       PRIMARY KEY (message, rcpt, link)
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS metric_firsts_seen ON metric_firsts (seen);
+    CREATE TABLE IF NOT EXISTS metric_meta (
+      name TEXT PRIMARY KEY,
+      value INTEGER NOT NULL
+    );
   `);
   const have = new Set(
     (db.prepare('PRAGMA table_info(metric_rows)').all() as Array<{ name: string }>).map((c) => c.name),
@@ -74,13 +84,16 @@ export function ensureMetricsSchema(db: Database.Database): void {
 export class MetricsWriter {
   private readonly ids = new Map<string, { id: number; last: number }>();
   private readonly upsertDims;
-  private readonly upsertRow;
   private readonly upsertReason;
   private readonly getFlags;
   private readonly putFlags;
+  private readonly getFolded;
+  private readonly setFolded;
+  /** One upsert per set of changed counters (a delivery row changes four, an injection one). */
+  private readonly upserts = new Map<string, Database.Statement>();
 
   constructor(
-    db: Database.Database,
+    private readonly db: Database.Database,
     private readonly retention: MetricsRetention = DEFAULT_RETENTION,
     private readonly clock: () => number = Date.now,
   ) {
@@ -88,12 +101,6 @@ export class MetricsWriter {
     this.upsertDims = db.prepare<[string, number], { id: number }>(
       `INSERT INTO metric_dims (key, last) VALUES (?, ?)
        ON CONFLICT (key) DO UPDATE SET last = max(last, excluded.last) RETURNING id`,
-    );
-    const placeholders = COUNTER_COLUMNS.map(() => '?').join(', ');
-    this.upsertRow = db.prepare(
-      `INSERT INTO metric_rows (res, dims, bucket, ${COUNTER_COLUMNS.join(', ')}) VALUES (?, ?, ?, ${placeholders})
-       ON CONFLICT (res, dims, bucket) DO UPDATE SET
-       ${COUNTER_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
     );
     this.upsertReason = db.prepare(
       `INSERT INTO metric_reasons (kind, res, bucket, dims, cls, reason, n0, n1) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -108,30 +115,92 @@ export class MetricsWriter {
       `INSERT INTO metric_firsts (message, rcpt, link, flags, seen) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (message, rcpt, link) DO UPDATE SET flags = excluded.flags`,
     );
+    this.getFolded = db.prepare<[], number>("SELECT value FROM metric_meta WHERE name = 'folded'").pluck();
+    this.setFolded = db.prepare(
+      "INSERT INTO metric_meta (name, value) VALUES ('folded', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    );
   }
 
-  /** Writes a batch's rollups; the caller holds the transaction. */
+  /** Writes a batch's rollups; the caller holds the (write) transaction. */
   apply(batch: RollupBatch): void {
     this.resolveFirsts(batch);
-    const oldest = horizons(this.clock(), this.retention);
+    const now = this.clock();
+    const oldest = horizons(now, this.retention);
+    // Read under the write lock: compaction cannot move it until this transaction ends.
+    const folded = this.folded(now);
+    const late = new CoarseBatch();
     for (const [key, last] of batch.dims) this.idOf(key, last);
     for (const row of batch.rows.values()) {
-      if (row.bucket < oldest[row.res]) continue;
-      this.upsertRow.run(RESOLUTIONS[row.res], this.idOf(row.dims), row.bucket, ...row.counts);
+      if (row.minute >= oldest.minute) this.upsertRow(1, this.idOf(row.dims), row.minute, row.counts);
+      if (row.minute < folded || row.minute < oldest.minute) late.addRow(row.minute, row.dims, row.counts);
     }
     for (const r of batch.reasons.values()) {
-      if (r.bucket < oldest[r.res]) continue;
-      this.upsertReason.run(
-        REASON_KINDS[r.kind],
-        RESOLUTIONS[r.res],
-        r.bucket,
-        this.idOf(r.dims),
-        r.cls,
-        r.reason,
-        r.n[0],
-        r.n[1],
-      );
+      if (r.minute >= oldest.minute)
+        this.upsertReason.run(
+          REASON_KINDS[r.kind],
+          1,
+          r.minute,
+          this.idOf(r.dims),
+          r.cls,
+          r.reason,
+          r.n[0],
+          r.n[1],
+        );
+      if (r.minute < folded || r.minute < oldest.minute)
+        late.addReason(r.kind, r.minute, r.dims, r.cls, r.reason, r.n);
     }
+    this.writeCoarse(late);
+  }
+
+  /** Writes hour and day deltas (compaction's, or a late batch's); the caller holds the transaction. */
+  writeCoarse(coarse: CoarseBatch): void {
+    const oldest = horizons(this.clock(), this.retention);
+    for (const [key, minute] of coarse.keys) this.idOf(key, minute);
+    for (const row of coarse.rows.values())
+      if (row.bucket >= oldest[row.res])
+        this.upsertRow(RESOLUTIONS[row.res], this.idOf(row.dims), row.bucket, row.counts);
+    for (const r of coarse.reasons.values())
+      if (r.bucket >= oldest[r.res])
+        this.upsertReason.run(
+          REASON_KINDS[r.kind],
+          RESOLUTIONS[r.res],
+          r.bucket,
+          this.idOf(r.dims),
+          r.cls,
+          r.reason,
+          r.n[0],
+          r.n[1],
+        );
+  }
+
+  /** The compaction watermark; a store's first write starts it at the current hour. */
+  folded(now: number): number {
+    const value = this.getFolded.get();
+    if (value !== undefined) return value;
+    const hour = Math.floor(now / 3_600_000) * 60;
+    this.setFolded.run(hour);
+    return hour;
+  }
+
+  moveFolded(to: number): void {
+    this.setFolded.run(to);
+  }
+
+  private upsertRow(res: number, dims: number, bucket: number, counts: readonly number[]): void {
+    const changed: number[] = [];
+    for (let i = 0; i < counts.length; i++) if (counts[i] !== 0) changed.push(i);
+    if (changed.length === 0) return;
+    const mask = changed.join(',');
+    let statement = this.upserts.get(mask);
+    if (!statement) {
+      const columns = changed.map((i) => COUNTER_COLUMNS[i]!);
+      statement = this.db.prepare(
+        `INSERT INTO metric_rows (res, dims, bucket, ${columns.join(', ')}) VALUES (?, ?, ?, ${columns.map(() => '?').join(', ')})
+         ON CONFLICT (res, dims, bucket) DO UPDATE SET ${columns.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`,
+      );
+      this.upserts.set(mask, statement);
+    }
+    statement.run(res, dims, bucket, ...changed.map((i) => counts[i]!));
   }
 
   /** Turns first-engagement candidates into unique counts, remembering what is now counted. */
@@ -151,10 +220,10 @@ export class MetricsWriter {
   }
 
   /**
-   * The id of a combination (0 for TOTAL). `seen` moves its latest minute forward, at most once
-   * per minute per combination; the upsert also finds the id again if pruning removed it.
+   * The id of a combination or projection (0 for TOTAL). `seen` moves its latest minute forward,
+   * at most once per minute per key; the upsert also finds the id again if pruning removed it.
    */
-  private idOf(key: string, seen?: number): number {
+  idOf(key: string, seen?: number): number {
     if (key === TOTAL) return 0;
     const known = this.ids.get(key);
     if (known && (seen === undefined || seen <= known.last)) return known.id;

@@ -1,34 +1,54 @@
 /**
- * MetricsStore on the embedded database: reads the rollup tables metrics-writer.ts keeps, and
- * prunes them. A query is one SQL statement per span, each a seek per combination through the
- * (res, dims, bucket) primary key: its cost follows the rows in range for the combinations asked
- * for, never the number of events. Unfiltered sums read the TOTAL rows (dims 0) only.
+ * MetricsStore on the embedded database: reads the rollup tables metrics-writer.ts keeps, folds
+ * finished hours (compact), and prunes. A query is one SQL statement per span, each a seek per
+ * key through the (res, dims, bucket) primary key summing only the counters asked for: its cost
+ * follows the rows in range for the keys asked for, never the number of events.
  *
- * Retention (prune, hourly from the server): minute rows older than the minute retention, hour
- * and day rows, reason rows and first-engagement memory older than the retention, and
- * combinations not seen since then. Deletes go in small statements, so writers are not held up.
+ * Compaction (hourly is enough; the server runs it every minute): each finished hour's minute
+ * rows and reasons are read, folded in memory (core/metrics/coarse.ts) and written as hour and
+ * day rows and projections, and the watermark moves on, in one transaction: a writer sees the
+ * watermark before or after, never in between, so each minute is folded exactly once.
+ *
+ * Retention (prune, hourly from the server): minute rows older than the minute retention (never
+ * ones not yet folded), hour and day rows, reasons and first-engagement memory older than the
+ * retention, and keys not seen since then.
  */
 import type Database from 'better-sqlite3';
+import { CoarseBatch, nextFoldable } from '../../core/metrics/coarse.js';
 import { COUNTER_COUNT } from '../../core/metrics/definitions.js';
 import { DEFAULT_RETENTION, horizons, type MetricsRetention } from '../../core/metrics/retention.js';
-import type { RollupBatch } from '../../core/metrics/rollup.js';
 import {
+  keyKind,
   parseDimsKey,
   REASON_KINDS,
   RESOLUTION_LIST,
   RESOLUTIONS,
   type ReasonKind,
-  type Resolution,
+  type RollupBatch,
 } from '../../core/metrics/rollup.js';
-import type { MetricsDimsEntry, MetricsGrouping, MetricsSpan, MetricsStore, ReasonSum } from '../types.js';
+import type {
+  MetricsCoverage,
+  MetricsDimsEntry,
+  MetricsGrouping,
+  MetricsRefs,
+  MetricsSpan,
+  MetricsStore,
+  ReasonSum,
+} from '../types.js';
 import { COUNTER_COLUMNS, MetricsWriter } from './metrics-writer.js';
 
 const ALL = COUNTER_COLUMNS.map((_, i) => i);
+/** Hours folded per compact() call, so a long backlog is caught up in steps. */
+const FOLD_STEP = 24;
+const KIND_NAMES = Object.fromEntries(Object.entries(REASON_KINDS).map(([name, id]) => [id, name])) as Record<
+  number,
+  ReasonKind
+>;
 
 export class EmbeddedMetricsStore implements MetricsStore {
   private readonly writer: MetricsWriter;
   private readonly applyAll;
-  private dims = new Map<number, MetricsDimsEntry>();
+  private keys = new Map<number, string>();
   private dimsList: MetricsDimsEntry[] = [];
   private dimsStamp = '';
   private readonly statements = new Map<string, Database.Statement>();
@@ -45,52 +65,50 @@ export class EmbeddedMetricsStore implements MetricsStore {
     this.applyAll.immediate(batch);
   }
 
-  /** The same array until the registry changes, so callers may cache what they derive from it. */
-  async dimensions(): Promise<MetricsDimsEntry[]> {
-    this.loadDims();
+  async dimensions(): Promise<readonly MetricsDimsEntry[]> {
+    this.loadKeys();
     return this.dimsList;
   }
 
-  /** The combination registry, reloaded only when it changed (count or newest id). */
-  private loadDims(): Map<number, MetricsDimsEntry> {
-    const stamp = this.db
-      .prepare("SELECT count(*) || ':' || ifnull(max(id), 0) FROM metric_dims")
+  /** The key registry, reloaded only when it changed (count or newest id). */
+  private loadKeys(): Map<number, string> {
+    const stamp = this.statement("SELECT count(*) || ':' || ifnull(max(id), 0) FROM metric_dims")
       .pluck()
       .get() as string;
-    if (stamp === this.dimsStamp) return this.dims;
-    const dims = new Map<number, MetricsDimsEntry>();
+    if (stamp === this.dimsStamp) return this.keys;
+    const keys = new Map<number, string>();
+    const list: MetricsDimsEntry[] = [];
     for (const row of this.db.prepare('SELECT id, key FROM metric_dims').all() as Array<{
       id: number;
       key: string;
-    }>)
-      dims.set(row.id, { ref: String(row.id), dims: parseDimsKey(row.key) });
-    this.dims = dims;
-    this.dimsList = [...dims.values()];
+    }>) {
+      keys.set(row.id, row.key);
+      const kind = keyKind(row.key);
+      if (kind !== 'total') list.push({ ref: String(row.id), kind, dims: parseDimsKey(row.key) });
+    }
+    this.keys = keys;
+    this.dimsList = list;
     this.dimsStamp = stamp;
-    return dims;
+    return keys;
   }
 
   async sum(
     spans: readonly MetricsSpan[],
-    refs: readonly string[] | null,
+    refs: MetricsRefs,
     grouping: MetricsGrouping,
     counters: readonly number[] = ALL,
   ): Promise<Map<string, number[]>> {
     const out = new Map<string, number[]>();
-    if ((refs !== null && refs.length === 0) || counters.length === 0) return out;
+    if ((Array.isArray(refs) && refs.length === 0) || counters.length === 0) return out;
     const group = grouping === 'ref' ? 'dims' : grouping === 'bucket' ? 'bucket' : "''";
     const within =
-      refs === null
-        ? grouping === 'ref'
-          ? 'dims IN (SELECT id FROM metric_dims)'
-          : 'dims = 0'
-        : 'dims IN (SELECT value FROM json_each(?))';
-    // Summing is most of a query's cost: only the columns the metrics asked for read.
+      refs === 'total' || refs === null ? 'dims = 0' : 'dims IN (SELECT value FROM json_each(?))';
+    // Summing is most of a query's cost: only the columns the metrics read are summed.
     const sql =
       `SELECT ${group} AS g, ${counters.map((c) => `sum(${COUNTER_COLUMNS[c]})`).join(', ')} FROM metric_rows ` +
       `WHERE res = ? AND ${within} AND bucket >= ? AND bucket < ? GROUP BY g`;
     const statement = this.statement(sql).raw(true);
-    const list = refs === null ? null : JSON.stringify(refs.map(Number));
+    const list = Array.isArray(refs) ? JSON.stringify(refs.map(Number)) : null;
     for (const span of spans) {
       const args: unknown[] = [RESOLUTIONS[span.res]];
       if (list !== null) args.push(list);
@@ -111,17 +129,18 @@ export class EmbeddedMetricsStore implements MetricsStore {
   async reasons(
     kind: ReasonKind,
     spans: readonly MetricsSpan[],
-    refs: readonly string[] | null,
+    refs: MetricsRefs,
     byRef: boolean,
   ): Promise<ReasonSum[]> {
-    if (refs !== null && refs.length === 0) return [];
+    if (Array.isArray(refs) && refs.length === 0) return [];
     const keys = byRef ? 'dims, cls, reason' : 'cls, reason';
-    const within = refs === null ? '' : 'AND dims IN (SELECT value FROM json_each(?))';
+    const within =
+      refs === null ? '' : refs === 'total' ? 'AND dims = 0' : 'AND dims IN (SELECT value FROM json_each(?))';
     const statement = this.statement(
       `SELECT ${byRef ? 'dims' : 'NULL'} AS ref, cls, reason, sum(n0) AS n0, sum(n1) AS n1 FROM metric_reasons ` +
         `WHERE kind = ? AND res = ? AND bucket >= ? AND bucket < ? ${within} GROUP BY ${keys}`,
     );
-    const list = refs === null ? null : JSON.stringify(refs.map(Number));
+    const list = Array.isArray(refs) ? JSON.stringify(refs.map(Number)) : null;
     const merged = new Map<string, ReasonSum>();
     for (const span of spans) {
       const args: unknown[] = [REASON_KINDS[kind], RESOLUTIONS[span.res], span.from, span.to];
@@ -146,25 +165,80 @@ export class EmbeddedMetricsStore implements MetricsStore {
     return [...merged.values()];
   }
 
-  horizon(now: number): Record<Resolution, number> {
-    return horizons(now, this.retention);
+  async coverage(now: number): Promise<MetricsCoverage> {
+    return { oldest: horizons(now, this.retention), folded: this.writer.folded(now) };
+  }
+
+  async compact(now: number): Promise<number> {
+    let folded = 0;
+    while (folded < FOLD_STEP && this.foldHour(now)) {
+      folded++;
+      // Writers get the database between hours.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return folded;
+  }
+
+  /** Folds the next finished hour, if any; true when it did. */
+  private foldHour(now: number): boolean {
+    return this.db
+      .transaction(() => {
+        const hour = nextFoldable(this.writer.folded(now), now);
+        if (hour === null) return false;
+        const keys = this.loadKeys();
+        const coarse = new CoarseBatch();
+        const rows = this.statement(
+          `SELECT dims, bucket, ${COUNTER_COLUMNS.join(', ')} FROM metric_rows
+           WHERE res = 1 AND dims IN (SELECT id FROM metric_dims) AND bucket >= ? AND bucket < ?`,
+        )
+          .raw(true)
+          .all(hour, hour + 60) as number[][];
+        for (const [dims, bucket, ...counts] of rows) {
+          const key = keys.get(dims!);
+          if (key !== undefined) coarse.addRow(bucket!, key, counts);
+        }
+        const reasons = this.statement(
+          'SELECT kind, bucket, dims, cls, reason, n0, n1 FROM metric_reasons WHERE kind = ? AND res = 1 AND bucket >= ? AND bucket < ?',
+        );
+        for (const id of Object.values(REASON_KINDS))
+          for (const r of reasons.all(id, hour, hour + 60) as Array<{
+            kind: number;
+            bucket: number;
+            dims: number;
+            cls: number;
+            reason: string;
+            n0: number;
+            n1: number;
+          }>) {
+            const key = keys.get(r.dims);
+            if (key !== undefined)
+              coarse.addReason(KIND_NAMES[r.kind]!, r.bucket, key, r.cls, r.reason, [r.n0, r.n1]);
+          }
+        this.writer.writeCoarse(coarse);
+        this.writer.moveFolded(hour + 60);
+        return true;
+      })
+      .immediate();
   }
 
   async prune(now: number): Promise<number> {
     let removed = 0;
-    const horizon = this.horizon(now);
+    const { oldest, folded } = await this.coverage(now);
+    const cut = { ...oldest, minute: Math.min(oldest.minute, folded) };
     const ids = [0, ...(this.db.prepare('SELECT id FROM metric_dims').pluck().all() as number[])];
-    // One seek per combination through the primary key; run hourly, each removes about an hour.
+    // One seek per key through the primary key; run hourly, each removes about an hour.
     const rows = this.db.prepare('DELETE FROM metric_rows WHERE res = ? AND dims = ? AND bucket < ?');
     const reasons = this.db.prepare('DELETE FROM metric_reasons WHERE kind = ? AND res = ? AND bucket < ?');
     for (const res of RESOLUTION_LIST) {
-      for (const id of ids) removed += rows.run(RESOLUTIONS[res], id, horizon[res]).changes;
+      for (const id of ids) removed += rows.run(RESOLUTIONS[res], id, cut[res]).changes;
       for (const kind of Object.values(REASON_KINDS))
-        removed += reasons.run(kind, RESOLUTIONS[res], horizon[res]).changes;
+        removed += reasons.run(kind, RESOLUTIONS[res], cut[res]).changes;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    removed += this.db.prepare('DELETE FROM metric_firsts WHERE seen < ?').run(horizon.hour).changes;
-    removed += this.db.prepare('DELETE FROM metric_dims WHERE last < ?').run(horizon.hour).changes;
+    removed += this.db.prepare('DELETE FROM metric_firsts WHERE seen < ?').run(oldest.hour).changes;
+    removed += this.db
+      .prepare('DELETE FROM metric_dims WHERE last < ?')
+      .run(Math.min(oldest.hour, cut.minute)).changes;
     return removed;
   }
 
