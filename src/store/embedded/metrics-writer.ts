@@ -8,7 +8,7 @@
  *   metric_dims     id ↔ combination or projection key (core/metrics/rollup.ts), latest minute seen.
  *   metric_rows     (res, dims, bucket) → c0..cN, the counters of core/metrics/definitions.ts.
  *                   res is the bucket size in minutes (1, 60, 1440); dims 0 is the TOTAL row.
- *   metric_reasons  (kind, res, bucket, dims, cls, reason) → n0, n1.
+ *   metric_reasons  (kind, res, dims, bucket, cls, reason) → n0, n1 (keyed by key first, as rows are).
  *   metric_firsts   (message, rcpt, link) → flags already counted, minute first seen: what makes
  *                   a unique count unique (link '' holds the message's open/click flags).
  *   metric_meta     'folded' → the compaction watermark (core/metrics/coarse.ts).
@@ -58,7 +58,7 @@ export function ensureMetricsSchema(db: Database.Database): void {
       reason TEXT NOT NULL,
       n0 INTEGER NOT NULL,
       n1 INTEGER NOT NULL,
-      PRIMARY KEY (kind, res, bucket, dims, cls, reason)
+      PRIMARY KEY (kind, res, dims, bucket, cls, reason)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS metric_firsts (
       message TEXT NOT NULL,
@@ -104,7 +104,7 @@ export class MetricsWriter {
     );
     this.upsertReason = db.prepare(
       `INSERT INTO metric_reasons (kind, res, bucket, dims, cls, reason, n0, n1) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (kind, res, bucket, dims, cls, reason) DO UPDATE SET n0 = n0 + excluded.n0, n1 = n1 + excluded.n1`,
+       ON CONFLICT (kind, res, dims, bucket, cls, reason) DO UPDATE SET n0 = n0 + excluded.n0, n1 = n1 + excluded.n1`,
     );
     this.getFlags = db
       .prepare<[string, string, string], number>(

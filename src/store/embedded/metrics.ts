@@ -134,8 +134,13 @@ export class EmbeddedMetricsStore implements MetricsStore {
   ): Promise<ReasonSum[]> {
     if (Array.isArray(refs) && refs.length === 0) return [];
     const keys = byRef ? 'dims, cls, reason' : 'cls, reason';
+    // A seek per key: TOTAL, the keys asked for, or (null) every registered key.
     const within =
-      refs === null ? '' : refs === 'total' ? 'AND dims = 0' : 'AND dims IN (SELECT value FROM json_each(?))';
+      refs === null
+        ? 'AND dims IN (SELECT id FROM metric_dims)'
+        : refs === 'total'
+          ? 'AND dims = 0'
+          : 'AND dims IN (SELECT value FROM json_each(?))';
     const statement = this.statement(
       `SELECT ${byRef ? 'dims' : 'NULL'} AS ref, cls, reason, sum(n0) AS n0, sum(n1) AS n1 FROM metric_reasons ` +
         `WHERE kind = ? AND res = ? AND bucket >= ? AND bucket < ? ${within} GROUP BY ${keys}`,
@@ -198,7 +203,8 @@ export class EmbeddedMetricsStore implements MetricsStore {
           if (key !== undefined) coarse.addRow(bucket!, key, counts);
         }
         const reasons = this.statement(
-          'SELECT kind, bucket, dims, cls, reason, n0, n1 FROM metric_reasons WHERE kind = ? AND res = 1 AND bucket >= ? AND bucket < ?',
+          `SELECT kind, bucket, dims, cls, reason, n0, n1 FROM metric_reasons
+           WHERE kind = ? AND res = 1 AND dims IN (SELECT id FROM metric_dims) AND bucket >= ? AND bucket < ?`,
         );
         for (const id of Object.values(REASON_KINDS))
           for (const r of reasons.all(id, hour, hour + 60) as Array<{
@@ -228,11 +234,15 @@ export class EmbeddedMetricsStore implements MetricsStore {
     const ids = [0, ...(this.db.prepare('SELECT id FROM metric_dims').pluck().all() as number[])];
     // One seek per key through the primary key; run hourly, each removes about an hour.
     const rows = this.db.prepare('DELETE FROM metric_rows WHERE res = ? AND dims = ? AND bucket < ?');
-    const reasons = this.db.prepare('DELETE FROM metric_reasons WHERE kind = ? AND res = ? AND bucket < ?');
+    const reasons = this.db.prepare(
+      'DELETE FROM metric_reasons WHERE kind = ? AND res = ? AND dims = ? AND bucket < ?',
+    );
     for (const res of RESOLUTION_LIST) {
-      for (const id of ids) removed += rows.run(RESOLUTIONS[res], id, cut[res]).changes;
-      for (const kind of Object.values(REASON_KINDS))
-        removed += reasons.run(kind, RESOLUTIONS[res], cut[res]).changes;
+      for (const id of ids) {
+        removed += rows.run(RESOLUTIONS[res], id, cut[res]).changes;
+        for (const kind of Object.values(REASON_KINDS))
+          removed += reasons.run(kind, RESOLUTIONS[res], id, cut[res]).changes;
+      }
       await new Promise((resolve) => setImmediate(resolve));
     }
     removed += this.db.prepare('DELETE FROM metric_firsts WHERE seen < ?').run(oldest.hour).changes;

@@ -60,12 +60,15 @@ local function fold(minute, dims, delta)
     end
   end
 end
+-- A reason hash per kind of key (f: combinations, t: TOTAL, 1-6: the projection keeping that
+-- dimension), so a query reads the rows of one kind only.
+local TAGS = {'f', 't', '1', '2', '3', '4', '5', '6'}
 local function fold_reason(kind, minute, dims, rest, delta)
   for _, size in ipairs({60, 1440}) do
     local bucket = minute - minute % size
     if bucket >= oldest[size] then
-      for _, target in ipairs(targets(dims)) do
-        add(base .. 'x:' .. kind .. ':' .. size .. ':' .. bucket, size, bucket, target .. '\\t' .. rest, delta)
+      for i, target in ipairs(targets(dims)) do
+        add(base .. 'x:' .. kind .. ':' .. size .. ':' .. bucket .. ':' .. TAGS[i], size, bucket, target .. '\\t' .. rest, delta)
         if size == 60 then register(target, minute) end
       end
     end
@@ -99,7 +102,7 @@ local function minute_row(minute, dims, delta)
   if dims ~= '' and (minute < w or minute < oldest[1]) then fold(minute, dims, delta) end
 end
 local function minute_reason(kind, minute, field, delta)
-  if minute >= oldest[1] then add(base .. 'x:' .. kind .. ':1:' .. minute, 1, minute, field, delta) end
+  if minute >= oldest[1] then add(base .. 'x:' .. kind .. ':1:' .. minute .. ':f', 1, minute, field, delta) end
   if minute < w or minute < oldest[1] then
     local tab = string.find(field, '\\t', 1, true)
     fold_reason(kind, minute, string.sub(field, 1, tab - 1), string.sub(field, tab + 1), delta)
@@ -168,7 +171,7 @@ for dims, delta in pairs(acc) do fold(hour, dims, delta) end
 for kind = 1, 4 do
   local racc = {}
   for m = hour, hour + 59 do
-    local h = redis.call('HGETALL', base .. 'x:' .. kind .. ':1:' .. m)
+    local h = redis.call('HGETALL', base .. 'x:' .. kind .. ':1:' .. m .. ':f')
     for i = 1, #h, 2 do racc[h[i]] = packed_add(racc[h[i]], h[i + 1]) end
   end
   for field, delta in pairs(racc) do
@@ -251,14 +254,14 @@ for _, span in ipairs(spans) do
 end
 return result()`;
 
-/** KEYS: registry (routing only). ARGV: base, "kind:byRef", '', nspans, spans…, refs… */
+/** KEYS: registry (routing only). ARGV: base, "kind:byRef:tag", '', nspans, spans…, refs… */
 export const REASONS = `${QUERY_HEAD}
 local base = ARGV[1]
-local kind, byref = string.match(ARGV[2], '^(%d+):(%d)$')
+local kind, byref, tag = string.match(ARGV[2], '^(%d+):(%d):(%w)$')
 for _, span in ipairs(spans) do
   local size = span[1]
   for bucket = span[2], span[3] - size, size do
-    local h = redis.call('HGETALL', base .. 'x:' .. kind .. ':' .. size .. ':' .. bucket)
+    local h = redis.call('HGETALL', base .. 'x:' .. kind .. ':' .. size .. ':' .. bucket .. ':' .. tag)
     for i = 1, #h, 2 do
       local tab = string.find(h[i], '\\t', 1, true)
       local dims = string.sub(h[i], 1, tab - 1)

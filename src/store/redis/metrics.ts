@@ -9,7 +9,8 @@
  *   dv                     a version bumped whenever the registry gains a key
  *   w                      the compaction watermark (core/metrics/coarse.ts)
  *   r:<size>:<bucket>      hash: key ('' = TOTAL) → counters "n,n,…" (definitions.ts order)
- *   x:<kind>:<size>:<bucket>  hash: "<key>\t<class>\t<reason>" → "n0,n1"
+ *   x:<kind>:<size>:<bucket>:<tag>  hash: "<key>\t<class>\t<reason>" → "n0,n1" (tag: f combinations,
+ *                          t TOTAL, 1-6 the projection keeping that dimension)
  *   f:<message_id>         hash: rcpt → flags already counted; "rcpt\tlink" → 1 (unique counts)
  *   seg:<segment>:<chunk>  a chunk already added (kept one day)
  * size is the bucket length in minutes (1, 60, 1440), bucket its start in minutes since the epoch.
@@ -29,6 +30,7 @@ import { COUNTER_COUNT } from '../../core/metrics/definitions.js';
 import { DEFAULT_RETENTION, horizons, type MetricsRetention } from '../../core/metrics/retention.js';
 import {
   aggregateEvents,
+  DIMENSIONS,
   keyKind,
   parseDimsKey,
   REASON_KINDS,
@@ -148,9 +150,12 @@ export class RedisMetricsStore implements MetricsStore {
   ): Promise<ReasonSum[]> {
     const keys = refs === null ? [] : refs === 'total' ? [TOTAL] : refs;
     if ((Array.isArray(refs) && refs.length === 0) || spans.length === 0) return [];
+    // Which reason hashes hold these keys (metrics-scripts.ts TAGS); a call asks for one kind.
+    const first = refs === null ? 'full' : refs === 'total' ? 'total' : keyKind(refs[0]!);
+    const tag = first === 'full' ? 'f' : first === 'total' ? 't' : String(DIMENSIONS.indexOf(first) + 1);
     const flat = (await this.scripts.reasons(
       [`${this.base}d`],
-      [this.base, `${REASON_KINDS[kind]}:${byRef ? 1 : 0}`, '', ...spanArgs(spans), ...keys],
+      [this.base, `${REASON_KINDS[kind]}:${byRef ? 1 : 0}:${tag}`, '', ...spanArgs(spans), ...keys],
     )) as string[];
     const out: ReasonSum[] = [];
     for (let i = 0; i < flat.length; i += 2) {
