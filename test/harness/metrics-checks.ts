@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { AGGREGATE_METRICS, TIME_SERIES_METRICS } from '../../src/core/metrics/definitions.js';
+import { MAX_WINDOW, PRECISIONS, type Precision } from '../../src/core/metrics/time.js';
 import type { ApiCall, Json } from './api-client.js';
 import { categoryOf, domainOf, expectedMetrics, pick, sendingDomainOf } from './metrics-expect.js';
 
@@ -30,29 +31,87 @@ export function localTime(ms: number, zone: string): string {
   return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
 }
 
-export async function checkEndpoints(api: ApiCall, events: Json[], started: number): Promise<void> {
-  const fromMs = started - 120_000;
-  const toMs = Date.now() + 180_000;
+/** The end of the bucket starting at `start` (ms): the next wall-clock midnight or noon for 12hr. */
+function bucketEnd(precision: string, start: number, zone: string): number {
+  const fixed: Record<string, number> = {
+    '1min': 1,
+    '5min': 5,
+    '15min': 15,
+    hour: 60,
+    day: 1440,
+    week: 10_080,
+  };
+  if (fixed[precision] !== undefined) return start + fixed[precision]! * 60_000;
+  if (precision === 'month') {
+    const d = new Date(start);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  }
+  // 12hr: 11 to 13 hours on a DST day.
+  for (let t = start + 11 * 3_600_000; t <= start + 13 * 3_600_000; t += 1_800_000)
+    if (/T(00|12):00$/.test(localTime(t, zone))) return t;
+  throw new Error(`no 12hr boundary after ${new Date(start).toISOString()} in ${zone}`);
+}
+
+/** UTC bucket lengths (minutes) of the aggregate precisions, which round a window outwards. */
+const ROUNDING: Record<string, number> = { '1min': 1, '5min': 5, '15min': 15, hour: 60, day: 1440 };
+
+/**
+ * The events a window given as YYYY-MM-DDTHH:MM in UTC covers once rounded out to its precision
+ * (SparkPost's rule; absent, the finest whose limit holds the window: 1min up to a day, then hour).
+ */
+function inWindow(all: Json[], fromMs: number, toMs: number, precision: string | null): Json[] {
+  const from = Math.floor(fromMs / 60_000);
+  const to = Math.floor(toMs / 60_000);
+  const size = ROUNDING[precision ?? (to - from <= 1440 ? '1min' : to - from <= 31 * 1440 ? 'hour' : 'day')]!;
+  const lo = (from - (from % size)) * 60_000;
+  const hi = Math.ceil(to / size) * size * 60_000;
+  return all.filter((e) => {
+    const t = Date.parse(e.timestamp);
+    return t >= lo && t < hi;
+  });
+}
+
+/**
+ * Every endpoint over [from, to) against `all`, every event in the store (which the window,
+ * rounded to each precision, selects from). A precision whose longest window (SparkPost's limit)
+ * is shorter than this window is not asked for; returns the time-series precisions checked.
+ */
+export async function checkEndpoints(
+  api: ApiCall,
+  all: Json[],
+  bounds: { from: number; to: number },
+): Promise<string[]> {
+  const fromMs = bounds.from;
+  const toMs = bounds.to;
+  const fits = (precision: string) =>
+    (MAX_WINDOW[precision as Precision] ?? Number.POSITIVE_INFINITY) * 60_000 >= toMs - fromMs + 3_600_000;
+  const checked: string[] = [];
   const window = `from=${localTime(fromMs, 'UTC')}&to=${localTime(toMs, 'UTC')}`;
   const get = async (path: string): Promise<Json[]> => {
     const answer = await api('GET', `/api/v1/metrics/${path}`);
     assert.equal(answer.status, 200, `${path}: ${JSON.stringify(answer.body)}`);
     return answer.body.results;
   };
-  const total = expectedMetrics(events);
+  // What the endpoints below (no precision parameter) cover.
+  const events = inWindow(all, fromMs, toMs, null);
+  assert.ok(events.length > 0, 'events in the window');
+  const total = expectedMetrics(events, all);
 
   for (const precision of ['1min', '5min', '15min', 'hour', 'day', null]) {
+    if (precision && !fits(precision)) continue;
     const p = precision ? `&precision=${precision}` : '';
     const [summary] = await get(`deliverability?${window}${p}&metrics=${AGGREGATE}`);
     assert.deepEqual(
       summary,
-      pick(total, AGGREGATE_METRICS),
+      pick(expectedMetrics(inWindow(all, fromMs, toMs, precision), all), AGGREGATE_METRICS),
       `summary at ${precision ?? 'the default precision'}`,
     );
   }
 
   for (const zone of ['UTC', 'America/New_York', 'Asia/Kolkata'])
-    for (const precision of ['1min', '5min', '15min', 'hour', '12hr', 'day', 'week', 'month']) {
+    for (const precision of PRECISIONS) {
+      if (!fits(precision)) continue;
+      if (zone === 'UTC') checked.push(precision);
       const span = `from=${localTime(fromMs, zone)}&to=${localTime(toMs, zone)}&timezone=${encodeURIComponent(zone)}`;
       const series = await get(
         `deliverability/time-series?${span}&precision=${precision}&metrics=${TIME_SERIES_METRICS.join(',')}`,
@@ -67,15 +126,15 @@ export async function checkEndpoints(api: ApiCall, events: Json[], started: numb
       const offset = utc || zone === 'UTC' ? /\+00:00$/ : zone === 'Asia/Kolkata' ? /\+05:30$/ : /-0[45]:00$/;
       for (const [i, row] of series.entries()) {
         assert.match(row.ts, offset, `${zone} ${precision}`);
-        const next = starts[i + 1] ?? Number.POSITIVE_INFINITY;
-        const inside = events.filter((e) => {
+        const next = starts[i + 1] ?? bucketEnd(precision, starts[i]!, zone);
+        const inside = all.filter((e) => {
           const t = Date.parse(e.timestamp);
           return t >= starts[i]! && t < next;
         });
         const { ts: _ts, ...counts } = row;
         assert.deepEqual(
           counts,
-          pick(expectedMetrics(inside, events), TIME_SERIES_METRICS),
+          pick(expectedMetrics(inside, all), TIME_SERIES_METRICS),
           `${zone} ${precision} ${row.ts}`,
         );
       }
@@ -106,7 +165,7 @@ export async function checkEndpoints(api: ApiCall, events: Json[], started: numb
       const { [field]: key, ...counts } = row;
       assert.deepEqual(
         counts,
-        pick(expectedMetrics(groups.get(key)!, events), AGGREGATE_METRICS),
+        pick(expectedMetrics(groups.get(key)!, all), AGGREGATE_METRICS),
         `${path} ${key}`,
       );
     }
@@ -140,7 +199,7 @@ export async function checkEndpoints(api: ApiCall, events: Json[], started: numb
     const [summary] = await get(`deliverability?${window}&metrics=${metrics}&${query}`);
     const mine = events.filter(keep);
     assert.ok(mine.length > 0 && mine.length < events.length, `${what} selects some events`);
-    assert.deepEqual(summary, pick(expectedMetrics(mine, events), AGGREGATE_METRICS), what);
+    assert.deepEqual(summary, pick(expectedMetrics(mine, all), AGGREGATE_METRICS), what);
   };
   await filtered('campaigns=spring', (e) => e.campaign_id === 'spring', 'campaigns');
   await filtered(
@@ -265,6 +324,7 @@ export async function checkEndpoints(api: ApiCall, events: Json[], started: numb
   assert.deepEqual(matched.body, { results: { domains: ['d2.metrics.example'] } });
   const pools = await api('GET', '/api/v1/metrics/ip-pools?limit=5');
   assert.deepEqual(pools.body, { results: { 'ip-pools': ['default'] } });
+  return checked;
 }
 
 /**
