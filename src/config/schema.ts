@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
 import { bouncesSection } from './sections/bounces.js';
+import { consoleSection } from './sections/console.js';
 import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
@@ -200,6 +201,7 @@ export const configSchema = z.strictObject({
   http: httpSection,
   webhooks: webhooksSection,
   events: eventsSection,
+  console: consoleSection,
 });
 
 /** The validated configuration, durations in milliseconds. */
