@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
+import type { DestinationStatus } from './destination-status.js';
 import { IpPools } from './ip-pools.js';
 import type { ConnectionPool, Lease, Via } from './pool.js';
 import type { Route, Router } from './route.js';
@@ -64,6 +65,8 @@ export class Deliverer {
     private readonly router: Router,
     private readonly pool: ConnectionPool,
     shaping?: Partial<Shaping>,
+    /** Told of each attempt's route and replies (the console's queue view); optional. */
+    private readonly status?: DestinationStatus,
   ) {
     this.shaping = {
       policy:
@@ -89,7 +92,22 @@ export class Deliverer {
   }
 
   async attempt(job: Attempt): Promise<RcptResult[]> {
+    const results = await this.routeAndSend(job);
+    this.status?.attempted(job.domain, results);
+    return results;
+  }
+
+  /** Whether deliveries to this domain wait for a shaping budget (its own or its host set's). */
+  waitingForShaping(domain: string): boolean {
+    const { shaper } = this.shaping;
+    const name = domain.toLowerCase();
+    const hostSet = this.status?.get(name)?.hostSet;
+    return shaper.waiting(`domain:${name}`) > 0 || (hostSet ? shaper.waiting(`hosts:${hostSet}`) > 0 : false);
+  }
+
+  private async routeAndSend(job: Attempt): Promise<RcptResult[]> {
     const route = await this.router.route(job.domain);
+    this.status?.routed(job.domain, route.ok ? route.hostSet : null);
     if (!route.ok) {
       const status = route.permanent ? 'bounce' : 'defer';
       return this.all(job, status, route.permanent ? 550 : 451, route.enhanced, route.reason, undefined);

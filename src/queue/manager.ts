@@ -163,6 +163,11 @@ export class QueueManager {
     return { messages: this.entries.size, inFlight: this.inFlight, deferred: this.deferred.size };
   }
 
+  /** Jobs of a domain waiting because its shaping allows no more at once (the console reads it). */
+  waitingForSlot(domain: string): number {
+    return this.slots.waitingIn(domain);
+  }
+
   /** Stops starting attempts and waits (up to timeoutMs) for those in flight to finish. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
