@@ -12,12 +12,14 @@ import { type AdminServer, startAdminServer } from './admin/server.js';
 import { adminSocketPath } from './admin/socket-path.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
+import { ConsoleSessions } from './core/console-sessions.js';
 import type { SluiceEvent } from './core/events.js';
 import { KeyService } from './core/keys.js';
 import { NetworkSet } from './core/networks.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
 import { bounceRulesWith } from './delivery/bounce-rules.js';
 import { Deliverer } from './delivery/deliver.js';
+import { DestinationStatus } from './delivery/destination-status.js';
 import { DkimSigner } from './delivery/dkim.js';
 import { IpPools } from './delivery/ip-pools.js';
 import { ConnectionPool } from './delivery/pool.js';
@@ -140,7 +142,9 @@ export async function startServer(
     shaper: new Shaper(),
     ipPools: new IpPools(delivery.ip_pools),
   };
-  const deliverer = new Deliverer(router, pool, shaping);
+  // What delivery last saw per destination (host set, last reply), for the console's queue view.
+  const destinationStatus = new DestinationStatus();
+  const deliverer = new Deliverer(router, pool, shaping, destinationStatus);
   const bounces = new BounceHandler(spool, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
@@ -253,7 +257,34 @@ export async function startServer(
       const health = config.admin.http_endpoints
         ? { metrics, ready: () => ready, networks: new NetworkSet(config.admin.http_networks) }
         : undefined;
-      http = await startHttpServer(options, { signer, events: engagement, log, api, health });
+      const consoleDeps = config.console.enabled
+        ? {
+            networks: new NetworkSet(config.admin.http_networks),
+            sessions: new ConsoleSessions(keys, config.console.session_lifetime, config.console.max_sessions),
+            throttle: new AuthThrottle(config.smtp.auth_failure_delay),
+            keys,
+            events,
+            suppressions: stores.suppressions,
+            webhooks: stores.webhooks,
+            dispatcher,
+            queue,
+            control,
+            spool,
+            delivery: {
+              stateOf: (domain: string) => destinationStatus.get(domain),
+              waitingForShaping: (domain: string) => deliverer.waitingForShaping(domain),
+            },
+            log,
+          }
+        : undefined;
+      http = await startHttpServer(options, {
+        signer,
+        events: engagement,
+        log,
+        api,
+        health,
+        console: consoleDeps,
+      });
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }

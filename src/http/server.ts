@@ -3,13 +3,14 @@
  * dependencies, the SparkPost-shaped API under /api/v1. X-Forwarded-For is believed only from
  * tracking.trusted_proxies, so a client cannot choose the address recorded in its events or
  * checked against a key's valid_ips. When given, the operations endpoints (/metrics, /healthz,
- * /readyz) too. Bodies over http.max_body get 413, malformed JSON 400, an
+ * /readyz) and the operator console (/console) too. Bodies over http.max_body get 413, malformed JSON 400, an
  * unknown route a JSON 404. close() lets requests in flight finish.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { MAX_TOKEN_LENGTH } from '../tracking/token.js';
 import { ApiError, apiErrorHandler, sendError } from './api/errors.js';
 import { type ApiDeps, registerApi } from './api/index.js';
+import { type ConsoleDeps, registerConsole } from './console/index.js';
 import { type HealthRouteDeps, registerHealthRoutes } from './health-routes.js';
 import { registerTrackingRoutes, type TrackingRouteDeps } from './tracking-routes.js';
 
@@ -26,7 +27,12 @@ export interface HttpServerOptions {
   maxBody?: number;
 }
 
-export type HttpDeps = TrackingRouteDeps & { api?: ApiDeps; health?: HealthRouteDeps | undefined };
+export type HttpDeps = TrackingRouteDeps & {
+  api?: ApiDeps;
+  health?: HealthRouteDeps | undefined;
+  /** The operator console under /console (console/index.ts). */
+  console?: ConsoleDeps | undefined;
+};
 
 export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: HttpDeps) {
   const app: FastifyInstance = Fastify({
@@ -63,6 +69,7 @@ export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: H
   registerTrackingRoutes(app, deps);
   if (deps.api) registerApi(app, deps.api);
   if (deps.health) registerHealthRoutes(app, deps.health);
+  if (deps.console) registerConsole(app, deps.console);
   return app;
 }
 
