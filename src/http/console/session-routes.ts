@@ -9,8 +9,8 @@ import { z } from 'zod';
 import type { AuthThrottle } from '../../core/auth-throttle.js';
 import type { ConsoleSession, ConsoleSessions } from '../../core/console-sessions.js';
 import type { Logger } from '../../log.js';
-import { fromZod } from '../api/errors.js';
-import { checkOrigin, consoleRoute, refused, signInRequired } from './route.js';
+import { ApiError, fromZod } from '../api/errors.js';
+import { checkOrigin, consoleRoute, refused } from './route.js';
 import { sessionCookieOf, setSessionCookie } from './security.js';
 import type { SessionView } from './shapes.js';
 
@@ -50,7 +50,7 @@ export function registerSignIn(scope: FastifyInstance, deps: SessionDeps): void 
       if (outcome.reason === 'no-console-grant')
         throw refused('this key holds neither console/view nor console/manage');
       if (outcome.reason === 'ip') throw refused('this key is not valid from your address');
-      throw signInRequired();
+      throw new ApiError(401, { message: 'Unauthorized.', description: 'not a valid API key' });
     }
     deps.throttle.succeeded(request.ip);
     const { session } = outcome;
@@ -58,7 +58,7 @@ export function registerSignIn(scope: FastifyInstance, deps: SessionDeps): void 
       { key_id: session.keyId, access: session.access, client_ip: request.ip },
       'console: signed in',
     );
-    setSessionCookie(request, reply, session.id, (session.expires - Date.now()) / 1000);
+    setSessionCookie(request, reply, session.id, (session.expires - session.created) / 1000);
     return sessionView(session, deps.metrics);
   });
 }

@@ -53,7 +53,7 @@ export function Timeline({ events }: { events: TraceEvent[] }) {
           </h4>
           <ol>
             {list.map((event) => (
-              <li key={event.event_id} class={`event type-${event.type}`} data-event-type={event.type}>
+              <li key={event.event_id} class={`event event-${event.type}`} data-event-type={event.type}>
                 <time dateTime={event.timestamp}>{dateTime(event.timestamp)}</time>
                 <span class={`badge type-${event.type}`}>{event.type}</span>
                 <span class="rcpt">{event.rcpt_to ?? ''}</span>

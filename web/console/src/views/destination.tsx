@@ -87,7 +87,7 @@ export function Destination({ domain }: { domain: string }) {
             />
           )}
           <Scroll>
-            <table class="messages">
+            <table class="messages cards-on-phone">
               <thead>
                 <tr>
                   {canAct && (
@@ -125,22 +125,26 @@ export function Destination({ domain }: { domain: string }) {
                           />
                         </td>
                       )}
-                      <td>
+                      <td data-label="Message">
                         <a href={`#/message/${m.id}`} class="mono">
                           {m.id}
                         </a>
                       </td>
-                      <td>{ago(m.arrival)}</td>
-                      <td>{m.mail_from || '<>'}</td>
-                      <td>{here.map((r) => r.rcpt).join(', ')}</td>
-                      <td data-col="state">
+                      <td data-label="Arrived">{ago(m.arrival)}</td>
+                      <td data-label="Sender">{m.mail_from || '<>'}</td>
+                      <td data-label="Recipients here">{here.map((r) => r.rcpt).join(', ')}</td>
+                      <td data-col="state" data-label="State">
                         {m.held ? <StateBadge state="held" /> : states.join(', ')}
                         {here[0] && here[0].attempts > 0 && (
                           <div class="sub">{here[0].attempts} attempt(s)</div>
                         )}
                       </td>
-                      <td class="num">{bytes(m.size)}</td>
-                      <td class="reply">{m.last_error ?? '—'}</td>
+                      <td class="num" data-label="Size">
+                        {bytes(m.size)}
+                      </td>
+                      <td class="reply" data-label="Last error">
+                        {m.last_error ?? '—'}
+                      </td>
                     </tr>
                   );
                 })}

@@ -22,7 +22,7 @@ export function Queue() {
       {view && view.destinations.length === 0 && <Empty>The queue is empty.</Empty>}
       {view && view.destinations.length > 0 && (
         <Scroll>
-          <table class="destinations">
+          <table class="destinations cards-on-phone">
             <thead>
               <tr>
                 <th>Destination</th>
@@ -37,7 +37,7 @@ export function Queue() {
             <tbody>
               {view.destinations.map((d) => (
                 <tr key={d.domain} data-domain={d.domain}>
-                  <td>
+                  <td data-label="Destination">
                     <a href={`#/queue/${encodeURIComponent(d.domain)}`} class="strong">
                       {d.domain}
                     </a>
@@ -45,19 +45,19 @@ export function Queue() {
                       {d.hosts ? `${d.hosts.join(', ')}:${d.port}` : 'not routed yet'}
                     </div>
                   </td>
-                  <td>
+                  <td data-label="State">
                     <StateBadge state={d.state} />
                     {d.failures > 0 && <div class="sub">{d.failures} failed in a row</div>}
                   </td>
-                  <td class="num" data-col="messages">
+                  <td class="num" data-col="messages" data-label="Messages">
                     {count(d.messages)}
                     {d.held > 0 && <div class="sub">{count(d.held)} held</div>}
                   </td>
-                  <td class="num" data-col="recipients">
+                  <td class="num" data-col="recipients" data-label="Recipients">
                     {count(d.recipients)}
                   </td>
-                  <td>{ago(d.oldest)}</td>
-                  <td class="reply" data-col="last-reply">
+                  <td data-label="Oldest">{ago(d.oldest)}</td>
+                  <td class="reply" data-col="last-reply" data-label="Last reply">
                     {d.last_reply ? (
                       <>
                         <span>{d.last_reply.text}</span>
@@ -70,7 +70,7 @@ export function Queue() {
                       '—'
                     )}
                   </td>
-                  <td>{d.next_attempt ? until(d.next_attempt) : '—'}</td>
+                  <td data-label="Next retry">{d.next_attempt ? until(d.next_attempt) : '—'}</td>
                 </tr>
               ))}
             </tbody>
