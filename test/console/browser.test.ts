@@ -155,7 +155,7 @@ test('a read-only key sees the messages of a destination but no actions, and the
   assert.equal((await listed()).filter((m) => m.held).length, 0);
 });
 
-test('hold and release of chosen messages and of a whole destination, as sluice queue sees them', async (t) => {
+test('hold and release of chosen messages and of a whole destination, as sluice queue sees them; retry now', async (t) => {
   await signOut();
   await signIn(fixture.keys.manage);
   await go('queue/down.example');
@@ -193,6 +193,15 @@ test('hold and release of chosen messages and of a whole destination, as sluice 
   await page.click('fieldset:has(legend:has-text("Whole destination")) button[data-action=release]');
   await page.waitForSelector('[data-test=action-outcome]:has-text("4 message(s) released")');
   assert.equal((await listed()).filter((m) => m.held).length, 0);
+
+  // Retry now: each deferred job of the destination is attempted again at once (and deferred again).
+  await page.click('fieldset:has(legend:has-text("Whole destination")) button[data-action=flush]');
+  await page.waitForSelector('[data-test=action-outcome]:has-text("4 job(s) made due now")');
+  await eventually(
+    async () =>
+      ['a', 'b', 'c', 'd', 'e'].every((local) => fixture.sink.offers.get(`${local}@down.example`) === 2),
+    'a second offer of every down.example recipient',
+  );
   const log = fixture.sluice.output();
   assert.match(log, /"console_key_id":"[0-9a-f]{16}","operation":"hold"/, 'the log says who held');
 });

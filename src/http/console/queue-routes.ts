@@ -104,8 +104,11 @@ async function act(control: QueueControl, body: Action): Promise<QueueActionResu
   const { operation } = body;
   if (operation === 'flush') {
     if (body.domain) return { operation, done: await control.flush({ domain: body.domain }), failed: [] };
-    const outcome = await control.each(body.ids!, (id) => control.flush({ id }));
-    return { operation, done: outcome.done.length, failed: outcome.failed };
+    let jobs = 0;
+    const outcome = await control.each(body.ids!, async (id) => {
+      jobs += await control.flush({ id });
+    });
+    return { operation, done: jobs, failed: outcome.failed };
   }
   const ids = body.domain ? control.idsForDomain(body.domain) : body.ids!;
   if (ids.length === 0) throw invalidValue('domain', 'no queued message has a recipient there');

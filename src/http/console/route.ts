@@ -48,6 +48,17 @@ export const signInRequired = () =>
 
 export const refused = (description: string) => new ApiError(403, { message: 'Forbidden.', description });
 
+/**
+ * The key behind a session (or a sign-in) cannot be read: the store is away (Redis down). The
+ * console fails closed, with a 503 that says why rather than a 500.
+ */
+export function keyStoreAway(error: unknown): never {
+  throw new ApiError(503, {
+    message: 'key store unavailable',
+    description: `cannot check the API key now: ${(error as Error).message}`,
+  });
+}
+
 /** Refuses a state-changing request that does not come from the console's own page. */
 export function checkOrigin(request: FastifyRequest): void {
   const reason = crossOriginReason(request);
@@ -66,7 +77,7 @@ export function registerConsoleRoutes(
       bodyLimit: 64 * 1024,
       handler: async (request, reply) => {
         reply.header('cache-control', 'no-store');
-        const session = await sessions.resolve(sessionCookieOf(request), request.ip);
+        const session = await sessions.resolve(sessionCookieOf(request), request.ip).catch(keyStoreAway);
         if (!session) throw signInRequired();
         if (spec.access === 'manage' && session.access !== 'manage')
           throw refused('this key holds console/view only; acting needs console/manage');

@@ -10,7 +10,7 @@ import type { AuthThrottle } from '../../core/auth-throttle.js';
 import type { ConsoleSession, ConsoleSessions } from '../../core/console-sessions.js';
 import type { Logger } from '../../log.js';
 import { ApiError, fromZod } from '../api/errors.js';
-import { checkOrigin, consoleRoute, refused } from './route.js';
+import { checkOrigin, consoleRoute, keyStoreAway, refused } from './route.js';
 import { sessionCookieOf, setSessionCookie } from './security.js';
 import type { SessionView } from './shapes.js';
 
@@ -42,7 +42,7 @@ export function registerSignIn(scope: FastifyInstance, deps: SessionDeps): void 
     checkOrigin(request);
     const parsed = signInBody.safeParse(request.body);
     if (!parsed.success) throw fromZod(parsed.error, 'body');
-    const outcome = await deps.sessions.signIn(parsed.data.key.trim(), request.ip);
+    const outcome = await deps.sessions.signIn(parsed.data.key.trim(), request.ip).catch(keyStoreAway);
     if (!outcome.ok) {
       const wait = deps.throttle.failed(request.ip);
       deps.log.warn({ client_ip: request.ip, reason: outcome.reason }, 'console: sign-in refused');
