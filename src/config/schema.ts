@@ -183,7 +183,9 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .default('./data')
-    .describe('Spool, keys, events and the generated TLS pair live here'),
+    .describe(
+      'Spool, keys, events and the generated TLS pair live here; created 0700, its files 0600 whatever the umask',
+    ),
   listen: listenSchema,
   relay: relaySchema,
   tls: tlsSchema,
