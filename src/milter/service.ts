@@ -64,6 +64,7 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
         record: (events) => batch.record(events),
         relay,
         unauthenticated: section.unauthenticated,
+        maxHeaderSize: section.max_header_size,
         findKey: deps.findKey,
         tracking,
       }),

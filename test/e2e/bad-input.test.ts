@@ -261,6 +261,34 @@ test('an invalid X-MSYS-API header gets 550 5.6.0 naming what is wrong', async (
   await stillWorks(small);
 });
 
+test('X-MSYS-API nested 5,000 levels deep gets 550 5.6.0 naming the field (not a 451 retried for ever); the log says why', async () => {
+  const rcpt = uniqueRcpt('deep');
+  const metadata = `${'{"k":'.repeat(4999)}{"k":1}${'}'.repeat(4999)}`;
+  const client = await session(roomy);
+  try {
+    const reply = await transaction(
+      client,
+      rcpt,
+      `X-MSYS-API: {"metadata":${metadata}}\r\nSubject: deep\r\n\r\nbody\r\n`,
+    );
+    assert.match(reply.raw, /^550 5\.6\.0 X-MSYS-API: metadata nests too deep/, reply.raw);
+    // The same session goes on.
+    assert.equal((await client.command('RSET')).code, 250);
+  } finally {
+    await client.quit();
+  }
+  await waitFor(
+    () =>
+      /"reply":"550 5\.6\.0 X-MSYS-API: metadata nests too deep[^"]*","msg":"message refused"/.test(
+        roomy.output(),
+      ),
+    5_000,
+    'the refusal logged with its reason',
+  );
+  await nothingQueuedFor(roomy, rcpt);
+  await stillWorks(roomy);
+});
+
 test('recipients past smtp.max_recipients get 452 4.5.3; the accepted ones are delivered', async () => {
   const rcpts = [1, 2, 3, 4].map(() => uniqueRcpt('many'));
   const client = await session(small);

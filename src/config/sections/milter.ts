@@ -29,6 +29,14 @@ export const milterSection = z
       .describe(
         'Largest milter packet accepted, in bytes (a header field travels in one packet); a larger one closes the connection',
       ),
+    max_header_size: z
+      .number()
+      .int()
+      .positive()
+      .default(102_400)
+      .describe(
+        "Largest header section of one message, in bytes; larger gets 552 5.3.4 at end of data (as smtp.max_header_size; Postfix's header_size_limit is the same 102400)",
+      ),
     idle_timeout: duration
       .prefault('10m')
       .describe('Close an MTA connection silent this long (Postfix keeps one open per SMTP client)'),
