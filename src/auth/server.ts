@@ -43,7 +43,7 @@ export async function startAuthServer(listen: string, deps: AuthServerDeps): Pro
     const connLog = log.child({ conn: cuid, peer: socket.remoteAddress });
     const framer = new LineFramer(config.max_line_length);
     const session = new AuthSession({
-      verify: (username, password, ip) => checkSmtpLogin(deps.keys, username, password, ip),
+      verify: (username, password, ip, authzid) => checkSmtpLogin(deps.keys, username, password, ip, authzid),
       throttle: deps.throttle,
       send: (line) => {
         if (!socket.destroyed) socket.write(line);

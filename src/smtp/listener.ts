@@ -12,10 +12,10 @@ import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { checkSmtpLogin } from '../core/smtp-login.js';
+import { checkSmtpLogin, type SmtpLoginResult } from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
-import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
+import type { SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
@@ -80,18 +80,16 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const ip = clientIp(session);
       authenticate(auth, ip, deps).then(
-        (key) => {
-          if (key) {
+        (result) => {
+          if (result.ok) {
+            const { key } = result;
             deps.throttle.succeeded(ip);
             log.info({ session_id: session.id, ip, key: key.id }, 'authenticated');
             const user: SessionUser = { keyId: key.id, defaults: key.defaults };
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
-          log.warn(
-            { session_id: session.id, ip, user: auth.username?.slice(0, 64), delay_ms: delay },
-            'auth failed',
-          );
+          log.warn({ session_id: session.id, ip, reason: result.reason, delay_ms: delay }, 'auth failed');
           setTimeout(() => {
             callback(smtpError(new Rejection(535, '5.7.8', 'Authentication credentials invalid')));
           }, delay);
@@ -142,16 +140,21 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
   return server;
 }
 
-/** The key when the credentials name an active key with smtp/inject from this address. */
+/**
+ * Core's verdict on the credentials. For PLAIN, the authentication identity is the authcid as
+ * sent (smtp-server's username falls back to the authzid when the authcid is empty, which
+ * `sluice auth` would not do) and the authzid goes to core too.
+ */
 async function authenticate(
   auth: SMTPServerAuthentication,
   ip: string,
   deps: ListenerDeps,
-): Promise<ApiKeyRecord | null> {
-  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
-  if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
-  const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
-  return result.ok ? result.key : null;
+): Promise<SmtpLoginResult | { ok: false; reason: 'mechanism' }> {
+  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return { ok: false, reason: 'mechanism' };
+  const plain = auth.method === 'PLAIN';
+  const username = plain ? (auth.authcid ?? auth.username) : auth.username;
+  if (typeof username !== 'string' || typeof auth.password !== 'string') return { ok: false, reason: 'user' };
+  return await checkSmtpLogin(deps.keys, username, auth.password, ip, plain ? (auth.authzid ?? '') : '');
 }
 
 /**
