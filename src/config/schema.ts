@@ -108,6 +108,11 @@ const smtpSchema = z
       .boolean()
       .default(false)
       .describe('Allow AUTH without STARTTLS (only for testing or a trusted local network)'),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'An authenticated session has its key checked again at each MAIL (deleted, smtp/inject removed, valid_ips changed: 550 5.7.1); the key record is reused this long. 0: read at every MAIL',
+      ),
     auth_failure_delay: duration
       .prefault('1s')
       .describe('First delay after a failed AUTH from an address; doubles with each failure, up to 30s'),

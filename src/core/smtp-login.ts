@@ -5,8 +5,14 @@
  * empty or the user name itself: acting for someone else is not a thing API keys do (Dovecot
  * too refuses an authzid other than the user unless the user is a master user). Doors (the SMTP
  * listener's AUTH, `sluice auth` for Postfix) ask here, so they cannot disagree about who may inject.
+ * A key that authenticated a session is asked about again at each MAIL (keyStillInjects): one
+ * deleted, stripped of smtp/inject or no longer valid from the client's address since is refused
+ * with injectionRefused, the reply the milter gives at MAIL for the same key in Postfix (stage 0).
  */
+import type { ApiKeyRecord } from '../store/types.js';
 import type { AuthResult, KeyService } from './keys.js';
+import { NetworkSet } from './networks.js';
+import { Rejection } from './reply.js';
 
 export const SMTP_USERNAME = 'SMTP_Injection';
 
@@ -27,3 +33,20 @@ export async function checkSmtpLogin(
   if (username !== SMTP_USERNAME) return { ok: false, reason: 'user' };
   return await keys.authenticate(password, clientIp, 'smtp/inject');
 }
+
+export type KeyRefusal = 'unknown' | 'grant' | 'ip';
+
+/** Why a key (null: not found) may not inject from this client now; null when it may. */
+export function keyStillInjects(key: ApiKeyRecord | null, clientIp: string | null): KeyRefusal | null {
+  if (!key) return 'unknown';
+  if (!key.grants.includes('smtp/inject')) return 'grant';
+  if (key.valid_ips.length > 0 && (!clientIp || !new NetworkSet(key.valid_ips).has(clientIp))) return 'ip';
+  return null;
+}
+
+/**
+ * Mail from a key that may not inject. Permanent: the key will not come back by retrying. RFC
+ * 4954's 530 would ask the client to authenticate again; the key it has cannot.
+ */
+export const injectionRefused = (): Rejection =>
+  new Rejection(550, '5.7.1', 'API key is not allowed to send mail');

@@ -35,6 +35,7 @@ import { unmapIPv4 } from '../core/networks.js';
 import type { PolicyService } from '../core/policy.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
+import { injectionRefused } from '../core/smtp-login.js';
 import { duplicateMsysApi, MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
@@ -151,7 +152,7 @@ export class SluiceFilter implements MilterHandlers {
       });
       if (decision.kind === 'key-rejected') {
         ctx.log.info({ key: keyId, reason: decision.reason }, 'key may not inject: rejected at MAIL');
-        return replyFor(new Rejection(550, '5.7.1', 'API key is not allowed to send mail'));
+        return replyFor(injectionRefused());
       }
       if (decision.kind === 'unavailable') {
         ctx.log.error({ err: decision.error, key: keyId }, 'key lookup failed: tempfail at MAIL');

@@ -2,7 +2,9 @@
  * The SMTP door: one smtp-server instance per listener ("smtp" for injection from trusted
  * networks, "submission" for AUTH with API keys). It keeps session state only; every decision
  * (who is this key, may this client relay, is this recipient suppressed, is this message
- * acceptable) is asked of core.
+ * acceptable) is asked of core. A session that authenticated has its key checked again at each
+ * MAIL (core's keyStillInjects, through a short-lived key cache, not a store read per message),
+ * so a key deleted or narrowed mid-session stops sending at the next message (550 5.7.1).
  */
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AuthThrottle } from '../core/auth-throttle.js';
@@ -12,16 +14,23 @@ import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { checkSmtpLogin, type SmtpLoginResult } from '../core/smtp-login.js';
+import {
+  checkSmtpLogin,
+  injectionRefused,
+  keyStillInjects,
+  type SmtpLoginResult,
+} from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
-import type { SuppressionStore } from '../store/types.js';
+import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
 
 export interface ListenerDeps extends DataDeps {
   keys: KeyService;
+  /** A key record by id, through a cache of smtp.key_cache (the re-check at MAIL). */
+  findKey: (id: string) => Promise<ApiKeyRecord | null>;
   throttle: AuthThrottle;
   relay: RelayPolicy;
   tls: TlsPair;
@@ -101,8 +110,28 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
       );
     },
 
-    onMailFrom(_address, _session, callback) {
-      callback();
+    onMailFrom(_address, session, callback) {
+      const user = session.user as SessionUser | undefined;
+      if (!user) return callback();
+      const ip = clientIp(session);
+      deps.findKey(user.keyId).then(
+        (key) => {
+          const refusal = keyStillInjects(key, ip);
+          if (!refusal) return callback();
+          log.info(
+            { session_id: session.id, ip, key: user.keyId, reason: refusal },
+            'key may not inject: refused at MAIL',
+          );
+          callback(smtpError(injectionRefused()));
+        },
+        (error: unknown) => {
+          log.error(
+            { err: error, session_id: session.id, key: user.keyId },
+            'key lookup failed: deferred at MAIL',
+          );
+          callback(smtpError(new Rejection(451, '4.3.0', 'Temporary key lookup failure, try again later')));
+        },
+      );
     },
 
     onRcptTo(address, session, callback) {
