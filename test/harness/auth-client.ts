@@ -53,9 +53,13 @@ export class AuthClient {
   }
 
   /** Connects and completes the handshake (through DONE). */
-  static async connect(port: number, options: { version?: string } = {}): Promise<AuthClient> {
+  static async connect(
+    port: number,
+    options: { version?: string; localAddress?: string } = {},
+  ): Promise<AuthClient> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(s));
+      const local = options.localAddress ? { localAddress: options.localAddress } : {};
+      const s = net.connect({ port, host: '127.0.0.1', ...local }, () => resolve(s));
       s.once('error', reject);
     });
     const client = new AuthClient(socket);
