@@ -3,7 +3,7 @@
  * auth.idle_timeout is closed (shortened here; 1h by default), and past
  * auth.max_connections_per_peer the next connection from that address is closed at once with a
  * log line, while another address (Postfix) still gets in and authenticates. (What a real
- * Postfix does when its idle connection was closed: test/auth/postfix.test.ts.)
+ * Postfix does when its idle connection was closed: test/auth/postfix-idle.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
