@@ -5,11 +5,11 @@
  * inject is decided by core (checkSmtpLogin → KeyService); failures are slowed by one
  * AuthThrottle shared by every connection, keyed by the SMTP client's address. stop() closes the
  * listener and ends every connection; Postfix reconnects on its next AUTH.
- * Connections are capped overall (max_connections) and per peer address (max_connections_per_peer),
- * and one silent for idle_timeout is closed: a Postfix smtpd keeps its connection for its whole
- * life, using it at each AUTH, and after a close its next AUTH fails once (454 4.7.0 "Connection
- * lost to authentication server") before it reconnects, so the timeout is long; the per-peer cap is what
- * keeps one peer from locking the others (Postfix) out.
+ * Connections are capped overall (max_connections) and per peer address
+ * (max_connections_per_peer), and one silent for idle_timeout is closed: a Postfix smtpd keeps its
+ * connection for its whole life, using it at each AUTH, and after a close its next AUTH fails once
+ * (454 4.7.0 "Connection lost to authentication server") before it reconnects, so the timeout is
+ * long; the per-peer cap is what keeps one peer from locking the others (Postfix) out.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
