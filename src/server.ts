@@ -44,6 +44,7 @@ import { BatchedEventStore } from './store/embedded/batched-events.js';
 import { EmbeddedEventStore } from './store/embedded/events.js';
 import { ThreadedEventStore } from './store/embedded/threaded-events.js';
 import { EventGroupCommit } from './store/event-group-commit.js';
+import { ExpiringKeyCache } from './store/expiring-keys.js';
 import { openStores } from './store/open.js';
 import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
@@ -76,6 +77,8 @@ export async function startServer(
   const keys = new KeyService(
     config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
   );
+  // An authenticated session's key is checked again at each MAIL: read at most once per key_cache.
+  const keyCache = new ExpiringKeyCache((id) => keys.get(id), config.smtp.key_cache);
   const dispatcher = webhookDispatcher(config.webhooks, stores.webhooks, log);
   // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
   let control: QueueControl | null = null;
@@ -189,6 +192,7 @@ export async function startServer(
     events,
     log,
     keys,
+    findKey: (id: string) => keyCache.get(id),
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),
     tls,

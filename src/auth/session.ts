@@ -35,7 +35,8 @@ export interface SessionOptions {
 }
 
 export interface SessionDeps {
-  verify(username: string, password: string, clientIp: string): Promise<SmtpLoginResult>;
+  /** Core's decision (checkSmtpLogin); authzid is PLAIN's authorization identity, '' if none. */
+  verify(username: string, password: string, clientIp: string, authzid: string): Promise<SmtpLoginResult>;
   throttle: AuthThrottle;
   /** Writes one encoded line to the peer. */
   send(line: string): void;
@@ -160,18 +161,16 @@ export class AuthSession {
       case 'plain': {
         const parts = decoded.toString('utf8').split('\0');
         const [authzid, username, password] = parts;
-        if (parts.length !== 3 || username === undefined || password === undefined)
+        if (parts.length !== 3 || authzid === undefined || username === undefined || password === undefined)
           return this.finish(conversation, 'Invalid PLAIN data');
-        // Acting for someone else is not a thing API keys do.
-        if (authzid !== '' && authzid !== username) return this.verify(conversation, '', '');
-        return this.verify(conversation, username, password);
+        return this.verify(conversation, username, password, authzid);
       }
       case 'login-user':
         conversation.username = decoded.toString('utf8');
         conversation.step = 'login-password';
         return this.prompt(conversation);
       case 'login-password':
-        return this.verify(conversation, conversation.username, decoded.toString('utf8'));
+        return this.verify(conversation, conversation.username, decoded.toString('utf8'), '');
       case 'busy':
         return;
     }
@@ -186,12 +185,12 @@ export class AuthSession {
     conversation.timer.unref();
   }
 
-  private verify(conversation: Conversation, username: string, password: string) {
+  private verify(conversation: Conversation, username: string, password: string, authzid: string) {
     conversation.step = 'busy';
     conversation.username = '';
     const { log, throttle } = this.deps;
     const { id, ip, mechanism } = conversation;
-    this.deps.verify(username, password, ip).then(
+    this.deps.verify(username, password, ip, authzid).then(
       (result) => {
         if (this.pending.get(id) !== conversation) return;
         if (result.ok) {

@@ -109,6 +109,11 @@ const smtpSchema = z
       .boolean()
       .default(false)
       .describe('Allow AUTH without STARTTLS (only for testing or a trusted local network)'),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'An authenticated session has its key checked again at each MAIL (deleted, smtp/inject removed, valid_ips changed: 550 5.7.1); the key record is reused this long. 0: read at every MAIL',
+      ),
     auth_failure_delay: duration
       .prefault('1s')
       .describe('First delay after a failed AUTH from an address; doubles with each failure, up to 30s'),
@@ -184,7 +189,9 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .default('./data')
-    .describe('Spool, keys, events and the generated TLS pair live here'),
+    .describe(
+      'Spool, keys, events and the generated TLS pair live here; created 0700, its files 0600 whatever the umask',
+    ),
   listen: listenSchema,
   relay: relaySchema,
   tls: tlsSchema,

@@ -191,5 +191,5 @@ function fieldValue(raw: Buffer[]): string {
 }
 
 const lineTooLong = (max: number) => new Rejection(552, '5.3.4', `Message line longer than ${max} bytes`);
-const headerTooLarge = (max: number) =>
+export const headerTooLarge = (max: number): Rejection =>
   new Rejection(552, '5.3.4', `Message header section larger than ${max} bytes`);

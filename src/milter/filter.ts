@@ -8,6 +8,9 @@
  *   accepted untouched, no header processing, no events), `process` (as an injection) or
  *   `reject` (550 5.7.1).
  * - headers: X-MSYS-API values (and their positions), Subject, From and the MIME fields are noted.
+ *   Header bytes are counted: past maxHeaderSize the message is refused (core's 552 5.3.4, as the
+ *   SMTP door answers) and nothing more of it is kept; so is a second X-MSYS-API (550 5.6.0), as
+ *   soon as it arrives. Headers are negotiated without a reply, so the refusal is sent at EOM.
  * - EOH: core's parseMsysApi, then core's decideTracking (X-MSYS-API options, then the key's
  *   defaults, then tracking.open/click). EOH is negotiated without a reply (one round trip less
  *   per message): an invalid header gets its 550 5.6.0 naming the field at EOM, which the client
@@ -26,12 +29,14 @@
  */
 import { injectionEvent, type MessageFacts, type SluiceEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
+import { headerTooLarge } from '../core/intake.js';
 import { addressOf, decodeMimeWords } from '../core/mime-words.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { PolicyService } from '../core/policy.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
+import { injectionRefused } from '../core/smtp-login.js';
+import { duplicateMsysApi, MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
@@ -58,6 +63,8 @@ export interface FilterDeps {
   findKey?: (id: string) => Promise<ApiKeyRecord | null>;
   /** Absent: never tracks. */
   tracking?: MilterTrackingConfig;
+  /** Header bytes of one message past which it is refused (milter.max_header_size). */
+  maxHeaderSize: number;
   now?: () => Date;
 }
 
@@ -89,7 +96,7 @@ interface MessageState {
   walkFields: Array<[string, string]>;
   id: string | null;
   tracker: BodyTracker | null;
-  /** An invalid X-MSYS-API: the reply at EOM. */
+  /** An invalid X-MSYS-API or an over-large header section: the reply at EOM. */
   refusal: Rejection | null;
 }
 
@@ -145,7 +152,7 @@ export class SluiceFilter implements MilterHandlers {
       });
       if (decision.kind === 'key-rejected') {
         ctx.log.info({ key: keyId, reason: decision.reason }, 'key may not inject: rejected at MAIL');
-        return replyFor(new Rejection(550, '5.7.1', 'API key is not allowed to send mail'));
+        return replyFor(injectionRefused());
       }
       if (decision.kind === 'unavailable') {
         ctx.log.error({ err: decision.error, key: keyId }, 'key lookup failed: tempfail at MAIL');
@@ -176,14 +183,18 @@ export class SluiceFilter implements MilterHandlers {
     return undefined;
   }
 
-  header(_ctx: MilterContext, name: string, value: string): undefined {
+  header(ctx: MilterContext, name: string, value: string): undefined {
     const m = this.message;
-    if (!m) return undefined;
+    if (!m || m.refusal) return undefined;
     m.headerBytes += Buffer.byteLength(`${name}: ${value}\r\n`) + (value.match(/\n/g)?.length ?? 0);
+    if (m.headerBytes > this.deps.maxHeaderSize)
+      return this.refuse(ctx, m, headerTooLarge(this.deps.maxHeaderSize));
     const lower = name.toLowerCase();
     const unfolded = value.replace(/\r?\n(?=[ \t])/g, '').trim();
-    if (lower === MSYS_HEADER) m.msysValues.push(unfolded);
-    else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
+    if (lower === MSYS_HEADER) {
+      if (m.msysValues.length > 0) return this.refuse(ctx, m, duplicateMsysApi());
+      m.msysValues.push(unfolded);
+    } else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
     else if (lower === 'subject' && m.subject === null) m.subject = decodeMimeWords(unfolded);
     else if (lower === 'from' && m.from === null) m.from = addressOf(decodeMimeWords(unfolded));
     if (WALK_FIELDS.test(name) && m.walkFields.length < 100) m.walkFields.push([name, value]);
@@ -192,7 +203,7 @@ export class SluiceFilter implements MilterHandlers {
 
   async eoh(ctx: MilterContext): Promise<Verdict | undefined> {
     const m = this.message;
-    if (!m) return undefined;
+    if (!m || m.refusal) return undefined;
     try {
       m.msys = parseMsysApi(m.msysValues);
     } catch (error) {
@@ -294,6 +305,18 @@ export class SluiceFilter implements MilterHandlers {
           'injection recorded',
         ),
     };
+  }
+
+  /** Decided during the headers: answered at EOM; what was kept of the message is let go now. */
+  private refuse(ctx: MilterContext, m: MessageState, refusal: Rejection): undefined {
+    m.refusal = refusal;
+    m.msysValues = [];
+    m.walkFields = [];
+    ctx.log.info(
+      { queue_id: ctx.queueId(), key: m.keyId, from: m.sender, reply: refusal.toString() },
+      'message refused in its header',
+    );
+    return undefined;
   }
 
   abort(): void {

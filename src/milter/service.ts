@@ -54,7 +54,9 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
       socketMode: Number.parseInt(section.socket_mode, 8),
       maxPacketSize: section.max_packet_size,
       idleTimeoutMs: section.idle_timeout,
+      messageIdleTimeoutMs: section.message_idle_timeout,
       maxConnections: section.max_connections,
+      maxConnectionsPerPeer: section.max_connections_per_peer,
       progressIntervalMs: section.progress_interval,
     },
     () =>
@@ -64,6 +66,7 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
         record: (events) => batch.record(events),
         relay,
         unauthenticated: section.unauthenticated,
+        maxHeaderSize: section.max_header_size,
         findKey: deps.findKey,
         tracking,
       }),

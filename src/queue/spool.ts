@@ -52,7 +52,8 @@ export class Spool {
 
   /** Creates the spool; free files an earlier run kept for reuse are let go (they are empty slots). */
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // Messages are private: data_dir/spool and data_dir/spool/queue are made 0700 whatever the umask.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await rm(this.freeRoot, { recursive: true, force: true });
   }
 

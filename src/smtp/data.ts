@@ -163,7 +163,7 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       deps.log.info({ message_id: id, session_id: session.id, reply }, 'message refused');
       // The sender learns from the reply; whoever reads events learns from a policy_rejection.
       for (const rcpt of rcpts) deps.events.append(policyRejectionEvent(known(), rcpt, rejection));
-    } else if (clientWentAway(error)) {
+    } else if (clientWentAway(error, stream)) {
       deps.log.info(
         { message_id: id, session_id: session.id },
         'client disconnected during DATA; message dropped',
@@ -172,8 +172,11 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       deps.log.error({ err: error, message_id: id }, 'failed to receive message');
     }
     if (writer) await writer.abort().catch(() => {});
-    // Drain what the client still sends so the reply lands after its final dot.
-    if (!stream.readableEnded) for await (const _ of stream as AsyncIterable<Buffer>);
+    // Drain what the client still sends so the reply lands after its final dot (if it is still there).
+    if (!stream.readableEnded && !stream.destroyed)
+      await drain(stream).catch(() => {
+        // It left after all: nobody is waiting for the reply.
+      });
     throw rejection;
   }
 }
@@ -205,7 +208,23 @@ async function dropSuppressed(
   return rcpts.filter((rcpt) => !suppressed.includes(rcpt));
 }
 
-function clientWentAway(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
+/**
+ * The client hung up mid-DATA: any client can do that at will, so it is an info line, not an error
+ * with a stack. smtp-server then destroys the data stream before its end (its error says
+ * ECONNECTION in this version; other versions give no code), or the socket reports a reset.
+ */
+function clientWentAway(error: unknown, stream: SMTPServerDataStream): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  if (
+    code === 'ECONNECTION' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE'
+  )
+    return true;
+  return stream.destroyed && !stream.readableEnded;
+}
+
+async function drain(stream: SMTPServerDataStream): Promise<void> {
+  for await (const _ of stream as AsyncIterable<Buffer>);
 }

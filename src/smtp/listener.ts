@@ -2,7 +2,9 @@
  * The SMTP door: one smtp-server instance per listener ("smtp" for injection from trusted
  * networks, "submission" for AUTH with API keys). It keeps session state only; every decision
  * (who is this key, may this client relay, is this recipient suppressed, is this message
- * acceptable) is asked of core.
+ * acceptable) is asked of core. A session that authenticated has its key checked again at each
+ * MAIL (core's keyStillInjects, through a short-lived key cache, not a store read per message),
+ * so a key deleted or narrowed mid-session stops sending at the next message (550 5.7.1).
  */
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AuthThrottle } from '../core/auth-throttle.js';
@@ -12,7 +14,12 @@ import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { checkSmtpLogin } from '../core/smtp-login.js';
+import {
+  checkSmtpLogin,
+  injectionRefused,
+  keyStillInjects,
+  type SmtpLoginResult,
+} from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
 import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
@@ -22,6 +29,8 @@ import { asRejection, installEnhancedReplies, smtpError } from './enhanced-repli
 
 export interface ListenerDeps extends DataDeps {
   keys: KeyService;
+  /** A key record by id, through a cache of smtp.key_cache (the re-check at MAIL). */
+  findKey: (id: string) => Promise<ApiKeyRecord | null>;
   throttle: AuthThrottle;
   relay: RelayPolicy;
   tls: TlsPair;
@@ -80,18 +89,16 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const ip = clientIp(session);
       authenticate(auth, ip, deps).then(
-        (key) => {
-          if (key) {
+        (result) => {
+          if (result.ok) {
+            const { key } = result;
             deps.throttle.succeeded(ip);
             log.info({ session_id: session.id, ip, key: key.id }, 'authenticated');
             const user: SessionUser = { keyId: key.id, defaults: key.defaults };
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
-          log.warn(
-            { session_id: session.id, ip, user: auth.username?.slice(0, 64), delay_ms: delay },
-            'auth failed',
-          );
+          log.warn({ session_id: session.id, ip, reason: result.reason, delay_ms: delay }, 'auth failed');
           setTimeout(() => {
             callback(smtpError(new Rejection(535, '5.7.8', 'Authentication credentials invalid')));
           }, delay);
@@ -103,8 +110,28 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
       );
     },
 
-    onMailFrom(_address, _session, callback) {
-      callback();
+    onMailFrom(_address, session, callback) {
+      const user = session.user as SessionUser | undefined;
+      if (!user) return callback();
+      const ip = clientIp(session);
+      deps.findKey(user.keyId).then(
+        (key) => {
+          const refusal = keyStillInjects(key, ip);
+          if (!refusal) return callback();
+          log.info(
+            { session_id: session.id, ip, key: user.keyId, reason: refusal },
+            'key may not inject: refused at MAIL',
+          );
+          callback(smtpError(injectionRefused()));
+        },
+        (error: unknown) => {
+          log.error(
+            { err: error, session_id: session.id, key: user.keyId },
+            'key lookup failed: deferred at MAIL',
+          );
+          callback(smtpError(new Rejection(451, '4.3.0', 'Temporary key lookup failure, try again later')));
+        },
+      );
     },
 
     onRcptTo(address, session, callback) {
@@ -142,16 +169,21 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
   return server;
 }
 
-/** The key when the credentials name an active key with smtp/inject from this address. */
+/**
+ * Core's verdict on the credentials. For PLAIN, the authentication identity is the authcid as
+ * sent (smtp-server's username falls back to the authzid when the authcid is empty, which
+ * `sluice auth` would not do) and the authzid goes to core too.
+ */
 async function authenticate(
   auth: SMTPServerAuthentication,
   ip: string,
   deps: ListenerDeps,
-): Promise<ApiKeyRecord | null> {
-  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
-  if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
-  const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
-  return result.ok ? result.key : null;
+): Promise<SmtpLoginResult | { ok: false; reason: 'mechanism' }> {
+  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return { ok: false, reason: 'mechanism' };
+  const plain = auth.method === 'PLAIN';
+  const username = plain ? (auth.authcid ?? auth.username) : auth.username;
+  if (typeof username !== 'string' || typeof auth.password !== 'string') return { ok: false, reason: 'user' };
+  return await checkSmtpLogin(deps.keys, username, auth.password, ip, plain ? (auth.authzid ?? '') : '');
 }
 
 /**

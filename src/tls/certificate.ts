@@ -46,6 +46,7 @@ export async function loadTlsPair(
   } as Parameters<typeof generate>[1]);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(keyFile, pems.private, { mode: 0o600 });
-  await writeFile(certFile, pems.cert, { mode: 0o644 });
+  // Public, but kept like everything in data_dir: for Sluice's user only.
+  await writeFile(certFile, pems.cert, { mode: 0o600 });
   return { cert: pems.cert, key: pems.private, generated: true } satisfies TlsPair;
 }

@@ -1,6 +1,7 @@
 /**
  * Specifies the `sluice auth` process on a real socket: the handshake and AUTH over TCP, many
- * requests in flight on one connection (a slowed failure does not hold up a success), connections
+ * requests in flight on one connection (a slowed failure does not hold up a success), a PLAIN
+ * authzid other than the user refused (core's rule, as at the SMTP door), connections
  * closed on an oversized line or binary garbage while the server keeps serving others, and a clean
  * exit (status 0) on SIGTERM with a client still connected.
  */
@@ -12,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { AuthClient } from '../harness/auth-client.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
 import { sluiceCli } from '../harness/clients.js';
+import { waitFor } from '../harness/net.js';
 
 let dir: string;
 let auth: SluiceAuthProcess;
@@ -66,6 +68,23 @@ describe('sluice auth over TCP', () => {
         ],
       );
       assert.deepEqual(replies[2]?.challenges, ['Username:', 'Password:']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('PLAIN with an authzid other than the user fails; the user itself as authzid is fine', async () => {
+    const client = await AuthClient.connect(auth.port);
+    try {
+      const good = { mechanism: 'PLAIN' as const, user: 'SMTP_Injection', password: key };
+      const [other, same] = await Promise.all([
+        client.auth({ ...good, authzid: 'postmaster' }),
+        client.auth({ ...good, authzid: 'SMTP_Injection' }),
+      ]);
+      assert.deepEqual([other.verdict, other.params['reason']], ['FAIL', 'Authentication failed']);
+      assert.equal(other.params['user'], undefined);
+      assert.deepEqual([same.verdict, same.params['user']], ['OK', keyId]);
+      await waitFor(() => /"reason":"authzid"/.test(auth.output()), 5_000, 'the reason in the log');
     } finally {
       await client.close();
     }

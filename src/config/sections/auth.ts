@@ -40,7 +40,22 @@ export const authSection = z
       .number()
       .int()
       .positive()
-      .default(100)
-      .describe('Concurrent connections from Postfix processes (one per smtpd process)'),
+      .default(500)
+      .describe(
+        'Concurrent connections in all (Postfix: one per smtpd process, up to its process_limit of each smtpd service); more are closed at once',
+      ),
+    max_connections_per_peer: z
+      .number()
+      .int()
+      .positive()
+      .default(250)
+      .describe(
+        "Concurrent connections from one address (half of max_connections, as Postfix's smtpd_client_connection_count_limit is half its process limit): one peer cannot lock the others out. More are closed at once, with a log line",
+      ),
+    idle_timeout: duration
+      .prefault('1h')
+      .describe(
+        'Close a connection silent this long. A Postfix smtpd keeps its connection for its life and, after a close, answers its next AUTH once with 454 4.7.0 (temporary) before reconnecting: keep this above how long an smtpd process lives',
+      ),
   })
   .prefault({});

@@ -29,9 +29,24 @@ export const milterSection = z
       .describe(
         'Largest milter packet accepted, in bytes (a header field travels in one packet); a larger one closes the connection',
       ),
+    max_header_size: z
+      .number()
+      .int()
+      .positive()
+      .default(102_400)
+      .describe(
+        "Largest header section of one message, in bytes; larger gets 552 5.3.4 at end of data (as smtp.max_header_size; Postfix's header_size_limit is the same 102400)",
+      ),
     idle_timeout: duration
-      .prefault('10m')
-      .describe('Close an MTA connection silent this long (Postfix keeps one open per SMTP client)'),
+      .prefault('5m')
+      .describe(
+        'Close an MTA connection silent this long with no message open (Postfix keeps one per SMTP session and ends it when its client is silent for smtpd_timeout, 300s: keep this at least that)',
+      ),
+    message_idle_timeout: duration
+      .prefault('1h')
+      .describe(
+        "The same while a message is open (from MAIL to end of data): the MTA may be receiving a large message from a slow client meanwhile, with nothing to send us (Sendmail's Timeout.datablock is 1h)",
+      ),
     progress_interval: duration
       .prefault('10s')
       .describe('While end-of-message work runs, tell the MTA this often that it is in progress'),
@@ -46,7 +61,17 @@ export const milterSection = z
       .int()
       .positive()
       .default(500)
-      .describe('Concurrent MTA connections (Postfix: one per SMTP client being served)'),
+      .describe(
+        'Concurrent MTA connections in all (Postfix: one per SMTP session being served); more are closed at once',
+      ),
+    max_connections_per_peer: z
+      .number()
+      .int()
+      .positive()
+      .default(250)
+      .describe(
+        "Concurrent connections from one address over inet: (half of max_connections, as Postfix's smtpd_client_connection_count_limit is half its process limit); more are closed at once, with a log line. Not applied on a unix: socket",
+      ),
   })
   .prefault({});
 
