@@ -46,6 +46,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
       dispatcher: deps.dispatcher,
       timeoutMs: deps.config.webhooks.timeout,
       allowPrivateTargets: deps.config.webhooks.allow_private_targets,
+      log: deps.log,
     }),
   ];
 }
