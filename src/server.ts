@@ -237,7 +237,7 @@ export async function startServer(
       const options = {
         listen: config.listen.http,
         trustedProxies: config.tracking.trusted_proxies,
-        maxBody: config.http.max_body,
+        limits: config.http,
       };
       const api = {
         config,

@@ -231,6 +231,19 @@ describe('loadConfig: -o overrides', () => {
     names(problems, 'smtp.no_such_option');
     names(problems, 'smtp.max_recipients');
   });
+
+  test('HTTP listener timeouts: 0 is refused, and headers may not outlast the whole request', () => {
+    names(problemsOf({ overrides: ['http.body_timeout=0'] }), 'http.body_timeout');
+    names(problemsOf({ overrides: ['http.keep_alive_timeout=0s'] }), 'http.keep_alive_timeout');
+    const problems = problemsOf({ overrides: ['http.headers_timeout=2m', 'http.request_timeout=1m'] });
+    names(problems, 'http.headers_timeout');
+    assert.match(problems.join('\n'), /must not be longer than http\.request_timeout/);
+    const config = loadConfig({
+      overrides: ['http.headers_timeout=10s', 'http.max_connections_per_client=0'],
+    });
+    assert.equal(config.http.headers_timeout, 10_000);
+    assert.equal(config.http.max_connections_per_client, 0);
+  });
 });
 
 describe('loadConfig: bad files', () => {

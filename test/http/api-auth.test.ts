@@ -23,7 +23,7 @@ before(async () => {
   });
   admin = await createKey(sluice.dataDir, {
     label: 'admin',
-    grants: ['api_keys/manage', 'suppression_lists/manage', 'transmissions/modify'],
+    grants: ['api_keys/manage', 'suppression_lists/manage', 'transmissions/modify', 'message_events/view'],
   });
   api = apiClient(sluice.httpPort, admin.key);
 });
