@@ -61,6 +61,16 @@ const smtpSchema = z
       .nullable()
       .default(null)
       .describe('Name in the greeting, Received headers and EHLO to peers. null: the machine host name'),
+    greet_pause: duration
+      .prefault(0)
+      .describe(
+        "Wait this long before the 220 greeting for the clients greet_pause_networks names; one that talks first gets 554 5.5.1 and is disconnected (Postfix postscreen's greet wait). 0: greet at once",
+      ),
+    greet_pause_networks: z
+      .array(cidr)
+      .nullable()
+      .default(null)
+      .describe('Clients that wait greet_pause. null: every client outside relay.networks'),
     max_message_size: z
       .number()
       .int()
@@ -111,6 +121,10 @@ const smtpSchema = z
     auth_failure_delay: duration
       .prefault('1s')
       .describe('First delay after a failed AUTH from an address; doubles with each failure, up to 30s'),
+  })
+  .refine((smtp) => smtp.greet_pause > 0 || smtp.greet_pause_networks === null, {
+    message: 'smtp.greet_pause_networks is set but smtp.greet_pause is 0: nobody would wait',
+    path: ['greet_pause_networks'],
   })
   .prefault({});
 

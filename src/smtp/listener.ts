@@ -7,6 +7,7 @@
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import { policyRejectionEvent } from '../core/events.js';
+import { EARLY_TALKER, GreetPause } from '../core/greet-pause.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
@@ -19,6 +20,7 @@ import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
+import { greetAsConfigured } from './greeting.js';
 
 export interface ListenerDeps extends DataDeps {
   keys: KeyService;
@@ -138,6 +140,17 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     },
   });
 
+  // Greeted at once, not after smtp-server's fixed 100 ms; smtp.greet_pause where configured.
+  const pause = new GreetPause(smtp.greet_pause, smtp.greet_pause_networks, deps.relay);
+  greetAsConfigured(server, {
+    pauseFor: (address) => pause.pauseFor(unmapIPv4(address)),
+    earlyTalker: EARLY_TALKER,
+    onEarlyTalker: (address) =>
+      log.info(
+        { ip: unmapIPv4(address), reply: EARLY_TALKER.toString() },
+        'client talked before the greeting',
+      ),
+  });
   server.on('error', (error) => log.warn({ err: error }, 'smtp connection error'));
   return server;
 }
