@@ -121,6 +121,11 @@ const smtpSchema = z
     auth_failure_delay: duration
       .prefault('1s')
       .describe('First delay after a failed AUTH from an address; doubles with each failure, up to 30s'),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'Reuse a key found at AUTH for this long (AUTH costs a hash and a cache lookup, not a store read): a key revoked or changed elsewhere stops applying within it. 0: read on every AUTH',
+      ),
   })
   .refine((smtp) => smtp.greet_pause > 0 || smtp.greet_pause_networks === null, {
     message: 'smtp.greet_pause_networks is set but smtp.greet_pause is 0: nobody would wait',
