@@ -61,19 +61,20 @@ export async function startMilterServer(
     });
     let chain = Promise.resolve();
     let queued = 0;
+    const settled = () => {
+      queued--;
+      if (queued <= MAX_QUEUED && socket.isPaused() && !socket.destroyed) socket.resume();
+    };
+    const failed = (error: unknown) => {
+      connLog.error({ err: error }, 'milter session failed: closing the connection');
+      session.end();
+      settled();
+    };
+    // Two promise steps per command, not three (.catch then .finally): ~20 commands a message.
     const enqueue = (run: () => Promise<void> | void) => {
       queued++;
       if (queued > MAX_QUEUED) socket.pause();
-      chain = chain
-        .then(run)
-        .catch((error: unknown) => {
-          connLog.error({ err: error }, 'milter session failed: closing the connection');
-          session.end();
-        })
-        .finally(() => {
-          queued--;
-          if (queued <= MAX_QUEUED && socket.isPaused() && !socket.destroyed) socket.resume();
-        });
+      chain = chain.then(run).then(settled, failed);
     };
     socket.setTimeout(options.idleTimeoutMs, () => {
       connLog.info({ idle_ms: options.idleTimeoutMs }, 'milter connection idle: closing');
