@@ -62,7 +62,7 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onConnect(session, callback) {
       const ip = clientIp(session);
       const current = perIp.get(ip) ?? 0;
-      if (current >= smtp.max_connections_per_ip) {
+      if (current >= smtp.max_connections_per_ip && liveFrom(ip) > smtp.max_connections_per_ip) {
         log.warn({ ip, connections: current }, 'too many connections from one address');
         return callback(smtpError(new Rejection(421, '4.7.0', 'Too many connections from your address')));
       }
@@ -151,6 +151,17 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
         'client talked before the greeting',
       ),
   });
+  /**
+   * Connections from `ip` still in session, this new one included. The counter above only drops
+   * when a socket has closed, which comes a moment after the 221 to QUIT: a client that reconnects
+   * at once (greeted without delay now) would otherwise find its own finished session counted.
+   */
+  const liveFrom = (ip: string) => {
+    let live = 0;
+    for (const connection of server.connections)
+      if (!connection._closing && !connection._closed && unmapIPv4(connection.remoteAddress) === ip) live++;
+    return live;
+  };
   server.on('error', (error) => log.warn({ err: error }, 'smtp connection error'));
   return server;
 }
