@@ -65,6 +65,7 @@ BENCHES += bench-auth
 BENCHES += bench-milter
 BENCHES += bench-http
 BENCHES += bench-tracking
+BENCHES += bench-submission
 
 .PHONY: $(BENCHES)
 bench: $(BENCHES)
@@ -86,6 +87,9 @@ bench-http: system-deps build
 
 bench-tracking: build
 	bench/tracking
+
+bench-submission: system-deps build
+	bench/submission $(ARGS)
 
 example: build
 	$(NPM) run --silent example

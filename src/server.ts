@@ -74,9 +74,12 @@ export async function startServer(
   const hostname = config.smtp.hostname ?? osHostname();
   const stores = await openStores(config, log, { service: true });
   // cached_keys: while the store is away, keys this node has seen still authenticate on SMTP.
-  const keys = new KeyService(
-    config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
-  );
+  const keyStore =
+    config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys;
+  const keys = new KeyService(keyStore);
+  // SMTP AUTH comes with every connection of an app that connects per message: a key found by its
+  // hash is reused for smtp.key_cache instead of read from the store each time.
+  const smtpKeys = new KeyService(keyStore, { cacheMs: config.smtp.key_cache });
   // An authenticated session's key is checked again at each MAIL: read at most once per key_cache.
   const keyCache = new ExpiringKeyCache((id) => keys.get(id), config.smtp.key_cache);
   const dispatcher = webhookDispatcher(config.webhooks, stores.webhooks, log);
@@ -191,7 +194,7 @@ export async function startServer(
     queue,
     events,
     log,
-    keys,
+    keys: smtpKeys,
     findKey: (id: string) => keyCache.get(id),
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),

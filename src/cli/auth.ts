@@ -30,9 +30,10 @@ export const auth: Command = {
     try {
       const server = await startAuthServer(config.auth.listen, {
         config: config.auth,
-        // The same choice as the SMTP door's AUTH: Postfix asks this service for SMTP AUTH.
+        // The same choices as the SMTP door's AUTH: Postfix asks this service for SMTP AUTH.
         keys: new KeyService(
           config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
+          { cacheMs: config.auth.key_cache },
         ),
         throttle: new AuthThrottle(config.auth.failure_delay),
         log,

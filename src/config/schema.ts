@@ -62,6 +62,16 @@ const smtpSchema = z
       .nullable()
       .default(null)
       .describe('Name in the greeting, Received headers and EHLO to peers. null: the machine host name'),
+    greet_pause: duration
+      .prefault(0)
+      .describe(
+        "Wait this long before the 220 greeting for the clients greet_pause_networks names; one that talks first gets 554 5.5.1 and is disconnected (Postfix postscreen's greet wait). 0: greet at once",
+      ),
+    greet_pause_networks: z
+      .array(cidr)
+      .nullable()
+      .default(null)
+      .describe('Clients that wait greet_pause. null: every client outside relay.networks'),
     max_message_size: z
       .number()
       .int()
@@ -109,14 +119,18 @@ const smtpSchema = z
       .boolean()
       .default(false)
       .describe('Allow AUTH without STARTTLS (only for testing or a trusted local network)'),
-    key_cache: duration
-      .prefault('2s')
-      .describe(
-        'An authenticated session has its key checked again at each MAIL (deleted, smtp/inject removed, valid_ips changed: 550 5.7.1); the key record is reused this long. 0: read at every MAIL',
-      ),
     auth_failure_delay: duration
       .prefault('1s')
       .describe('First delay after a failed AUTH from an address; doubles with each failure, up to 30s'),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'Reuse a key record this long, at AUTH (found by its hash: a hash and a cache lookup, not a store read) and when an authenticated session has its key checked again at each MAIL (deleted, smtp/inject removed, valid_ips changed: 550 5.7.1). A key revoked or changed elsewhere stops applying within it. 0: read every time',
+      ),
+  })
+  .refine((smtp) => smtp.greet_pause > 0 || smtp.greet_pause_networks === null, {
+    message: 'smtp.greet_pause_networks is set but smtp.greet_pause is 0: nobody would wait',
+    path: ['greet_pause_networks'],
   })
   .prefault({});
 

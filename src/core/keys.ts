@@ -2,8 +2,14 @@
  * API keys: creation, authentication, grants and valid_ips. A key's secret is 40 lowercase hex
  * characters (160 random bits), shown once at creation; only its SHA-256 is stored. A slow hash
  * would add nothing for secrets of this entropy, and lookup by hash keeps comparison off the secret.
+ * With `cacheMs` (the SMTP doors, which authenticate on every connection) a key found by its hash
+ * is reused for that long, so an AUTH costs a hash and a map lookup, not a store read; the bound
+ * is the contract: a key revoked or changed anywhere stops (or starts) applying within cacheMs, and
+ * at once when changed through this KeyService. Unknown hashes are never cached: a new key works
+ * at once.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ExpiringKeyCache } from '../store/expiring-keys.js';
 import type { ApiKeyRecord, KeyDefaults, KeyPatch, KeyStore } from '../store/types.js';
 import { type Grant, isGrant } from './grants.js';
 import { NetworkSet } from './networks.js';
@@ -28,8 +34,14 @@ export class KeyService {
   /** last_used_at is written at most this often per key, so a busy key does not write on every AUTH. */
   private static readonly TOUCH_INTERVAL_MS = 60_000;
   private readonly touched = new Map<string, number>();
+  private readonly byHash: ExpiringKeyCache;
 
-  constructor(private readonly store: KeyStore) {}
+  constructor(
+    private readonly store: KeyStore,
+    options: { cacheMs?: number } = {},
+  ) {
+    this.byHash = new ExpiringKeyCache((hash) => store.findByHash(hash), options.cacheMs ?? 0);
+  }
 
   async create(input: NewKey, now = new Date()): Promise<{ record: ApiKeyRecord; secret: string }> {
     const grants = validateGrants(input.grants);
@@ -61,7 +73,7 @@ export class KeyService {
   ): Promise<AuthResult> {
     if (!KEY_PATTERN.test(secret)) return { ok: false, reason: 'malformed' };
     const hash = hashSecret(secret);
-    const key = await this.store.findByHash(hash);
+    const key = await this.byHash.get(hash);
     // The lookup is by hash; the comparison that decides is constant-time all the same.
     if (!key || !timingSafeEqual(Buffer.from(key.hash, 'hex'), Buffer.from(hash, 'hex'))) {
       return { ok: false, reason: 'unknown' };
@@ -98,11 +110,19 @@ export class KeyService {
       clean.valid_ips = patch.valid_ips;
     }
     if (patch.defaults !== undefined) clean.defaults = validateDefaults(patch.defaults);
-    return this.store.update(id, clean, now.toISOString());
+    try {
+      return await this.store.update(id, clean, now.toISOString());
+    } finally {
+      this.byHash.clear();
+    }
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.store.delete(id);
+  async delete(id: string): Promise<boolean> {
+    try {
+      return await this.store.delete(id);
+    } finally {
+      this.byHash.clear();
+    }
   }
 }
 

@@ -80,20 +80,21 @@ export async function startMilterServer(
       timedForMessage = inMessage;
       socket.setTimeout(inMessage ? options.messageIdleTimeoutMs : options.idleTimeoutMs);
     };
+    const settled = () => {
+      timeFor(MESSAGE_PHASES.has(session.state));
+      queued--;
+      if (queued <= MAX_QUEUED && socket.isPaused() && !socket.destroyed) socket.resume();
+    };
+    const failed = (error: unknown) => {
+      connLog.error({ err: error }, 'milter session failed: closing the connection');
+      session.end();
+      settled();
+    };
+    // Two promise steps per command, not three (.catch then .finally): ~20 commands a message.
     const enqueue = (run: () => Promise<void> | void) => {
       queued++;
       if (queued > MAX_QUEUED) socket.pause();
-      chain = chain
-        .then(run)
-        .catch((error: unknown) => {
-          connLog.error({ err: error }, 'milter session failed: closing the connection');
-          session.end();
-        })
-        .finally(() => {
-          timeFor(MESSAGE_PHASES.has(session.state));
-          queued--;
-          if (queued <= MAX_QUEUED && socket.isPaused() && !socket.destroyed) socket.resume();
-        });
+      chain = chain.then(run).then(settled, failed);
     };
     socket.setTimeout(options.idleTimeoutMs, () => {
       const idleMs = timedForMessage ? options.messageIdleTimeoutMs : options.idleTimeoutMs;

@@ -9,6 +9,7 @@
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import { policyRejectionEvent } from '../core/events.js';
+import { EARLY_TALKER, GreetPause } from '../core/greet-pause.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
@@ -26,6 +27,7 @@ import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
+import { greetAsConfigured } from './greeting.js';
 
 export interface ListenerDeps extends DataDeps {
   keys: KeyService;
@@ -69,7 +71,7 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onConnect(session, callback) {
       const ip = clientIp(session);
       const current = perIp.get(ip) ?? 0;
-      if (current >= smtp.max_connections_per_ip) {
+      if (current >= smtp.max_connections_per_ip && liveFrom(ip) > smtp.max_connections_per_ip) {
         log.warn({ ip, connections: current }, 'too many connections from one address');
         return callback(smtpError(new Rejection(421, '4.7.0', 'Too many connections from your address')));
       }
@@ -165,6 +167,28 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     },
   });
 
+  // Greeted at once, not after smtp-server's fixed 100 ms; smtp.greet_pause where configured.
+  const pause = new GreetPause(smtp.greet_pause, smtp.greet_pause_networks, deps.relay);
+  greetAsConfigured(server, {
+    pauseFor: (address) => pause.pauseFor(unmapIPv4(address)),
+    earlyTalker: EARLY_TALKER,
+    onEarlyTalker: (address) =>
+      log.info(
+        { ip: unmapIPv4(address), reply: EARLY_TALKER.toString() },
+        'client talked before the greeting',
+      ),
+  });
+  /**
+   * Connections from `ip` still in session, this new one included. The counter above only drops
+   * when a socket has closed, which comes a moment after the 221 to QUIT: a client that reconnects
+   * at once (greeted without delay now) would otherwise find its own finished session counted.
+   */
+  const liveFrom = (ip: string) => {
+    let live = 0;
+    for (const connection of server.connections)
+      if (!connection._closing && !connection._closed && unmapIPv4(connection.remoteAddress) === ip) live++;
+    return live;
+  };
   server.on('error', (error) => log.warn({ err: error }, 'smtp connection error'));
   return server;
 }

@@ -18,6 +18,11 @@ export const authSection = z
       .describe(
         'Accept keys from SMTP clients without TLS (Postfix omits "secured"). Only for testing or a trusted network',
       ),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'Reuse a key found at AUTH for this long (as smtp.key_cache): a key revoked or changed elsewhere stops applying within it. 0: read on every AUTH',
+      ),
     failure_delay: duration
       .prefault('1s')
       .describe('First delay before a failure reply to an address; doubles with each failure, up to 30s'),
