@@ -42,11 +42,3 @@ export function matches(event: SluiceEvent, filter: EventFilter): boolean {
   if (filter.since && event.timestamp < filter.since) return false;
   return true;
 }
-
-export const FILTER_OPTIONS = {
-  type: { type: 'string', multiple: true },
-  recipient: { type: 'string' },
-  'message-id': { type: 'string' },
-  since: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;

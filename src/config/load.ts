@@ -7,16 +7,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
+import { ConfigError } from './errors.js';
 import { type Config, configSchema } from './schema.js';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: string[],
-  ) {
-    super(`${source}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
+export { ConfigError };
 
 export interface LoadOptions {
   file?: string | undefined;

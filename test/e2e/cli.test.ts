@@ -43,6 +43,45 @@ test('sluice --help exits 0 and lists the commands; an unknown command exits non
   assert.match(unknown.stderr, /unknown command/);
 });
 
+test('help for a group of commands and for one command, however it is asked', async () => {
+  for (const args of [
+    ['keys', '--help'],
+    ['help', 'keys'],
+  ]) {
+    const group = await sluiceCli(args);
+    assert.equal(group.code, 0, `${args.join(' ')}: ${group.stderr}`);
+    for (const sub of ['create', 'list', 'update', 'delete'])
+      assert.match(group.stdout, new RegExp(`sluice keys ${sub}\\b`), `${args.join(' ')} shows keys ${sub}`);
+  }
+  const queue = await sluiceCli(['help', 'queue']);
+  assert.equal(queue.code, 0, queue.stderr);
+  assert.match(queue.stdout, /sluice queue show ID/);
+  assert.match(queue.stdout, /sluice queue hold /);
+
+  for (const args of [
+    ['keys', 'create', '--help'],
+    ['help', 'keys', 'create'],
+  ]) {
+    const one = await sluiceCli(args);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^usage: sluice keys create /m);
+    assert.match(one.stdout, /--config FILE/, 'the common options are listed too');
+  }
+
+  const bare = await sluiceCli(['keys']);
+  assert.notEqual(bare.code, 0, 'a group without its command is a usage error');
+  assert.match(bare.stderr, /sluice keys list/);
+
+  const wrong = await sluiceCli(['keys', 'frobnicate']);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /unknown command "keys frobnicate"/);
+  assert.match(wrong.stderr, /sluice keys create/, "the group's commands are shown");
+
+  const nothing = await sluiceCli(['help', 'frobnicate']);
+  assert.notEqual(nothing.code, 0);
+  assert.match(nothing.stderr, /no command "frobnicate"/);
+});
+
 test('config check: a good file is ok; a bad one exits non-zero and names every bad key path', async () => {
   const good = path.join(scratch, 'good.yaml');
   writeFileSync(good, 'smtp:\n  max_recipients: 50\nrelay:\n  networks: ["10.0.0.0/8"]\n');
