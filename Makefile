@@ -8,8 +8,17 @@ DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin
 
 .PHONY: run build deps system-deps lint typecheck test test-only test-soak bench clean example
 
-run: build
+# `make run` compiles src only (tests and benchmarks are their own TypeScript projects), and only
+# when a source changed since the last compile: the stamp is newer than every file under src/.
+SRC_INPUTS := $(shell find src -name '*.ts') src/tsconfig.json tsconfig.base.json
+SRC_STAMP := dist/src/.compiled
+
+run: $(SRC_STAMP)
 	$(NODE) bin/sluice.js serve $(ARGS)
+
+$(SRC_STAMP): $(SRC_INPUTS) node_modules/.installed
+	$(NODE) node_modules/typescript/bin/tsc -b src
+	@touch $@
 
 deps: node_modules/.installed
 
@@ -19,11 +28,13 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) install --no-audit --no-fund
 	@touch $@
 
+# Everything: src, then test and bench (tsc -b: incremental, each project rebuilt only if it changed).
 build: deps
 	$(NPM) run --silent build
+	@touch $(SRC_STAMP)
 
-typecheck: deps
-	npx tsc -p tsconfig.json --noEmit
+# Type-checking is part of every build (tsc -b cannot check without emitting in a composite project).
+typecheck: build
 
 lint: deps
 	npx biome check .
