@@ -20,6 +20,11 @@ export interface CommandSpec {
   usage: string;
   options: OptionSpec;
   allowPositionals?: boolean;
+  /**
+   * A long-running service: validates its configuration file itself every start, where a one-shot
+   * command may take it from the cache of validated configurations (config/cache.ts).
+   */
+  service?: boolean;
   /** More help after the usage line (valid values, what the targets are). */
   details?: () => string;
   /** The command's run function, with the libraries it needs. */

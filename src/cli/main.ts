@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/errors.js';
 import { SuppressionInputError } from '../core/suppressions-admin.js';
-import { COMMON_USAGE, type CommandSpec, parseFor, UsageError } from './command.js';
+import { COMMON_USAGE, type CommandSpec, type ConfigLoader, list, parseFor, UsageError } from './command.js';
 import { AdminError } from './errors.js';
 import { COMMANDS, commandGroup, findCommand } from './registry.js';
 
@@ -82,8 +82,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${commandHelp(command)}\n`);
       return 0;
     }
-    const [run, { loadConfig }] = await Promise.all([command.load(), import('../config/load.js')]);
-    return await run(parsed.withLoader(loadConfig));
+    const [run, loader] = await Promise.all([command.load(), configLoader(command, parsed.values)]);
+    return await run(parsed.withLoader(loader));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`sluice: ${error.message}\n`);
@@ -100,6 +100,27 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`sluice ${command.name}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * How the command will read its configuration: a one-shot command takes a configuration validated
+ * before from the cache (it spares loading the YAML parser and the schema), else validates it and
+ * keeps it there; a service always validates.
+ */
+async function configLoader(command: CommandSpec, values: Record<string, unknown>): Promise<ConfigLoader> {
+  if (!command.service) {
+    const { lookupConfig } = await import('../config/cache.js');
+    const cached = lookupConfig({ file: values.config as string | undefined, overrides: list(values.o) });
+    const hit = cached.hit;
+    if (hit) return () => hit;
+    const { loadConfig } = await import('../config/load.js');
+    return (source) => {
+      const config = loadConfig(source);
+      cached.store(config);
+      return config;
+    };
+  }
+  return (await import('../config/load.js')).loadConfig;
 }
 
 /**

@@ -40,6 +40,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'run the MTA (SMTP listeners, spool, delivery)',
     usage: 'sluice serve [--config FILE] [-o key.path=value ...] [--pretty]',
     options: SERVICE_OPTIONS,
+    service: true,
     load: async () => (await import('./serve.js')).run,
   },
   {
@@ -47,6 +48,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'run the Dovecot-protocol SASL service for Postfix (API keys as SMTP passwords)',
     usage: 'sluice auth [--config FILE] [-o key.path=value ...] [--pretty]',
     options: SERVICE_OPTIONS,
+    service: true,
     load: async () => (await import('./auth.js')).run,
   },
   {
@@ -54,6 +56,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'run the Postfix policy service (API key grants, sending limits)',
     usage: 'sluice policy [--config FILE] [-o key.path=value ...] [--pretty]',
     options: SERVICE_OPTIONS,
+    service: true,
     load: async () => (await import('./policy.js')).run,
   },
   {
@@ -61,6 +64,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'run the mail filter for Postfix and Sendmail (X-MSYS-API, tracking, message ids, events)',
     usage: 'sluice milter [--config FILE] [-o key.path=value ...] [--pretty]',
     options: SERVICE_OPTIONS,
+    service: true,
     load: async () => (await import('./milter.js')).run,
   },
   {
