@@ -73,6 +73,7 @@ BENCHES += bench-auth
 BENCHES += bench-milter
 BENCHES += bench-http
 BENCHES += bench-tracking
+BENCHES += bench-cli
 
 .PHONY: $(BENCHES)
 bench: $(BENCHES)
@@ -94,6 +95,9 @@ bench-http: system-deps build
 
 bench-tracking: build
 	bench/tracking
+
+bench-cli: build
+	bench/cli $(ARGS)
 
 example: build
 	$(NPM) run --silent example
