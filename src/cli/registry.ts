@@ -19,17 +19,28 @@ const EVENT_FILTERS: OptionSpec = {
 
 const grantsHelp = () => `grants: ${GRANTS.join(', ')}`;
 
+const BULK_DETAILS = [
+  'targets:',
+  '  ID...             these messages',
+  '  ALL               every queued message (hold: every one not held; release: every held one)',
+  '  --domain D        the messages with a recipient at domain D',
+  '  --older-than AGE  the messages that arrived at least AGE ago (30m, 12h, 2d)',
+  '  --domain and --older-than narrow each other, with or without ALL',
+].join('\n');
+
+/** hold, release, delete, bounce, requeue: IDs, or ALL narrowed by --domain and --older-than. */
 function bulk(
-  operation: 'hold' | 'release' | 'delete' | 'bounce',
+  operation: 'hold' | 'release' | 'delete' | 'bounce' | 'requeue',
   summary: string,
   load: () => Promise<{ run: Run }>,
 ): CommandSpec {
   return {
     name: `queue ${operation}`,
     summary,
-    usage: `sluice queue ${operation} ID... | --domain D`,
-    options: { domain: { type: 'string' } },
+    usage: `sluice queue ${operation} ID... | ALL [--domain D] [--older-than AGE] | --domain D | --older-than AGE`,
+    options: { domain: { type: 'string' }, 'older-than': { type: 'string' } },
     allowPositionals: true,
+    details: () => BULK_DETAILS,
     load: async () => (await load()).run,
   };
 }
@@ -203,9 +214,22 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'queue show',
-    summary: 'show one queued message',
-    usage: 'sluice queue show ID [--json]',
-    options: { json: { type: 'boolean' } },
+    summary: 'show one queued message: its recipients and their state, or its headers or body',
+    usage: 'sluice queue show ID [--json | --headers | --body | --raw]',
+    options: {
+      json: { type: 'boolean' },
+      headers: { type: 'boolean' },
+      body: { type: 'boolean' },
+      raw: { type: 'boolean' },
+    },
+    details: () =>
+      [
+        'without options: sender, size, arrival, hold, and each recipient with its state, attempts,',
+        '  next attempt and last deferral reason (from the running server, else read from the spool)',
+        '--headers   the message header section as spooled (postcat -h)',
+        '--body      the message body (postcat -b)',
+        '--raw       the whole message, bytes as spooled (postcat -q)',
+      ].join('\n'),
     allowPositionals: true,
     load: async () => (await import('./queue-show.js')).run,
   },
@@ -223,11 +247,20 @@ export const COMMANDS: CommandSpec[] = [
     () => import('./queue-hold.js'),
   ),
   bulk('release', 'release held messages', () => import('./queue-release.js')),
-  bulk('delete', 'delete queued messages (no bounce, no DSN)', () => import('./queue-delete.js')),
+  bulk(
+    'delete',
+    'delete queued messages (no DSN; a bounce event of class 25 records it)',
+    () => import('./queue-delete.js'),
+  ),
   bulk(
     'bounce',
     'bounce queued messages now (bounce events, DSN to the sender)',
     () => import('./queue-bounce.js'),
+  ),
+  bulk(
+    'requeue',
+    'start queued messages over: routed afresh, attempts reset, hold lifted (postsuper -r)',
+    () => import('./queue-requeue.js'),
   ),
 ];
 
