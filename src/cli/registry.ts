@@ -4,6 +4,7 @@
  * loading it, so `sluice --help` or a usage error costs no library, and running one command loads
  * only what that command needs. A new command is one entry here plus its file exporting `run`.
  */
+import { EVENT_TYPES } from '../core/event-types.js';
 import { GRANTS } from '../core/grants.js';
 import type { CommandSpec, OptionSpec, Run } from './command.js';
 
@@ -13,9 +14,24 @@ const EVENT_FILTERS: OptionSpec = {
   type: { type: 'string', multiple: true },
   recipient: { type: 'string' },
   'message-id': { type: 'string' },
+  campaign: { type: 'string' },
+  from: { type: 'string' },
+  'transmission-id': { type: 'string' },
   since: { type: 'string' },
   json: { type: 'boolean' },
 };
+
+const eventFiltersHelp = () =>
+  [
+    'filters (they narrow each other):',
+    `  --type T[,T]            event types: ${EVENT_TYPES.join(', ')}`,
+    '  --recipient ADDR        rcpt_to',
+    '  --message-id ID         message_id',
+    '  --campaign C            campaign_id',
+    '  --from ADDR             the envelope sender (msg_from)',
+    '  --transmission-id ID    transmission_id',
+    '  --since T, --until T    an ISO time (2026-05-01T10:00:00Z) or a duration ago (30m, 2h, 7d)',
+  ].join('\n');
 
 const grantsHelp = () => `grants: ${GRANTS.join(', ')}`;
 
@@ -143,16 +159,19 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'events tail',
     summary: 'follow events as they happen',
-    usage: 'sluice events tail [-n N] [--type T] [--recipient ADDR] [--message-id ID] [--json] [--no-follow]',
+    usage:
+      'sluice events tail [-n N] [--type T[,T]] [--recipient ADDR] [--message-id ID] [--campaign C] [--from ADDR] [--transmission-id ID] [--json] [--no-follow]',
     options: { ...EVENT_FILTERS, lines: { type: 'string', short: 'n' }, 'no-follow': { type: 'boolean' } },
+    details: eventFiltersHelp,
     load: async () => (await import('./events-tail.js')).run,
   },
   {
     name: 'events search',
-    summary: 'search events by type, recipient, message id, time',
+    summary: 'search recorded events, newest first',
     usage:
-      'sluice events search [--type T[,T]] [--recipient ADDR] [--message-id ID] [--since 1h|ISO] [--limit N] [--json]',
-    options: { ...EVENT_FILTERS, limit: { type: 'string' } },
+      'sluice events search [--type T[,T]] [--recipient ADDR] [--message-id ID] [--campaign C] [--from ADDR] [--transmission-id ID] [--since T] [--until T] [--limit N (default 100)] [--json]',
+    options: { ...EVENT_FILTERS, until: { type: 'string' }, limit: { type: 'string' } },
+    details: () => `${eventFiltersHelp()}\n--json prints one JSON array of events ([] when none match)`,
     load: async () => (await import('./events-search.js')).run,
   },
   {

@@ -2,7 +2,7 @@
  * Specifies the `sluice` command line as a user runs it (node bin/sluice.js): `--help` exits 0 and
  * lists the commands; an unknown command exits non-zero; `config check` accepts a good file and, for a
  * bad one, exits non-zero naming the path of every bad key (and the line of a YAML syntax error);
- * `events search --type delivery --json` prints one JSON event a line, deliveries only, next to the
+ * `events search --type delivery --json` prints a JSON array of deliveries only, next to the
  * injection and bounce events a real `sluice serve` recorded in the same data dir.
  */
 import assert from 'node:assert/strict';
@@ -129,7 +129,7 @@ test('config check: a good file is ok; a bad one exits non-zero and names every 
   assert.match(syntax.stderr, /YAML syntax.*line \d+/);
 });
 
-test('events search --type delivery --json prints only delivery events, one JSON object a line', async () => {
+test('events search --type delivery --json prints a JSON array of delivery events only', async () => {
   let sink: Sink | undefined;
   let sluice: SluiceProcess | undefined;
   try {
@@ -164,9 +164,8 @@ test('events search --type delivery --json prints only delivery events, one JSON
       '--json',
     ]);
     assert.equal(search.code, 0, search.stderr);
-    const lines = search.stdout.split('\n').filter((l) => l !== '');
-    assert.equal(lines.length, 2, search.stdout);
-    const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = JSON.parse(search.stdout) as Array<Record<string, unknown>>;
+    assert.equal(events.length, 2, search.stdout);
     assert.ok(events.every((e) => e.type === 'delivery'));
     assert.deepEqual(events.map((e) => e.rcpt_to).sort(), ['one@cli.example', 'two@cli.example']);
     assert.ok(events.every((e) => e.message_id === result.queuedId));
