@@ -201,7 +201,10 @@ export class AuthSession {
           return this.send({ type: 'OK', id, params: [['user', result.key.id]] });
         }
         const delay = throttle.failed(ip);
-        log.warn({ rip: ip, mechanism, reason: result.reason, delay_ms: delay }, 'auth failed');
+        // The key id when the key exists (it lacks smtp/inject, or rip is not in its valid_ips);
+        // Postfix gets the generic failure either way.
+        const key = 'keyId' in result && result.keyId ? { key: result.keyId } : {};
+        log.warn({ rip: ip, mechanism, reason: result.reason, ...key, delay_ms: delay }, 'auth failed');
         conversation.timer = setTimeout(() => this.finish(conversation, GENERIC_FAILURE), delay);
       },
       (error: unknown) => {

@@ -12,10 +12,10 @@ import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { checkSmtpLogin } from '../core/smtp-login.js';
+import { checkSmtpLogin, type SmtpLoginResult } from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
-import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
+import type { SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
@@ -80,16 +80,26 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const ip = clientIp(session);
       authenticate(auth, ip, deps).then(
-        (key) => {
-          if (key) {
+        (result) => {
+          if (result.ok) {
+            const { key } = result;
             deps.throttle.succeeded(ip);
             log.info({ session_id: session.id, ip, key: key.id }, 'authenticated');
             const user: SessionUser = { keyId: key.id, defaults: key.defaults };
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
+          // The key id when the key exists (it lacks smtp/inject, or the address is not in its
+          // valid_ips): the reply stays generic, the log says which key and why.
           log.warn(
-            { session_id: session.id, ip, user: auth.username?.slice(0, 64), delay_ms: delay },
+            {
+              session_id: session.id,
+              ip,
+              user: auth.username?.slice(0, 64),
+              reason: result.reason,
+              ...('keyId' in result && result.keyId && { key: result.keyId }),
+              delay_ms: delay,
+            },
             'auth failed',
           );
           setTimeout(() => {
@@ -142,16 +152,16 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
   return server;
 }
 
-/** The key when the credentials name an active key with smtp/inject from this address. */
+/** ok with the key when the credentials name an active key with smtp/inject from this address. */
 async function authenticate(
   auth: SMTPServerAuthentication,
   ip: string,
   deps: ListenerDeps,
-): Promise<ApiKeyRecord | null> {
-  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
-  if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
-  const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
-  return result.ok ? result.key : null;
+): Promise<SmtpLoginResult | { ok: false; reason: 'mechanism' }> {
+  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return { ok: false, reason: 'mechanism' };
+  if (typeof auth.username !== 'string' || typeof auth.password !== 'string')
+    return { ok: false, reason: 'malformed' };
+  return await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
 }
 
 /**

@@ -82,6 +82,25 @@ test('help for a group of commands and for one command, however it is asked', as
   assert.match(nothing.stderr, /no command "frobnicate"/);
 });
 
+test('keys create --help and an unknown grant list the valid grants', async () => {
+  const all = 'smtp/inject, transmissions/modify, transmissions/view, api_keys/manage, message_events/view';
+  const help = await sluiceCli(['keys', 'create', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.ok(help.stdout.includes(`grants: ${all}`), help.stdout);
+  const bogus = await sluiceCli([
+    'keys',
+    'create',
+    '--label',
+    'x',
+    '--grant',
+    'bogus/grant',
+    '-o',
+    `data_dir=${path.join(scratch, 'grants')}`,
+  ]);
+  assert.notEqual(bogus.code, 0);
+  assert.match(bogus.stderr, /unknown grant bogus\/grant; valid grants: smtp\/inject, transmissions\/modify/);
+});
+
 test('config check: a good file is ok; a bad one exits non-zero and names every bad key path', async () => {
   const good = path.join(scratch, 'good.yaml');
   writeFileSync(good, 'smtp:\n  max_recipients: 50\nrelay:\n  networks: ["10.0.0.0/8"]\n');

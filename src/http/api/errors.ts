@@ -27,7 +27,8 @@ export class ApiError extends Error {
 }
 
 export const unauthorized = () => new ApiError(401, { message: 'Unauthorized.' });
-export const forbidden = () => new ApiError(403, { message: 'Forbidden.' });
+/** SparkPost's 403, with a description of what the key lacks (the grant, or the address). */
+export const forbidden = (description: string) => new ApiError(403, { message: 'Forbidden.', description });
 export const notFound = (description = 'resource not found') =>
   new ApiError(404, { message: 'resource not found', code: '1600', description });
 export const conflict = (description: string) =>
