@@ -6,6 +6,7 @@
  */
 
 import { startAuthServer } from '../auth/server.js';
+import { usingOption } from '../config/errors.js';
 import { AuthThrottle } from '../core/auth-throttle.js';
 import { KeyService } from '../core/keys.js';
 import { createLogger } from '../log.js';
@@ -23,15 +24,18 @@ export async function run(parsed: Parsed): Promise<number> {
   const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
   const stores = await openStores(config, log, { service: true });
   try {
-    const server = await startAuthServer(config.auth.listen, {
-      config: config.auth,
-      // The same choice as the SMTP door's AUTH: Postfix asks this service for SMTP AUTH.
-      keys: new KeyService(
-        config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
-      ),
-      throttle: new AuthThrottle(config.auth.failure_delay),
-      log,
-    });
+    const listen = config.auth.listen;
+    const server = await usingOption('auth.listen', listen, () =>
+      startAuthServer(listen, {
+        config: config.auth,
+        // The same choice as the SMTP door's AUTH: Postfix asks this service for SMTP AUTH.
+        keys: new KeyService(
+          config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
+        ),
+        throttle: new AuthThrottle(config.auth.failure_delay),
+        log,
+      }),
+    );
     log.info({ address: server.address, data_dir: config.data_dir }, 'sluice auth listening');
     return await runUntilSignal(log, () => server.stop(), 'finishing requests in hand');
   } finally {

@@ -5,7 +5,7 @@
  * --help`) comes from the registry's metadata alone, without loading any command.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, OptionError } from '../config/errors.js';
 import { SuppressionInputError } from '../core/suppressions-admin.js';
 import { COMMON_USAGE, type CommandSpec, type ConfigLoader, list, parseFor, UsageError } from './command.js';
 import { AdminError } from './errors.js';
@@ -88,6 +88,10 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) {
       process.stderr.write(`sluice: ${error.message}\n`);
       return 78; // EX_CONFIG
+    }
+    if (error instanceof OptionError) {
+      process.stderr.write(`sluice ${command.name}: ${error.message}\n`);
+      return 78; // EX_CONFIG: the option needs changing
     }
     if (error instanceof AdminError) {
       process.stderr.write(`sluice ${command.name}: ${error.message}\n`);

@@ -7,6 +7,7 @@
  * hands each stored batch to one of them. Runs until SIGTERM or SIGINT, then closes the listener
  * and its connections, and stores the events gathered for webhooks.
  */
+import { usingOption } from '../config/errors.js';
 import { KeyService } from '../core/keys.js';
 import { createLogger } from '../log.js';
 import { startMilterService } from '../milter/service.js';
@@ -32,13 +33,15 @@ export async function run(parsed: Parsed): Promise<number> {
     const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
     if (trackingKeys.generated)
       log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
-    const server = await startMilterService({
-      config,
-      findKey: (id) => keys.get(id),
-      events: observedEvents(stores.events, (event) => dispatcher.offer(event)),
-      signer: new TokenSigner(trackingKeys.keys, config.tracking.link_ttl),
-      log,
-    });
+    const server = await usingOption('milter.listen', config.milter.listen, () =>
+      startMilterService({
+        config,
+        findKey: (id) => keys.get(id),
+        events: observedEvents(stores.events, (event) => dispatcher.offer(event)),
+        signer: new TokenSigner(trackingKeys.keys, config.tracking.link_ttl),
+        log,
+      }),
+    );
     log.info({ address: server.address, data_dir: config.data_dir }, 'sluice milter listening');
     return await runUntilSignal(log, () => server.stop(), 'finishing messages in hand');
   } finally {

@@ -3,6 +3,7 @@
  * deciding with core's keys and limits on the configured store, until SIGTERM or SIGINT; then it
  * answers the requests in hand, closes every connection and the stores, and exits 0.
  */
+import { usingOption } from '../config/errors.js';
 import type { PolicyConfig } from '../config/sections/policy.js';
 import { KeyService } from '../core/keys.js';
 import { type LimitRule, Limits } from '../core/limits.js';
@@ -50,7 +51,10 @@ export async function run(parsed: Parsed): Promise<number> {
   );
   let server: Awaited<ReturnType<typeof startPolicyServer>>;
   try {
-    server = await startPolicyServer({ listen: section.listen, config: section, policy: service, log });
+    const listen = section.listen;
+    server = await usingOption('policy.listen', listen, () =>
+      startPolicyServer({ listen, config: section, policy: service, log }),
+    );
   } catch (error) {
     await stores.close();
     throw error;

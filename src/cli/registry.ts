@@ -103,10 +103,26 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import('./config-check.js')).run,
   },
   {
+    name: 'config show',
+    summary: 'print the effective configuration, or some options of it (postconf)',
+    usage: 'sluice config show [-c FILE] [-o key.path=value ...] [-n] [NAME ...]',
+    options: { n: { type: 'boolean', short: 'n' } },
+    allowPositionals: true,
+    details: () =>
+      [
+        'prints "option.path = value" lines, values as written (defaults as in config example)',
+        '  -n        only the options the file or -o set (postconf -n)',
+        '  NAME ...  these options, or every option of a section (listen, delivery, store.redis)',
+      ].join('\n'),
+    load: async () => (await import('./config-show.js')).run,
+  },
+  {
     name: 'config example',
     summary: 'print a configuration file documenting every option and its default',
     usage: 'sluice config example > sluice.yaml',
     options: {},
+    details: () =>
+      'the built-in defaults, whatever -c or -o say: "sluice config show" prints a configuration',
     load: async () => (await import('./config-example.js')).run,
   },
   {

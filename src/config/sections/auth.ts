@@ -1,6 +1,6 @@
 /** The `auth` section: `sluice auth`, the Dovecot SASL service Postfix asks to check API keys. */
 import { z } from 'zod';
-import { duration, listener } from '../validators.js';
+import { listener, size, timerDuration } from '../validators.js';
 
 export const authSection = z
   .strictObject({
@@ -18,14 +18,11 @@ export const authSection = z
       .describe(
         'Accept keys from SMTP clients without TLS (Postfix omits "secured"). Only for testing or a trusted network',
       ),
-    failure_delay: duration
+    failure_delay: timerDuration
       .prefault('1s')
       .describe('First delay before a failure reply to an address; doubles with each failure, up to 30s'),
-    max_line_length: z
-      .number()
-      .int()
-      .min(1024)
-      .default(65_536)
+    max_line_length: size({ min: 1024 })
+      .prefault(65_536)
       .describe('Longest protocol line accepted, in bytes; a longer one closes the connection'),
     max_pending: z
       .number()
@@ -33,7 +30,7 @@ export const authSection = z
       .positive()
       .default(64)
       .describe('Requests in progress on one connection; past it the oldest waiting conversation is dropped'),
-    pending_timeout: duration
+    pending_timeout: timerDuration
       .prefault('5m')
       .describe('Drop a conversation that waits this long for the next client step (an aborted SMTP AUTH)'),
     max_connections: z

@@ -1,15 +1,10 @@
 /** The `http` and `webhooks` sections: the SparkPost-shaped HTTP API and webhook delivery. */
 import { z } from 'zod';
-import { duration } from '../validators.js';
+import { duration, size, timerDuration } from '../validators.js';
 
 export const httpSection = z
   .strictObject({
-    max_body: z
-      .number()
-      .int()
-      .positive()
-      .default(20_971_520)
-      .describe('Largest HTTP request body, in bytes (larger gets 413)'),
+    max_body: size().prefault(20_971_520).describe('Largest HTTP request body, in bytes (larger gets 413)'),
     rate_limit: z
       .number()
       .int()
@@ -28,19 +23,19 @@ export const httpSection = z
 
 export const webhooksSection = z
   .strictObject({
-    batch_interval: duration
+    batch_interval: timerDuration
       .prefault('1s')
       .describe('Events are gathered this long (or up to webhooks.max_batch) before a batch is sent'),
     max_batch: z.number().int().positive().default(500).describe('Events per webhook batch, at most'),
     retry_schedule: z
-      .array(duration)
+      .array(timerDuration)
       .min(1)
       .prefault(['30s', '1m', '2m', '5m', '10m', '20m', '30m', '1h'])
       .describe('Waits between attempts of a batch the target did not accept (the last one repeats)'),
     max_age: duration
       .prefault('8h')
       .describe('A batch still not accepted after this long is dropped (as SparkPost)'),
-    timeout: duration
+    timeout: timerDuration
       .prefault('10s')
       .describe('Give up waiting for a webhook target to answer after this long'),
     allow_private_targets: z
