@@ -13,7 +13,7 @@
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { SmtpLoginResult } from '../core/smtp-login.js';
-import type { Logger } from '../log.js';
+import { type Logger, logStoreFailure } from '../log.js';
 import {
   type AuthParams,
   type ClientMessage,
@@ -209,7 +209,7 @@ export class AuthSession {
       },
       (error: unknown) => {
         if (this.pending.get(id) !== conversation) return;
-        log.error({ err: error, rip: ip }, 'key lookup failed');
+        logStoreFailure(log, error, { rip: ip }, 'key lookup failed: temporary failure');
         this.finish(conversation, 'Temporary authentication failure', true);
       },
     );

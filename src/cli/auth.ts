@@ -21,7 +21,9 @@ export async function run(parsed: Parsed): Promise<number> {
     process.stderr.write('sluice auth: auth.listen is null: there is nothing to listen on\n');
     return 78; // EX_CONFIG
   }
-  const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
+  const log = createLogger(config.log.level, parsed.values.pretty === true, config.log.format).child({
+    service: 'auth',
+  });
   const stores = await openStores(config, log, { service: true });
   try {
     const listen = config.auth.listen;

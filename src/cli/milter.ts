@@ -24,7 +24,9 @@ export async function run(parsed: Parsed): Promise<number> {
     process.stderr.write('sluice milter: milter.listen is null: there is nothing to listen on\n');
     return 78; // EX_CONFIG
   }
-  const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'milter' });
+  const log = createLogger(config.log.level, parsed.values.pretty === true, config.log.format).child({
+    service: 'milter',
+  });
   const stores = await openStores(config, log, { service: true });
   const dispatcher = webhookDispatcher(config.webhooks, stores.webhooks, log);
   try {

@@ -24,7 +24,9 @@ export async function run(parsed: Parsed): Promise<number> {
   const config = parsed.config();
   const section = config.policy;
   if (!section.listen) throw new UsageError('policy.listen is null: the policy service is turned off');
-  const log = createLogger(config.log.level, parsed.values.pretty === true);
+  const log = createLogger(config.log.level, parsed.values.pretty === true, config.log.format).child({
+    service: 'policy',
+  });
   const stores = await openStores(config, log, { service: true });
   const keys = new KeyService(stores.keys);
   const limits = new Limits(

@@ -6,7 +6,7 @@ import { runUntilSignal } from './until-signal.js';
 
 export async function run(parsed: Parsed): Promise<number> {
   const config = parsed.config();
-  const log = createLogger(config.log.level, parsed.values.pretty === true);
+  const log = createLogger(config.log.level, parsed.values.pretty === true, config.log.format);
   const server = await startServer(config, log);
   log.info({ data_dir: config.data_dir, relayhost: config.delivery.relayhost }, 'sluice started');
   return await runUntilSignal(

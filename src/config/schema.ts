@@ -167,6 +167,12 @@ const deliverySchema = z
 const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level'),
+    format: z
+      .enum(['json', 'text'])
+      .default('json')
+      .describe(
+        'json: one JSON object a line; text: one line per event as Postfix writes them (to=<...> relay=... delay=... dsn=... status=sent (reply)). ISO times either way; --pretty overrides both',
+      ),
   })
   .prefault({});
 

@@ -33,6 +33,7 @@ import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
+import { logStoreFailure } from '../log.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
 import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
@@ -148,7 +149,7 @@ export class SluiceFilter implements MilterHandlers {
         return replyFor(new Rejection(550, '5.7.1', 'API key is not allowed to send mail'));
       }
       if (decision.kind === 'unavailable') {
-        ctx.log.error({ err: decision.error, key: keyId }, 'key lookup failed: tempfail at MAIL');
+        logStoreFailure(ctx.log, decision.error, { key: keyId }, 'key lookup failed: tempfail at MAIL');
         return replyFor(new Rejection(451, '4.3.0', 'Temporary key lookup failure, try again later'));
       }
     }

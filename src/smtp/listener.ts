@@ -14,6 +14,7 @@ import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { checkSmtpLogin, type SmtpLoginResult } from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
+import { logStoreFailure } from '../log.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
 import type { SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
@@ -107,7 +108,7 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
           }, delay);
         },
         (error: unknown) => {
-          log.error({ err: error }, 'auth lookup failed');
+          logStoreFailure(log, error, { session_id: session.id, ip }, 'auth lookup failed: 454 4.7.0');
           callback(smtpError(new Rejection(454, '4.7.0', 'Temporary authentication failure')));
         },
       );
