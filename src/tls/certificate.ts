@@ -5,7 +5,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 import { usingOption } from '../config/errors.js';
 
 export interface TlsPair {
@@ -34,6 +33,8 @@ export async function loadTlsPair(
   if (existsSync(certFile) && existsSync(keyFile)) {
     return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8'), generated: false };
   }
+  // Loaded only to make a pair (the first start): it is large, and every later start reads files.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: hostname }], {
     keyType: 'ec',
     curve: 'P-256',
