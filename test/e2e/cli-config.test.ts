@@ -3,7 +3,7 @@
  * port out of range and names the option a typo meant, while "25MB" is a size; `config show`
  * prints the effective configuration like postconf (every option, -n for those set, named options
  * or sections; an unknown name suggests the nearest); `config example` refuses a file it would
- * ignore; and `sluice serve` that cannot use an option's value (a port taken, a missing file)
+ * ignore; and `sluice serve` that cannot use an option's value (a port taken, a missing file, a data_dir under a file)
  * exits naming the option, not with a library's message alone.
  */
 import assert from 'node:assert/strict';
@@ -142,6 +142,17 @@ test('sluice serve that cannot use an option names it: a port taken, a missing c
     );
     assert.equal(noCert.code, 78, noCert.stderr);
     assert.match(noCert.stderr, new RegExp(`^sluice serve: tls\\.cert \\(${missing}\\): `, 'm'));
+
+    const plainFile = file('not-a-dir', ['just a file']);
+    const underFile = await sluiceCli(
+      ['serve', '-o', `data_dir=${plainFile}/data`, '-o', `listen.smtp=127.0.0.1:${free}`],
+      60_000,
+    );
+    assert.equal(underFile.code, 78, underFile.stderr);
+    assert.match(
+      underFile.stderr,
+      /^sluice serve: data_dir \(.*not-a-dir\/data\): a part of the path is not a directory/m,
+    );
   } finally {
     await new Promise((resolve) => taken.close(resolve));
   }

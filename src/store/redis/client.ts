@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { OptionError } from '../../config/errors.js';
 import type { RedisConfig } from '../../config/sections/store.js';
 import type { Logger } from '../../log.js';
 import { restoreFastStringPrototype } from '../../runtime/string-prototype.js';
@@ -44,6 +45,14 @@ function parseHostPort(value: string): { host: string; port: number } {
   return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(value.slice(at + 1)) };
 }
 
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new OptionError('store.redis.tls_ca', file, error);
+  }
+}
+
 /** Reconnect quickly at first, then every second at most, for ever. */
 const retryStrategy = (times: number) => Math.min(50 * times, 1000);
 
@@ -53,7 +62,7 @@ const retryStrategy = (times: number) => Math.min(50 * times, 1000);
  */
 export function createRedisClient(config: RedisConfig, log?: Logger, answers?: string): RedisClient {
   const tlsWanted = config.tls || config.url.startsWith('rediss://');
-  const tls = tlsWanted ? (config.tls_ca ? { ca: readFileSync(config.tls_ca) } : {}) : undefined;
+  const tls = tlsWanted ? (config.tls_ca ? { ca: readCa(config.tls_ca) } : {}) : undefined;
   const common: RedisOptions = {
     connectTimeout: config.connect_timeout,
     commandTimeout: config.command_timeout,
