@@ -2,18 +2,20 @@
  * A cache of validated configurations for the one-shot commands (`sluice keys list`, `queue
  * list`, ...): loading the YAML library and the schema costs more than the rest of such a command,
  * so a configuration validated once is kept as JSON and reused while nothing it came from has
- * changed. The key covers everything the result depends on: the file's bytes (not its mtime),
- * the `-o` overrides, the working directory (data_dir is resolved against it) and the compiled
- * program (size and mtime of every module under dist/src, so a rebuild or an upgrade invalidates
- * it). Only valid configurations are kept; a bad file is validated (and refused) every time.
+ * changed. An entry records everything the result depends on and is used only if all of it is
+ * still the same: the file's text (compared whole, not by its mtime), the `-o` overrides, the
+ * working directory (data_dir is resolved against it) and the compiled program (the build info
+ * tsc rewrites with every compile of src, else every module's size and mtime). Only valid
+ * configurations are kept; a bad file is validated (and refused) every time. Checking an entry
+ * costs a few file reads and no hashing library.
  *
  * The cache lives in $XDG_CACHE_HOME/sluice (else ~/.cache/sluice), a directory of the user's own
  * (0700, files 0600: it holds what the configuration file holds, secrets included, readable only
- * by a user who could read that file), at most MAX_ENTRIES files. It is not used when that
- * directory is not the user's own or is writable by others, nor with SLUICE_CONFIG_CACHE=off.
- * The long-running services and `config check|show` always validate the file itself.
+ * by a user who could read that file), at most MAX_ENTRIES files, one per file, overrides and
+ * working directory. It is not used when that directory is not the user's own or is writable by
+ * others, nor with SLUICE_CONFIG_CACHE=off. The long-running services and `config check|show`
+ * always validate the file itself.
  */
-import { createHash } from 'node:crypto';
 import {
   chmodSync,
   mkdirSync,
@@ -45,47 +47,71 @@ export interface CachedConfig {
   store(config: Config): void;
 }
 
+/** What an entry was made from: all of it must be the same for the entry to be used. */
+interface Origin {
+  cwd: string;
+  file: string | null;
+  text: string | null;
+  overrides: string[];
+  program: string;
+}
+
 export function lookupConfig(source: ConfigSource): CachedConfig {
   const none: CachedConfig = { hit: null, store: () => {} };
   if (process.env.SLUICE_CONFIG_CACHE === 'off') return none;
   const dir = cacheDir();
   if (!dir) return none;
-  let key: string;
+  let origin: Origin;
   try {
-    key = cacheKey(source);
+    origin = {
+      cwd: process.cwd(),
+      file: source.file ? path.resolve(source.file) : null,
+      text: source.file ? readFileSync(source.file, 'utf8') : null,
+      overrides: source.overrides ?? [],
+      program: programIdentity(),
+    };
   } catch {
     return none; // the file cannot be read: the real load says why
   }
-  const file = path.join(dir, `${key}.json`);
+  const entry = path.join(dir, `${fnv1a(JSON.stringify([origin.cwd, origin.file, origin.overrides]))}.json`);
   let hit: Config | null = null;
   try {
-    hit = JSON.parse(readFileSync(file, 'utf8')) as Config;
+    const stored = JSON.parse(readFileSync(entry, 'utf8')) as { origin: Origin; config: Config };
+    if (JSON.stringify(stored.origin) === JSON.stringify(origin)) hit = stored.config;
   } catch {
     // not cached yet (or unreadable): validate and store
   }
-  return { hit, store: (config) => writeEntry(dir, file, config) };
+  return { hit, store: (config) => writeEntry(dir, entry, { origin, config }) };
 }
 
-function cacheKey(source: ConfigSource): string {
-  const hash = createHash('sha256');
-  hash.update(`cwd\0${process.cwd()}\0`);
-  if (source.file) hash.update(`file\0${path.resolve(source.file)}\0`).update(readFileSync(source.file));
-  for (const override of source.overrides ?? []) hash.update(`\0o\0${override}`);
-  hash.update('\0program\0');
-  for (const entry of programFiles(PROGRAM_ROOT)) hash.update(entry);
-  return hash.digest('hex').slice(0, 40);
-}
-
-/** name:size:mtime of every compiled module, in a stable order. */
-function programFiles(root: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
-    const file = path.join(entry.parentPath ?? entry.path, entry.name);
-    const stat = statSync(file);
-    out.push(`${path.relative(root, file)}:${stat.size}:${stat.mtimeMs}\n`);
+/**
+ * Which build this is: tsc's build info for src changes with every compile; without it (a copy
+ * without the file), the size and mtime of every compiled module.
+ */
+function programIdentity(): string {
+  try {
+    const info = statSync(path.join(PROGRAM_ROOT, 'tsconfig.tsbuildinfo'));
+    return `buildinfo:${info.size}:${info.mtimeMs}`;
+  } catch {
+    const out: string[] = [];
+    for (const entry of readdirSync(PROGRAM_ROOT, { withFileTypes: true, recursive: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
+      const file = path.join(entry.parentPath ?? entry.path, entry.name);
+      const stat = statSync(file);
+      out.push(`${path.relative(PROGRAM_ROOT, file)}:${stat.size}:${stat.mtimeMs}`);
+    }
+    return out.sort().join('\n');
   }
-  return out.sort();
+}
+
+/** 32-bit FNV-1a, for an entry's file name (a collision only means a miss and an overwrite). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
 }
 
 /** The user's own cache directory, made if missing; null when there is none safe to use. */
@@ -105,10 +131,10 @@ function cacheDir(): string | null {
   }
 }
 
-function writeEntry(dir: string, file: string, config: Config): void {
+function writeEntry(dir: string, file: string, entry: { origin: Origin; config: Config }): void {
   try {
     const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(config), { mode: 0o600 });
+    writeFileSync(temporary, JSON.stringify(entry), { mode: 0o600 });
     chmodSync(temporary, 0o600);
     renameSync(temporary, file);
     prune(dir);
