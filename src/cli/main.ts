@@ -143,8 +143,10 @@ function unknownCommand(argv: string[]): number {
       return 0;
     }
     const what =
-      n === words.length ? `sluice ${words.join(' ')}: which one?` : `unknown command "${argv.join(' ')}"`;
-    process.stderr.write(`sluice: ${what}\n\n${text}\n`);
+      n === words.length
+        ? `sluice ${words.join(' ')}: which one?`
+        : `sluice: unknown command "${argv.join(' ')}"`;
+    process.stderr.write(`${what}\n\n${text}\n`);
     return 64;
   }
   process.stderr.write(`sluice: unknown command "${argv.join(' ')}"\n\n${overview()}\n`);

@@ -56,20 +56,16 @@ export class QueueControl {
   ) {}
 
   summary(): DomainSummary[] {
-    return summarise(
-      (function* (entries: Iterable<Entry>) {
-        for (const entry of entries)
-          yield {
-            arrival: new Date(entry.arrival).toISOString(),
-            held: entry.held,
-            recipients: (function* () {
-              for (const job of entry.jobs)
-                for (const _rcpt of job.rcpts)
-                  yield { domain: job.domain, last_error: job.lastError ?? null };
-            })(),
-          };
-      })(this.queue.entries.values()),
-    );
+    const messages = [];
+    for (const entry of this.queue.entries.values()) {
+      const recipients = [...entry.jobs].map((job) => ({
+        domain: job.domain,
+        last_error: job.lastError ?? null,
+        count: job.rcpts.length,
+      }));
+      messages.push({ arrival: new Date(entry.arrival).toISOString(), held: entry.held, recipients });
+    }
+    return summarise(messages);
   }
 
   /** Messages by state: held, else running if an attempt is, else ready if a job is due, else deferred. */

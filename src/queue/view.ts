@@ -47,7 +47,8 @@ export function summarise(
   messages: Iterable<{
     arrival: string;
     held: boolean;
-    recipients: Iterable<Pick<RecipientView, 'domain' | 'last_error'>>;
+    /** Each recipient, or (count) several sharing a domain and an error. */
+    recipients: Iterable<Pick<RecipientView, 'domain' | 'last_error'> & { count?: number }>;
   }>,
 ): DomainSummary[] {
   const byDomain = new Map<string, DomainSummary & { errorAt: string }>();
@@ -67,7 +68,7 @@ export function summarise(
         };
         byDomain.set(rcpt.domain, row);
       }
-      row.recipients++;
+      row.recipients += rcpt.count ?? 1;
       if (!seen.has(rcpt.domain)) {
         seen.add(rcpt.domain);
         row.messages++;
