@@ -10,6 +10,7 @@ import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import { type AdminServer, startAdminServer } from './admin/server.js';
 import { adminSocketPath } from './admin/socket-path.js';
+import { usingOption } from './config/errors.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
 import { ConsoleSessions } from './core/console-sessions.js';
@@ -100,9 +101,11 @@ export async function startServer(
     onError: (error) =>
       log.error({ err: error }, 'spool writing thread died; its messages in progress are refused'),
   });
-  await spool.init();
+  await usingOption('data_dir', config.data_dir, () => spool.init());
 
-  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
+  const trackingKeys = await usingOption('tracking.keys', config.tracking.keys, () =>
+    loadTrackingKeys(config.tracking.keys, config.data_dir),
+  );
   if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
   const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
   const renderer = new MessageRenderer(
@@ -112,14 +115,25 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
-    config.delivery.dkim.length > 0 ? DkimSigner.fromConfig(config.delivery.dkim) : null,
+    config.delivery.dkim.length > 0
+      ? await usingOption('delivery.dkim', config.delivery.dkim.map((k) => k.key_file).join(', '), () =>
+          DkimSigner.fromConfig(config.delivery.dkim),
+        )
+      : null,
   );
 
   const { delivery } = config;
   const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const transportMap = delivery.transport_maps
-    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
+  const transportMaps = delivery.transport_maps;
+  const transportMap = transportMaps
+    ? await usingOption('delivery.transport_maps', transportMaps, () =>
+        TransportMap.fromFile(transportMaps, delivery.smtp_port),
+      )
     : null;
+  const caFile = delivery.tls_ca_file;
+  const ca = caFile
+    ? await usingOption('delivery.tls_ca_file', caFile, () => readFileSync(caFile, 'utf8'))
+    : undefined;
   const router = new Router(
     options.resolver ?? systemResolver(),
     delivery.smtp_port,
@@ -134,7 +148,7 @@ export async function startServer(
     commandMs: delivery.command_timeout,
     heloName: hostname,
     tls: delivery.tls,
-    ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
+    ca,
   });
   const shaping = {
     policy: new ShapingPolicy(
@@ -185,7 +199,9 @@ export async function startServer(
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
 
-  const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
+  const tls = await usingOption('tls', config.tls.cert ?? `${config.data_dir}/tls`, () =>
+    loadTlsPair(config.tls, config.data_dir, hostname),
+  );
   if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
   const deps = {
     config,
@@ -224,14 +240,14 @@ export async function startServer(
     }
     const socket = adminSocketPath(config);
     if (socket) {
-      admin = await startAdminServer(socket, control, log);
+      admin = await usingOption('admin.socket', socket, () => startAdminServer(socket, control, log));
       log.info({ listener: 'admin', socket }, 'listening');
     }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
       if (!address) continue;
       const server = createSmtpListener(kind, deps);
-      await listen(server, address);
+      await usingOption(`listen.${kind}`, address, () => listen(server, address));
       servers.push(server);
       addresses[kind] = address;
       log.info({ listener: kind, address }, 'listening');
@@ -284,26 +300,24 @@ export async function startServer(
             log,
           }
         : undefined;
-      http = await startHttpServer(options, {
-        signer,
-        events: engagement,
-        log,
-        api,
-        health,
-        console: consoleDeps,
-      });
+      const tracking = engagement;
+      http = await usingOption('listen.http', options.listen, () =>
+        startHttpServer(options, { signer, events: tracking, log, api, health, console: consoleDeps }),
+      );
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
     if (config.milter.with_serve && config.milter.listen) {
       const milterLog = log.child({ service: 'milter' });
-      milter = await startMilterService({
-        config,
-        findKey: (id) => keys.get(id),
-        events: stores.events,
-        signer,
-        log: milterLog,
-      });
+      milter = await usingOption('milter.listen', config.milter.listen, () =>
+        startMilterService({
+          config,
+          findKey: (id) => keys.get(id),
+          events: stores.events,
+          signer,
+          log: milterLog,
+        }),
+      );
       addresses.milter = milter.address;
       log.info({ listener: 'milter', address: milter.address }, 'listening');
     }

@@ -13,7 +13,7 @@
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { SmtpLoginResult } from '../core/smtp-login.js';
-import type { Logger } from '../log.js';
+import { type Logger, logStoreFailure } from '../log.js';
 import {
   type AuthParams,
   type ClientMessage,
@@ -200,12 +200,15 @@ export class AuthSession {
           return this.send({ type: 'OK', id, params: [['user', result.key.id]] });
         }
         const delay = throttle.failed(ip);
-        log.warn({ rip: ip, mechanism, reason: result.reason, delay_ms: delay }, 'auth failed');
+        // The key id when the key exists (it lacks smtp/inject, or rip is not in its valid_ips);
+        // Postfix gets the generic failure either way.
+        const key = 'keyId' in result && result.keyId ? { key: result.keyId } : {};
+        log.warn({ rip: ip, mechanism, reason: result.reason, ...key, delay_ms: delay }, 'auth failed');
         conversation.timer = setTimeout(() => this.finish(conversation, GENERIC_FAILURE), delay);
       },
       (error: unknown) => {
         if (this.pending.get(id) !== conversation) return;
-        log.error({ err: error, rip: ip }, 'key lookup failed');
+        logStoreFailure(log, error, { rip: ip }, 'key lookup failed: temporary failure');
         this.finish(conversation, 'Temporary authentication failure', true);
       },
     );

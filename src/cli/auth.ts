@@ -6,29 +6,29 @@
  */
 
 import { startAuthServer } from '../auth/server.js';
+import { usingOption } from '../config/errors.js';
 import { AuthThrottle } from '../core/auth-throttle.js';
 import { KeyService } from '../core/keys.js';
 import { createLogger } from '../log.js';
 import { CachingKeyStore } from '../store/cached-keys.js';
 import { openStores } from '../store/open.js';
-import type { Command } from './command.js';
+import type { Parsed } from './command.js';
 import { runUntilSignal } from './until-signal.js';
 
-export const auth: Command = {
-  name: 'auth',
-  summary: 'run the Dovecot-protocol SASL service for Postfix (API keys as SMTP passwords)',
-  usage: 'sluice auth [--config FILE] [-o key.path=value ...] [--pretty]',
-  options: { pretty: { type: 'boolean' } },
-  async run(parsed) {
-    const config = parsed.config();
-    if (!config.auth.listen) {
-      process.stderr.write('sluice auth: auth.listen is null: there is nothing to listen on\n');
-      return 78; // EX_CONFIG
-    }
-    const log = createLogger(config.log.level, parsed.values.pretty === true).child({ service: 'auth' });
-    const stores = await openStores(config, log, { service: true });
-    try {
-      const server = await startAuthServer(config.auth.listen, {
+export async function run(parsed: Parsed): Promise<number> {
+  const config = parsed.config();
+  if (!config.auth.listen) {
+    process.stderr.write('sluice auth: auth.listen is null: there is nothing to listen on\n');
+    return 78; // EX_CONFIG
+  }
+  const log = createLogger(config.log.level, parsed.values.pretty === true, config.log.format).child({
+    service: 'auth',
+  });
+  const stores = await openStores(config, log, { service: true });
+  try {
+    const listen = config.auth.listen;
+    const server = await usingOption('auth.listen', listen, () =>
+      startAuthServer(listen, {
         config: config.auth,
         // The same choices as the SMTP door's AUTH: Postfix asks this service for SMTP AUTH.
         keys: new KeyService(
@@ -37,11 +37,11 @@ export const auth: Command = {
         ),
         throttle: new AuthThrottle(config.auth.failure_delay),
         log,
-      });
-      log.info({ address: server.address, data_dir: config.data_dir }, 'sluice auth listening');
-      return await runUntilSignal(log, () => server.stop(), 'finishing requests in hand');
-    } finally {
-      await stores.close();
-    }
-  },
-};
+      }),
+    );
+    log.info({ address: server.address, data_dir: config.data_dir }, 'sluice auth listening');
+    return await runUntilSignal(log, () => server.stop(), 'finishing requests in hand');
+  } finally {
+    await stores.close();
+  }
+}

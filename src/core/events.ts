@@ -3,20 +3,12 @@
  * understand them. Every door and the delivery engine describe what happened through these
  * builders; the Recorder hands them to the EventStore.
  */
+import type { EventType } from './event-types.js';
 import { newEventId } from './ids.js';
 import type { Rejection } from './reply.js';
 import type { MsysApi } from './smtpapi.js';
 
-export type EventType =
-  | 'injection'
-  | 'delivery'
-  | 'delay'
-  | 'bounce'
-  | 'policy_rejection'
-  | 'out_of_band'
-  | 'open'
-  | 'initial_open'
-  | 'click';
+export { EVENT_TYPES, type EventType, isEventType } from './event-types.js';
 
 /** What is known about a message once it is accepted; carried in the spool with the message. */
 export interface MessageFacts {

@@ -11,13 +11,19 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ExpiringKeyCache } from '../store/expiring-keys.js';
 import type { ApiKeyRecord, KeyDefaults, KeyPatch, KeyStore } from '../store/types.js';
-import { type Grant, isGrant } from './grants.js';
+import { GRANTS, type Grant, isGrant } from './grants.js';
 import { NetworkSet } from './networks.js';
 
 export const KEY_PATTERN = /^[0-9a-f]{40}$/;
 
 export type AuthFailure = 'malformed' | 'unknown' | 'grant' | 'ip';
-export type AuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; reason: AuthFailure };
+/**
+ * A refused key that exists ('grant', 'ip') names its id and grants, for log lines and for errors
+ * that say which grant is missing; an unknown or malformed secret names nothing.
+ */
+export type AuthResult =
+  | { ok: true; key: ApiKeyRecord }
+  | { ok: false; reason: AuthFailure; keyId?: string; grants?: readonly Grant[] };
 
 export interface NewKey {
   label: string;
@@ -78,9 +84,10 @@ export class KeyService {
     if (!key || !timingSafeEqual(Buffer.from(key.hash, 'hex'), Buffer.from(hash, 'hex'))) {
       return { ok: false, reason: 'unknown' };
     }
-    if (grant !== null && !key.grants.includes(grant)) return { ok: false, reason: 'grant' };
+    if (grant !== null && !key.grants.includes(grant))
+      return { ok: false, reason: 'grant', keyId: key.id, grants: key.grants };
     if (key.valid_ips.length > 0 && !new NetworkSet(key.valid_ips).has(clientIp))
-      return { ok: false, reason: 'ip' };
+      return { ok: false, reason: 'ip', keyId: key.id, grants: key.grants };
     const last = this.touched.get(key.id) ?? 0;
     if (now.getTime() - last >= KeyService.TOUCH_INTERVAL_MS) {
       this.touched.set(key.id, now.getTime());
@@ -128,7 +135,10 @@ export class KeyService {
 
 function validateGrants(grants: string[]): Grant[] {
   const bad = grants.filter((g) => !isGrant(g));
-  if (bad.length > 0) throw new Error(`unknown grant(s): ${bad.join(', ')}`);
+  if (bad.length > 0)
+    throw new Error(
+      `unknown grant${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; valid grants: ${GRANTS.join(', ')}`,
+    );
   return [...new Set(grants)] as Grant[];
 }
 

@@ -25,6 +25,8 @@ export interface RcptResult {
   enhanced: string | undefined;
   text: string;
   mxHost: string | undefined;
+  /** The next hop that answered, as Postfix logs it: "mx.example.net[192.0.2.1]:25". */
+  relay?: string;
 }
 
 export interface Attempt {
@@ -149,7 +151,7 @@ export class Deliverer {
     let last: RcptResult[] | null = null;
     for (const hop of route.hops) {
       const why = { error: '' };
-      const results = await this.tryHop(job, hop.name, () => this.pool.acquire(hop, via), why);
+      const results = await this.tryHop(job, hop, () => this.pool.acquire(hop, via), why);
       if (results) return results;
       last = this.all(
         job,
@@ -166,10 +168,13 @@ export class Deliverer {
   /** Results from this hop, or null when it could not be reached (try the next one). */
   private async tryHop(
     job: Attempt,
-    name: string,
+    hop: { name: string; address: string; port: number },
     acquire: () => ReturnType<ConnectionPool['acquire']>,
     why: { error: string },
   ) {
+    const { name } = hop;
+    const relay = `${hop.name}[${hop.address}]:${hop.port}`;
+    const answered = (results: RcptResult[]) => results.map((result) => ({ ...result, relay }));
     for (let tries = 0; tries < 2; tries++) {
       let lease: Lease;
       try {
@@ -181,7 +186,7 @@ export class Deliverer {
       }
       try {
         const info = await send(lease.connection, job);
-        const results = this.fromInfo(job, name, info.rejectedErrors ?? [], info.response);
+        const results = answered(this.fromInfo(job, name, info.rejectedErrors ?? [], info.response));
         // Still holding the connection: it carries no other message until this outcome is recorded.
         await job.settle?.(results).catch(() => {});
         lease.release(true);
@@ -195,11 +200,11 @@ export class Deliverer {
             error.responseCode !== 421 && (error.code === 'EMESSAGE' || (await reset(lease.connection)));
           lease.release(reusable);
           if (error.rejectedErrors && error.rejectedErrors.length > 0 && error.code === 'EENVELOPE') {
-            return this.fromInfo(job, name, error.rejectedErrors, null);
+            return answered(this.fromInfo(job, name, error.rejectedErrors, null));
           }
           // No reply code: nodemailer refused the envelope itself (an address it cannot send), which is permanent.
           const code = error.responseCode ?? 553;
-          return this.all(job, statusOf(code), code, ...reply(error), name);
+          return answered(this.all(job, statusOf(code), code, ...reply(error), name));
         }
         lease.release(false);
         why.error = error.message.replace(/\s+/g, ' ').slice(0, 300);

@@ -38,6 +38,7 @@ import { Rejection } from '../core/reply.js';
 import { injectionRefused } from '../core/smtp-login.js';
 import { duplicateMsysApi, MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
+import { logStoreFailure } from '../log.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
 import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
@@ -155,7 +156,7 @@ export class SluiceFilter implements MilterHandlers {
         return replyFor(injectionRefused());
       }
       if (decision.kind === 'unavailable') {
-        ctx.log.error({ err: decision.error, key: keyId }, 'key lookup failed: tempfail at MAIL');
+        logStoreFailure(ctx.log, decision.error, { key: keyId }, 'key lookup failed: tempfail at MAIL');
         return replyFor(new Rejection(451, '4.3.0', 'Temporary key lookup failure, try again later'));
       }
     }

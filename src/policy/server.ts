@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { PolicyConfig } from '../config/sections/policy.js';
 import type { PolicyService } from '../core/policy.js';
 import type { Logger } from '../log.js';
+import { isStoreOutage, outageSummary } from '../store/outage.js';
 import { actionFor, MALFORMED_ACTION, queryFrom } from './actions.js';
 import { type Decoded, encodeAction, PolicyDecoder } from './wire.js';
 
@@ -158,7 +159,15 @@ class Session {
         break;
       case 'unavailable':
         // Info, not warn: the store logs the outage itself once per change of state.
-        this.log.info({ ...fields, error: decision.error.message }, 'policy: store unavailable');
+        this.log.info(
+          {
+            ...fields,
+            ...(isStoreOutage(decision.error)
+              ? outageSummary(decision.error)
+              : { error: decision.error.message }),
+          },
+          'policy: store unavailable',
+        );
         break;
       default:
         if (this.log.isLevelEnabled('debug')) this.log.debug(fields, 'policy request');

@@ -46,6 +46,14 @@ export interface BouncedRcpt {
   event: SluiceEvent;
 }
 
+/** The status word of a delivery log line, Postfix's. */
+const LOGGED_STATUS = {
+  delivered: 'sent',
+  defer: 'deferred',
+  bounce: 'bounced',
+  expired: 'expired',
+} as const;
+
 /** Hot messages queued to run now, at most; later arrivals wait cold. */
 const HOT_BACKLOG = 1000;
 
@@ -320,9 +328,19 @@ export class QueueManager {
       events.push(event);
       if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
       if (kind === 'defer') lastError ??= result.text;
+      // Postfix's fields (to, relay, delay, dsn, status): log.format text prints them as Postfix does.
+      const status = LOGGED_STATUS[kind];
       this.log[kind === 'delivered' ? 'info' : 'warn'](
-        { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
-        `${kind}`,
+        {
+          message_id: message.id,
+          to: result.rcpt,
+          relay: result.relay ?? 'none',
+          delay: Math.round((now - job.entry.arrival) / 10) / 100,
+          dsn: result.enhanced ?? `${String(result.code || (kind === 'defer' ? 4 : 5))[0]}.0.0`,
+          status,
+          reply: result.text,
+        },
+        status,
       );
       if (kind === 'defer') retry.push(result.rcpt);
       else final.push(result.rcpt);

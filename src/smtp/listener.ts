@@ -22,6 +22,7 @@ import {
   type SmtpLoginResult,
 } from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
+import { logStoreFailure } from '../log.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
 import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
@@ -100,13 +101,25 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
-          log.warn({ session_id: session.id, ip, reason: result.reason, delay_ms: delay }, 'auth failed');
+          // The key id when the key exists (it lacks smtp/inject, or the address is not in its
+          // valid_ips): the reply stays generic, the log says which key and why.
+          log.warn(
+            {
+              session_id: session.id,
+              ip,
+              user: auth.username?.slice(0, 64),
+              reason: result.reason,
+              ...('keyId' in result && result.keyId && { key: result.keyId }),
+              delay_ms: delay,
+            },
+            'auth failed',
+          );
           setTimeout(() => {
             callback(smtpError(new Rejection(535, '5.7.8', 'Authentication credentials invalid')));
           }, delay);
         },
         (error: unknown) => {
-          log.error({ err: error }, 'auth lookup failed');
+          logStoreFailure(log, error, { session_id: session.id, ip }, 'auth lookup failed: 454 4.7.0');
           callback(smtpError(new Rejection(454, '4.7.0', 'Temporary authentication failure')));
         },
       );

@@ -90,6 +90,55 @@ describe('sluice auth over TCP', () => {
     }
   });
 
+  test('a failure with an existing key logs its id and why; an unknown key logs no id', async () => {
+    const created = await sluiceCli([
+      'keys',
+      'create',
+      '--label',
+      'api only',
+      '--grant',
+      'transmissions/modify',
+      '--json',
+      '-o',
+      `data_dir=${dir}`,
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const apiOnly = JSON.parse(created.stdout) as { key: string; id: string };
+    const client = await AuthClient.connect(auth.port);
+    try {
+      const lacking = await client.auth({
+        mechanism: 'PLAIN',
+        user: 'SMTP_Injection',
+        password: apiOnly.key,
+      });
+      const unknown = await client.auth({
+        mechanism: 'PLAIN',
+        user: 'SMTP_Injection',
+        password: 'e'.repeat(40),
+      });
+      assert.deepEqual(
+        [lacking, unknown].map((r) => [r.verdict, r.params['reason']]),
+        [
+          ['FAIL', 'Authentication failed'],
+          ['FAIL', 'Authentication failed'],
+        ],
+        'Postfix learns nothing more',
+      );
+    } finally {
+      await client.close();
+    }
+    const failures = auth
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"auth failed"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const withKey = failures.find((f) => f.key === apiOnly.id);
+    assert.ok(withKey, auth.output());
+    assert.equal(withKey.reason, 'grant');
+    assert.ok(failures.some((f) => f.reason === 'unknown' && f.key === undefined));
+    assert.ok(!auth.output().includes(apiOnly.key), 'never the secret');
+  });
+
   test('an oversized line or binary garbage closes that connection only', async () => {
     const bystander = await AuthClient.connect(auth.port);
     for (const abuse of [Buffer.alloc(4096, 0x41), Buffer.from([0xff, 0xfe, 0x00, 0x0a])]) {

@@ -174,6 +174,16 @@ test('a key without the smtp/inject grant gets 535 5.7.8', async () => {
   assert.equal(login.code, 535);
   assert.match(login.text, /^5\.7\.8 /);
   assert.ok(!steps.some((s) => s.step === 'mail'), 'no MAIL after a failed AUTH');
+  // The reply stays generic; the log names the key and why, never the key itself.
+  const failure = sluice
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('"auth failed"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .find((line) => line.key === noGrant.id);
+  assert.ok(failure, 'an auth failed line with the key id');
+  assert.equal(failure.reason, 'grant');
+  assert.ok(!sluice.output().includes(noGrant.key));
 });
 
 test('PLAIN with an authzid other than the user gets 535 5.7.8, as from sluice auth; the user itself is fine', async () => {

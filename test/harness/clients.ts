@@ -66,10 +66,7 @@ export async function searchEvents<T = Record<string, unknown>>(
   if (filter.recipient) args.push('--recipient', filter.recipient);
   const result = await sluiceCli(args);
   if (result.code !== 0) throw new Error(`events search failed (${result.code}): ${result.stderr}`);
-  return result.stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
+  return JSON.parse(result.stdout) as T[];
 }
 
 /** `sluice keys create --json`: returns the key id and secret. */

@@ -4,26 +4,21 @@
  * nginx's defaults for timeouts and Postfix's for connections per client.
  */
 import { z } from 'zod';
-import { cidr, duration } from '../validators.js';
+import { cidr, size, timerDuration } from '../validators.js';
 
 /** A timeout of 0 would mean none at all on Node's server, which these limits exist to prevent. */
-const timeout = duration.refine((ms) => ms > 0, 'expected a duration longer than 0');
+const timeout = timerDuration.refine((ms) => ms > 0, 'expected a duration longer than 0');
 
 export const httpSection = z
   .strictObject({
-    max_body: z
-      .number()
-      .int()
-      .positive()
-      .default(20_971_520)
-      .describe('Largest HTTP request body, in bytes (larger gets 413)'),
+    max_body: size().prefault(20_971_520).describe('Largest HTTP request body, in bytes (larger gets 413)'),
     rate_limit: z
       .number()
       .int()
       .min(0)
       .default(1200)
       .describe('API requests one key may make per http.rate_window (more get 429). 0: unlimited'),
-    rate_window: duration.prefault('1m').describe('Window of http.rate_limit'),
+    rate_window: timerDuration.prefault('1m').describe('Window of http.rate_limit'),
     max_recipients: z
       .number()
       .int()
@@ -79,19 +74,19 @@ export const httpSection = z
 
 export const webhooksSection = z
   .strictObject({
-    batch_interval: duration
+    batch_interval: timerDuration
       .prefault('1s')
       .describe('Events are gathered this long (or up to webhooks.max_batch) before a batch is sent'),
     max_batch: z.number().int().positive().default(500).describe('Events per webhook batch, at most'),
     retry_schedule: z
-      .array(duration)
+      .array(timerDuration)
       .min(1)
       .prefault(['30s', '1m', '2m', '5m', '10m', '20m', '30m', '1h'])
       .describe('Waits between attempts of a batch the target did not accept (the last one repeats)'),
-    max_age: duration
+    max_age: timerDuration
       .prefault('8h')
       .describe('A batch still not accepted after this long is dropped (as SparkPost)'),
-    timeout: duration
+    timeout: timerDuration
       .prefault('10s')
       .describe('Give up waiting for a webhook target to answer after this long'),
     allow_private_targets: z

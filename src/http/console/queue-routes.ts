@@ -110,7 +110,7 @@ async function act(control: QueueControl, body: Action): Promise<QueueActionResu
     });
     return { operation, done: jobs, failed: outcome.failed };
   }
-  const ids = body.domain ? control.idsForDomain(body.domain) : body.ids!;
+  const ids = body.domain ? control.select(operation, { domain: body.domain }) : body.ids!;
   if (ids.length === 0) throw invalidValue('domain', 'no queued message has a recipient there');
   const outcome = await control.each(ids, (id) => control[operation](id));
   return { operation, done: outcome.done.length, failed: outcome.failed };

@@ -82,6 +82,23 @@ export class EmbeddedEventStore implements EventStore {
       where.push('timestamp >= ?');
       args.push(filter.since);
     }
+    if (filter.until) {
+      where.push('timestamp <= ?');
+      args.push(filter.until);
+    }
+    // No columns of their own: read from the stored body (rare filters, no index).
+    if (filter.campaign !== undefined) {
+      where.push("json_extract(body, '$.campaign_id') = ?");
+      args.push(filter.campaign);
+    }
+    if (filter.sender !== undefined) {
+      where.push("lower(json_extract(body, '$.msg_from')) = ?");
+      args.push(filter.sender.toLowerCase());
+    }
+    if (filter.transmissionId !== undefined) {
+      where.push("json_extract(body, '$.transmission_id') = ?");
+      args.push(filter.transmissionId);
+    }
     const sql = `SELECT body FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     args.push(filter.limit ?? 1000);
     // A handful of SQL shapes exist (which filters are set): compiling each once, not per search.

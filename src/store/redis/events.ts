@@ -156,11 +156,16 @@ export class RedisEventStore implements EventStore {
     const limit = filter.limit ?? 1000;
     const types = filter.types?.length ? new Set(filter.types) : null;
     const recipient = filter.recipient?.toLowerCase();
+    const sender = filter.sender?.toLowerCase();
     const matches = (event: SluiceEvent) =>
       (!types || types.has(event.type)) &&
       (!recipient || event.rcpt_to === recipient) &&
       (!filter.messageId || event.message_id === filter.messageId) &&
-      (!filter.since || event.timestamp >= filter.since);
+      (!filter.since || event.timestamp >= filter.since) &&
+      (!filter.until || event.timestamp <= filter.until) &&
+      (filter.campaign === undefined || event.campaign_id === filter.campaign) &&
+      (sender === undefined || String(event.msg_from ?? '').toLowerCase() === sender) &&
+      (filter.transmissionId === undefined || event.transmission_id === filter.transmissionId);
     const lowest = filter.since ? Math.max(0, Date.parse(filter.since) - CLOCK_SLACK_MS) : 0;
     const index = filter.messageId
       ? `${this.base}m:${filter.messageId}`
