@@ -5,7 +5,6 @@
  * stop accepting, let transactions in flight finish, write the opens and clicks the tracking
  * endpoints queued (BatchedEventStore), stop delivery attempts, close the stores.
  */
-import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import { type AdminServer, startAdminServer } from './admin/server.js';
@@ -16,25 +15,22 @@ import type { SluiceEvent } from './core/events.js';
 import { KeyService } from './core/keys.js';
 import { NetworkSet } from './core/networks.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
-import { bounceRulesWith } from './delivery/bounce-rules.js';
+import { UpstreamIdSigner } from './core/upstream-id.js';
 import { Deliverer } from './delivery/deliver.js';
-import { DkimSigner } from './delivery/dkim.js';
-import { IpPools } from './delivery/ip-pools.js';
+import { deliveryParts } from './delivery/from-config.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
-import { parseRelayHost, Router } from './delivery/route.js';
-import { Shaper, ShapingPolicy } from './delivery/shaping.js';
-import { TransportMap } from './delivery/transport-map.js';
+import { Shaper } from './delivery/shaping.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { SluiceMetrics } from './metrics/metrics.js';
-import type { MilterServer } from './milter/server.js';
-import { startMilterService } from './milter/service.js';
+import { type MilterService, startMilterService } from './milter/service.js';
 import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
+import { prepareServeReload, type ServeParts } from './serve-reload.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { CachingKeyStore } from './store/cached-keys.js';
@@ -60,6 +56,11 @@ export interface RunningServer {
   addresses: Partial<Record<ListenerKind | 'http' | 'milter', string>>;
   /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
   signer: TokenSigner;
+  /**
+   * A reload (serve-reload.ts): reads what `next` names, throws if anything cannot be had;
+   * the function it returns applies it.
+   */
+  prepareReload(next: Config): Promise<() => void>;
   stop(): Promise<void>;
 }
 
@@ -97,6 +98,9 @@ export async function startServer(
   const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
   if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
   const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
+  const idSigner = new UpstreamIdSigner(trackingKeys.keys);
+  const resolver = options.resolver ?? systemResolver();
+  const parts = deliveryParts(config, resolver, hostname);
   const renderer = new MessageRenderer(
     {
       baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
@@ -104,43 +108,11 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
-    config.delivery.dkim.length > 0 ? DkimSigner.fromConfig(config.delivery.dkim) : null,
+    parts.dkim,
   );
-
-  const { delivery } = config;
-  const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const transportMap = delivery.transport_maps
-    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
-    : null;
-  const router = new Router(
-    options.resolver ?? systemResolver(),
-    delivery.smtp_port,
-    relayhost,
-    transportMap,
-  );
-  const pool = new ConnectionPool({
-    maxPerHop: delivery.max_connections_per_destination,
-    maxMessages: delivery.max_messages_per_connection,
-    idleMs: delivery.connection_idle_timeout,
-    connectMs: delivery.connect_timeout,
-    commandMs: delivery.command_timeout,
-    heloName: hostname,
-    tls: delivery.tls,
-    ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
-  });
-  const shaping = {
-    policy: new ShapingPolicy(
-      {
-        maxConnections: delivery.max_connections_per_destination,
-        maxMessagesPerConnection: delivery.max_messages_per_connection,
-        maxPerMinute: delivery.max_messages_per_minute,
-      },
-      delivery.destinations,
-    ),
-    shaper: new Shaper(),
-    ipPools: new IpPools(delivery.ip_pools),
-  };
-  const deliverer = new Deliverer(router, pool, shaping);
+  const pool = new ConnectionPool(parts.pool);
+  const shaping = { policy: parts.policy, shaper: new Shaper(), ipPools: parts.ipPools };
+  const deliverer = new Deliverer(parts.router, pool, shaping);
   const bounces = new BounceHandler(spool, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
@@ -160,11 +132,7 @@ export async function startServer(
     : undefined;
   const queue = new QueueManager(spool, deliverer, events, log, {
     groupCommit,
-    maxConcurrent: delivery.max_connections,
-    retrySchedule: delivery.retry_schedule,
-    retryJitter: delivery.retry_jitter,
-    maxLifetime: delivery.max_queue_lifetime,
-    bounceRules: bounceRulesWith(config.bounces.rules),
+    ...parts.queue,
     onBounced: bounces.onBounced,
     renderer,
   });
@@ -190,9 +158,11 @@ export async function startServer(
     tls,
     suppressions: stores.suppressions,
     metrics,
+    idSigner,
   };
 
   const servers: SMTPServer[] = [];
+  const listeners: ServeParts['listeners'] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
   let engagement: BatchedEventStore | null = null;
@@ -201,7 +171,7 @@ export async function startServer(
     log.error({ err: error, lost }, 'failed to record tracking events');
   let admin: AdminServer | null = null;
   let ready = false;
-  let milter: MilterServer | null = null;
+  let milter: MilterService | null = null;
   try {
     // On the embedded store, opens and clicks are committed by a worker thread with its own SQLite
     // connection, so a commit or WAL checkpoint never holds up a redirect (ThreadedEventStore
@@ -222,6 +192,7 @@ export async function startServer(
       const server = createSmtpListener(kind, deps);
       await listen(server, address);
       servers.push(server);
+      listeners.push({ kind, server });
       addresses[kind] = address;
       log.info({ listener: kind, address }, 'listening');
     }
@@ -264,6 +235,7 @@ export async function startServer(
         findKey: (id) => keys.get(id),
         events: stores.events,
         signer,
+        idSigner,
         log: milterLog,
       });
       addresses.milter = milter.address;
@@ -285,11 +257,26 @@ export async function startServer(
   }
 
   ready = true;
+  const reloadable: ServeParts = {
+    hostname,
+    resolver,
+    listeners,
+    relay: deps.relay,
+    pool,
+    deliverer,
+    queue,
+    renderer,
+    bounces,
+    signer,
+    idSigner,
+    milter,
+  };
   return {
     queue,
     spool,
     addresses,
     signer,
+    prepareReload: (next) => prepareServeReload(next, reloadable),
     async stop() {
       ready = false;
       await Promise.all([

@@ -42,7 +42,7 @@ export const queueList: Command = {
     printTable(
       ['ID', 'SIZE', 'ARRIVAL', 'STATE', 'SENDER', 'RECIPIENTS'],
       messages.map((m) => [
-        m.id,
+        m.message_id,
         String(m.size),
         m.arrival,
         m.held ? 'held' : [...new Set(m.recipients.map((r) => r.state))].join(','),

@@ -1,4 +1,7 @@
-/** `sluice queue show ID`: one queued message: sender, recipients with their state, next attempt, last error. */
+/**
+ * `sluice queue show ID`: one queued message: sender, recipients with their state, next attempt,
+ * last error. ID is its message id (the 250 reply's, the events') or its queue id.
+ */
 import type { QueuedMessage } from '../queue/control.js';
 import { adminRequest } from './admin-client.js';
 import { type Command, UsageError } from './command.js';
@@ -23,7 +26,7 @@ export const queueShow: Command = {
       return 0;
     }
     process.stdout.write(
-      `id:         ${m.id}\nsender:     ${m.mail_from || '<>'}\nsize:       ${m.size}\narrival:    ${m.arrival}\nheld:       ${m.held ? 'yes' : 'no'}\nlast error: ${m.last_error ?? '-'}\n\n`,
+      `id:         ${m.message_id}\n${m.message_id !== m.id ? `queue id:   ${m.id}\n` : ''}sender:     ${m.mail_from || '<>'}\nsize:       ${m.size}\narrival:    ${m.arrival}\nheld:       ${m.held ? 'yes' : 'no'}\nlast error: ${m.last_error ?? '-'}\n\n`,
     );
     printTable(
       ['RECIPIENT', 'STATE', 'ATTEMPTS', 'NEXT ATTEMPT'],

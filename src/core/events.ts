@@ -20,7 +20,14 @@ export type EventType =
 
 /** What is known about a message once it is accepted; carried in the spool with the message. */
 export interface MessageFacts {
+  /** The message's one id: in the 250 reply, every event, log line and queue tool. */
   message_id: string;
+  /**
+   * The spool's own id when it differs from message_id: a message an upstream Sluice milter named
+   * keeps that name and is spooled under a fresh id (Postfix may relay one message in several
+   * transactions). Events carry it as `queue_id`; searches by either id find them.
+   */
+  queue_id?: string;
   transmission_id: string;
   msg_from: string;
   friendly_from: string;
@@ -39,6 +46,8 @@ export interface SluiceEvent {
   event_id: string;
   timestamp: string;
   message_id?: string;
+  /** Set when the spool id differs from message_id (MessageFacts.queue_id). */
+  queue_id?: string;
   rcpt_to?: string;
   [field: string]: unknown;
 }
@@ -61,6 +70,7 @@ function common(type: EventType, facts: MessageFacts, rcpt: string, now: Date): 
     event_id: newEventId(now.getTime()),
     timestamp: now.toISOString(),
     message_id: facts.message_id,
+    ...(facts.queue_id !== undefined ? { queue_id: facts.queue_id } : {}),
     transmission_id: facts.transmission_id,
     rcpt_to: rcpt.toLowerCase(),
     raw_rcpt_to: rcpt,

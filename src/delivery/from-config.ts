@@ -1,0 +1,69 @@
+/**
+ * The delivery engine's parts as the `delivery` (and `bounces`) sections describe them: built once
+ * when `sluice serve` starts and again by a reload, so both read the options the same way. The
+ * builders read the files the options name (transport map, CA file, DKIM keys) and throw when one
+ * cannot be read: a reload then refuses the new configuration as a whole.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import { bounceRulesWith } from './bounce-rules.js';
+import { DkimSigner } from './dkim.js';
+import { IpPools } from './ip-pools.js';
+import type { PoolOptions } from './pool.js';
+import type { DnsResolver } from './resolver.js';
+import { parseRelayHost, Router } from './route.js';
+import { ShapingPolicy } from './shaping.js';
+import { TransportMap } from './transport-map.js';
+
+export interface DeliveryParts {
+  router: Router;
+  pool: PoolOptions;
+  policy: ShapingPolicy;
+  ipPools: IpPools;
+  dkim: DkimSigner | null;
+  queue: {
+    maxConcurrent: number;
+    retrySchedule: number[];
+    retryJitter: number;
+    maxLifetime: number;
+    bounceRules: ReturnType<typeof bounceRulesWith>;
+  };
+}
+
+export function deliveryParts(config: Config, resolver: DnsResolver, hostname: string): DeliveryParts {
+  const { delivery } = config;
+  const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
+  const transportMap = delivery.transport_maps
+    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
+    : null;
+  return {
+    router: new Router(resolver, delivery.smtp_port, relayhost, transportMap),
+    pool: {
+      maxPerHop: delivery.max_connections_per_destination,
+      maxMessages: delivery.max_messages_per_connection,
+      idleMs: delivery.connection_idle_timeout,
+      connectMs: delivery.connect_timeout,
+      commandMs: delivery.command_timeout,
+      heloName: hostname,
+      tls: delivery.tls,
+      ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
+    },
+    policy: new ShapingPolicy(
+      {
+        maxConnections: delivery.max_connections_per_destination,
+        maxMessagesPerConnection: delivery.max_messages_per_connection,
+        maxPerMinute: delivery.max_messages_per_minute,
+      },
+      delivery.destinations,
+    ),
+    ipPools: new IpPools(delivery.ip_pools),
+    dkim: delivery.dkim.length > 0 ? DkimSigner.fromConfig(delivery.dkim) : null,
+    queue: {
+      maxConcurrent: delivery.max_connections,
+      retrySchedule: delivery.retry_schedule,
+      retryJitter: delivery.retry_jitter,
+      maxLifetime: delivery.max_queue_lifetime,
+      bounceRules: bounceRulesWith(config.bounces.rules),
+    },
+  };
+}
