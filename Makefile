@@ -3,8 +3,8 @@ SHELL := /bin/bash
 NPM ?= npm
 NODE ?= node
 # Debian packages the test suite talks to (real peers, not mocks).
-DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
-DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
+DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4 php-cli bsd-mailx python3 systemd
+DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4 /usr/bin/php /usr/bin/bsd-mailx /usr/bin/python3 /usr/bin/systemd-analyze
 
 .PHONY: run build deps system-deps lint typecheck test test-only test-soak bench clean example
 

@@ -43,8 +43,19 @@ export const SERVE_RELOAD: ReloadSpec = {
     'http',
     'webhooks',
     'events',
+    'pickup',
   ],
-  live: ['log.level', 'relay', 'tls', 'smtp', 'delivery', 'bounces', 'tracking', 'milter.unauthenticated'],
+  live: [
+    'log.level',
+    'relay',
+    'tls',
+    'smtp',
+    'delivery',
+    'bounces',
+    'tracking',
+    'milter.unauthenticated',
+    'pickup.authorized_users',
+  ],
   restart: ['smtp.hostname', 'smtp.auth_failure_delay', 'tracking.trusted_proxies'],
 };
 

@@ -1,6 +1,7 @@
 /**
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
- * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
+ * whatever an earlier run left), delivery, the SMTP listeners, local submission (pickup/), and
+ * the milter when
  * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, write the opens and clicks the tracking
  * endpoints queued (BatchedEventStore), stop delivery attempts, close the stores.
@@ -26,6 +27,8 @@ import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { SluiceMetrics } from './metrics/metrics.js';
 import { type MilterService, startMilterService } from './milter/service.js';
+import { pickupDir } from './pickup/dir.js';
+import { type PickupServer, startPickupServer } from './pickup/server.js';
 import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
@@ -170,6 +173,7 @@ export async function startServer(
   const lostEngagement = (error: unknown, lost: number) =>
     log.error({ err: error, lost }, 'failed to record tracking events');
   let admin: AdminServer | null = null;
+  let pickup: PickupServer | null = null;
   let ready = false;
   let milter: MilterService | null = null;
   try {
@@ -185,6 +189,19 @@ export async function startServer(
     if (socket) {
       admin = await startAdminServer(socket, control, log);
       log.info({ listener: 'admin', socket }, 'listening');
+    }
+    const pickupAt = pickupDir(config);
+    if (pickupAt) {
+      pickup = await startPickupServer(pickupAt, {
+        config,
+        hostname,
+        spool,
+        queue,
+        events,
+        suppressions: stores.suppressions,
+        log,
+      });
+      log.info({ listener: 'pickup', socket: pickup.socket }, 'listening');
     }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
@@ -247,6 +264,7 @@ export async function startServer(
     engagement?.close();
     await engagementWriter?.close();
     await admin?.close();
+    await pickup?.close();
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
@@ -283,6 +301,7 @@ export async function startServer(
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),
         admin?.close(),
+        pickup?.close(),
         milter?.stop(),
       ]);
       // After the HTTP door has answered its last request: its queued opens and clicks.

@@ -15,6 +15,11 @@ export interface Command {
   usage: string;
   options: OptionSpec;
   allowPositionals?: boolean;
+  /**
+   * Arguments are the command's own syntax (sendmail's): not parsed here, handed over as
+   * positionals; --help alone still shows the usage.
+   */
+  rawArgs?: boolean;
   run(parsed: Parsed): Promise<number>;
 }
 
@@ -33,6 +38,10 @@ const COMMON: OptionSpec = {
 };
 
 export function parseFor(command: Command, argv: string[]): Parsed {
+  if (command.rawArgs) {
+    const help = argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h');
+    return { values: { help }, positionals: argv, config: () => loadConfig({}) };
+  }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

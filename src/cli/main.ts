@@ -26,6 +26,7 @@ import { queueList } from './queue-list.js';
 import { queueRelease } from './queue-release.js';
 import { queueShow } from './queue-show.js';
 import { queueSummary } from './queue-summary.js';
+import { sendmail } from './sendmail.js';
 import { serve } from './serve.js';
 import { storeMigrate } from './store-migrate.js';
 import { suppressionsAdd } from './suppressions-add.js';
@@ -57,6 +58,7 @@ const COMMANDS: Command[] = [
   queueRelease,
   queueDelete,
   queueBounce,
+  sendmail,
 ];
 
 function help(): string {

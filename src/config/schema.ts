@@ -11,6 +11,7 @@ import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
+import { pickupSection } from './sections/pickup.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
@@ -200,6 +201,7 @@ export const configSchema = z.strictObject({
   http: httpSection,
   webhooks: webhooksSection,
   events: eventsSection,
+  pickup: pickupSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

@@ -34,9 +34,12 @@ export interface MessageFacts {
   subject: string;
   msg_size: number;
   injection_time: string;
-  recv_method: 'esmtp' | 'rest';
+  /** esmtp: an SMTP door (or the milter); rest: the HTTP API; local: `sluice sendmail`. */
+  recv_method: 'esmtp' | 'rest' | 'local';
   /** The API key that authenticated the injection, if any. */
   api_key_id: string | null;
+  /** Who submitted it with `sluice sendmail` (the uid as the kernel told it; the name from passwd). */
+  local_user?: { uid: number; name: string | null };
   client_ip: string;
   msys: MsysApi;
 }
@@ -88,6 +91,9 @@ function common(type: EventType, facts: MessageFacts, rcpt: string, now: Date): 
     routing_domain: rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase(),
     api_key_id: facts.api_key_id,
     ip_address: facts.client_ip,
+    ...(facts.local_user
+      ? { local_uid: String(facts.local_user.uid), local_user: facts.local_user.name }
+      : {}),
   };
 }
 
