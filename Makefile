@@ -3,10 +3,10 @@ SHELL := /bin/bash
 NPM ?= npm
 NODE ?= node
 # Debian packages the test suite talks to (real peers, not mocks).
-DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4 curl
+DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4 curl php-cli bsd-mailx python3 systemd
 # The operator console's tests drive Debian's chromium through playwright-core (which never downloads one).
 DEB_PACKAGES += chromium
-DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4 /usr/bin/curl
+DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4 /usr/bin/curl /usr/bin/php /usr/bin/bsd-mailx /usr/bin/python3 /usr/bin/systemd-analyze
 DEB_BINARIES += /usr/bin/chromium
 
 .PHONY: run build deps system-deps lint typecheck test test-only test-soak bench clean example

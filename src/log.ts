@@ -4,6 +4,9 @@
  * Times are ISO 8601 in every form. A store that is not answering is told in a few words, never
  * with its client library's stack (store/outage.ts). Secrets never reach a log line: callers log
  * key ids, not keys.
+ * setLogLevel() changes the level of a logger and of every child made from it since (pino gives
+ * a child its parent's level when it is made, and never again): a reload's new log.level reaches
+ * the listeners' and services' loggers made at start as well as those made later.
  */
 import { pino } from 'pino';
 import { textLine } from './log-text.js';
@@ -17,22 +20,42 @@ const serializers = {
     isStoreOutage(error) ? outageSummary(error) : pino.stdSerializers.err(error as Error),
 };
 
+/** Children of each root, held weakly: per-connection children come and go. */
+const childrenOf = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
 export function createLogger(level: string, pretty = false, format: LogFormat = 'json'): Logger {
-  const options = { level, serializers, timestamp: pino.stdTimeFunctions.isoTime };
+  const children = new Set<WeakRef<Logger>>();
+  const onChild = (child: Logger) => {
+    children.add(new WeakRef(child));
+    if (children.size % 1024 === 0) for (const ref of children) if (!ref.deref()) children.delete(ref);
+  };
+  const options = { level, serializers, onChild, timestamp: pino.stdTimeFunctions.isoTime };
+  let root: Logger;
   if (pretty) {
-    return pino({
+    root = pino({
       ...options,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } },
     });
-  }
-  if (format === 'text')
-    return pino(
+  } else if (format === 'text') {
+    root = pino(
       { ...options, base: { pid: process.pid } },
       {
         write: (line: string) => process.stdout.write(textLine(JSON.parse(line) as Record<string, unknown>)),
       },
     );
-  return pino({ ...options, base: { pid: process.pid } });
+  } else root = pino({ ...options, base: { pid: process.pid } });
+  childrenOf.set(root, children);
+  return root;
+}
+
+/** The level of `root` (a logger createLogger made) and of all its living descendants. */
+export function setLogLevel(root: Logger, level: string): void {
+  root.level = level;
+  for (const ref of childrenOf.get(root) ?? []) {
+    const child = ref.deref();
+    if (child) child.level = level;
+    else childrenOf.get(root)?.delete(ref);
+  }
 }
 
 /**

@@ -1,11 +1,11 @@
 /**
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
- * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
+ * whatever an earlier run left), delivery, the SMTP listeners, local submission (pickup/), and
+ * the milter when
  * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, write the opens and clicks the tracking
  * endpoints queued (BatchedEventStore), stop delivery attempts, close the stores.
  */
-import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import { type AdminServer, startAdminServer } from './admin/server.js';
@@ -18,26 +18,25 @@ import type { SluiceEvent } from './core/events.js';
 import { KeyService } from './core/keys.js';
 import { NetworkSet } from './core/networks.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
-import { bounceRulesWith } from './delivery/bounce-rules.js';
+import { UpstreamIdSigner } from './core/upstream-id.js';
 import { Deliverer } from './delivery/deliver.js';
 import { DestinationStatus } from './delivery/destination-status.js';
-import { DkimSigner } from './delivery/dkim.js';
-import { IpPools } from './delivery/ip-pools.js';
+import { deliveryParts } from './delivery/from-config.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
-import { parseRelayHost, Router } from './delivery/route.js';
-import { Shaper, ShapingPolicy } from './delivery/shaping.js';
-import { TransportMap } from './delivery/transport-map.js';
+import { Shaper } from './delivery/shaping.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { SluiceMetrics } from './metrics/metrics.js';
-import type { MilterServer } from './milter/server.js';
-import { startMilterService } from './milter/service.js';
+import { type MilterService, startMilterService } from './milter/service.js';
+import { pickupDir } from './pickup/dir.js';
+import { type PickupServer, startPickupServer } from './pickup/server.js';
 import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
+import { prepareServeReload, type ServeParts } from './serve-reload.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { CachingKeyStore } from './store/cached-keys.js';
@@ -64,6 +63,11 @@ export interface RunningServer {
   addresses: Partial<Record<ListenerKind | 'http' | 'milter', string>>;
   /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
   signer: TokenSigner;
+  /**
+   * A reload (serve-reload.ts): reads what `next` names, throws if anything cannot be had;
+   * the function it returns applies it.
+   */
+  prepareReload(next: Config): Promise<() => void>;
   stop(): Promise<void>;
 }
 
@@ -108,6 +112,9 @@ export async function startServer(
   );
   if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
   const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
+  const idSigner = new UpstreamIdSigner(trackingKeys.keys);
+  const resolver = options.resolver ?? systemResolver();
+  const parts = await deliveryParts(config, resolver, hostname);
   const renderer = new MessageRenderer(
     {
       baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
@@ -115,56 +122,13 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
-    config.delivery.dkim.length > 0
-      ? await usingOption('delivery.dkim', config.delivery.dkim.map((k) => k.key_file).join(', '), () =>
-          DkimSigner.fromConfig(config.delivery.dkim),
-        )
-      : null,
+    parts.dkim,
   );
-
-  const { delivery } = config;
-  const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const transportMaps = delivery.transport_maps;
-  const transportMap = transportMaps
-    ? await usingOption('delivery.transport_maps', transportMaps, () =>
-        TransportMap.fromFile(transportMaps, delivery.smtp_port),
-      )
-    : null;
-  const caFile = delivery.tls_ca_file;
-  const ca = caFile
-    ? await usingOption('delivery.tls_ca_file', caFile, () => readFileSync(caFile, 'utf8'))
-    : undefined;
-  const router = new Router(
-    options.resolver ?? systemResolver(),
-    delivery.smtp_port,
-    relayhost,
-    transportMap,
-  );
-  const pool = new ConnectionPool({
-    maxPerHop: delivery.max_connections_per_destination,
-    maxMessages: delivery.max_messages_per_connection,
-    idleMs: delivery.connection_idle_timeout,
-    connectMs: delivery.connect_timeout,
-    commandMs: delivery.command_timeout,
-    heloName: hostname,
-    tls: delivery.tls,
-    ca,
-  });
-  const shaping = {
-    policy: new ShapingPolicy(
-      {
-        maxConnections: delivery.max_connections_per_destination,
-        maxMessagesPerConnection: delivery.max_messages_per_connection,
-        maxPerMinute: delivery.max_messages_per_minute,
-      },
-      delivery.destinations,
-    ),
-    shaper: new Shaper(),
-    ipPools: new IpPools(delivery.ip_pools),
-  };
+  const pool = new ConnectionPool(parts.pool);
+  const shaping = { policy: parts.policy, shaper: new Shaper(), ipPools: parts.ipPools };
   // What delivery last saw per destination (host set, last reply), for the console's queue view.
   const destinationStatus = new DestinationStatus();
-  const deliverer = new Deliverer(router, pool, shaping, destinationStatus);
+  const deliverer = new Deliverer(parts.router, pool, shaping, destinationStatus);
   const bounces = new BounceHandler(spool, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
@@ -184,11 +148,7 @@ export async function startServer(
     : undefined;
   const queue = new QueueManager(spool, deliverer, events, log, {
     groupCommit,
-    maxConcurrent: delivery.max_connections,
-    retrySchedule: delivery.retry_schedule,
-    retryJitter: delivery.retry_jitter,
-    maxLifetime: delivery.max_queue_lifetime,
-    bounceRules: bounceRulesWith(config.bounces.rules),
+    ...parts.queue,
     onBounced: bounces.onBounced,
     renderer,
   });
@@ -217,9 +177,11 @@ export async function startServer(
     tls,
     suppressions: stores.suppressions,
     metrics,
+    idSigner,
   };
 
   const servers: SMTPServer[] = [];
+  const listeners: ServeParts['listeners'] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
   let engagement: BatchedEventStore | null = null;
@@ -227,8 +189,9 @@ export async function startServer(
   const lostEngagement = (error: unknown, lost: number) =>
     log.error({ err: error, lost }, 'failed to record tracking events');
   let admin: AdminServer | null = null;
+  let pickup: PickupServer | null = null;
   let ready = false;
-  let milter: MilterServer | null = null;
+  let milter: MilterService | null = null;
   try {
     // On the embedded store, opens and clicks are committed by a worker thread with its own SQLite
     // connection, so a commit or WAL checkpoint never holds up a redirect (ThreadedEventStore
@@ -243,12 +206,26 @@ export async function startServer(
       admin = await usingOption('admin.socket', socket, () => startAdminServer(socket, control, log));
       log.info({ listener: 'admin', socket }, 'listening');
     }
+    const pickupAt = pickupDir(config);
+    if (pickupAt) {
+      pickup = await startPickupServer(pickupAt, {
+        config,
+        hostname,
+        spool,
+        queue,
+        events,
+        suppressions: stores.suppressions,
+        log,
+      });
+      log.info({ listener: 'pickup', socket: pickup.socket }, 'listening');
+    }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
       if (!address) continue;
       const server = createSmtpListener(kind, deps);
       await usingOption(`listen.${kind}`, address, () => listen(server, address));
       servers.push(server);
+      listeners.push({ kind, server });
       addresses[kind] = address;
       log.info({ listener: kind, address }, 'listening');
     }
@@ -315,6 +292,7 @@ export async function startServer(
           findKey: (id) => keys.get(id),
           events: stores.events,
           signer,
+          idSigner,
           log: milterLog,
         }),
       );
@@ -327,6 +305,7 @@ export async function startServer(
     engagement?.close();
     await engagementWriter?.close();
     await admin?.close();
+    await pickup?.close();
     await milter?.stop();
     await dispatcher.stop();
     retention.stop();
@@ -337,17 +316,33 @@ export async function startServer(
   }
 
   ready = true;
+  const reloadable: ServeParts = {
+    hostname,
+    resolver,
+    listeners,
+    relay: deps.relay,
+    pool,
+    deliverer,
+    queue,
+    renderer,
+    bounces,
+    signer,
+    idSigner,
+    milter,
+  };
   return {
     queue,
     spool,
     addresses,
     signer,
+    prepareReload: (next) => prepareServeReload(next, reloadable),
     async stop() {
       ready = false;
       await Promise.all([
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),
         admin?.close(),
+        pickup?.close(),
         milter?.stop(),
       ]);
       // After the HTTP door has answered its last request: its queued opens and clicks.

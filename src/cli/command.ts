@@ -25,6 +25,11 @@ export interface CommandSpec {
    * command may take it from the cache of validated configurations (config/cache.ts).
    */
   service?: boolean;
+  /**
+   * Arguments are the command's own syntax (sendmail's): not parsed here, handed over as
+   * positionals; --help alone still shows the usage.
+   */
+  rawArgs?: boolean;
   /** More help after the usage line (valid values, what the targets are). */
   details?: () => string;
   /** The command's run function, with the libraries it needs. */
@@ -47,7 +52,19 @@ const COMMON: OptionSpec = {
 
 export type ConfigLoader = (options: { file?: string | undefined; overrides?: string[] }) => Config;
 
-export function parseFor(command: Pick<CommandSpec, 'options' | 'allowPositionals'>, argv: string[]) {
+export function parseFor(
+  command: Pick<CommandSpec, 'options' | 'allowPositionals' | 'rawArgs'>,
+  argv: string[],
+) {
+  if (command.rawArgs) {
+    const values = { help: argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h') };
+    return {
+      values,
+      positionals: argv,
+      // Such a command finds its configuration in its own arguments (sendmail's -C).
+      withLoader: (load: ConfigLoader): Parsed => ({ values, positionals: argv, config: () => load({}) }),
+    };
+  }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

@@ -112,6 +112,10 @@ async function main(argv: string[]): Promise<number> {
  * keeps it there; a service always validates.
  */
 async function configLoader(command: CommandSpec, values: Record<string, unknown>): Promise<ConfigLoader> {
+  if (command.rawArgs)
+    return () => {
+      throw new Error(`sluice ${command.name} reads its configuration from its own arguments`);
+    };
   if (!command.service) {
     const { lookupConfig } = await import('../config/cache.js');
     const cached = lookupConfig({ file: values.config as string | undefined, overrides: list(values.o) });

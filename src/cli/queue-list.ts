@@ -42,7 +42,7 @@ export async function run(parsed: Parsed): Promise<number> {
   printTable(
     ['ID', 'SIZE', 'ARRIVAL', 'STATE', 'SENDER', 'RECIPIENTS', 'LAST REASON'],
     messages.map((m) => [
-      m.id,
+      m.message_id,
       String(m.size),
       m.arrival,
       m.held ? 'held' : [...new Set(m.recipients.map((r) => r.state))].join(','),

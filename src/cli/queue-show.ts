@@ -2,7 +2,8 @@
  * `sluice queue show ID`: one queued message: sender, recipients with their state, attempts, next
  * attempt and last deferral reason. With --headers, --body or --raw (postcat -h, -b, -q): the
  * message itself as spooled (the Received line Sluice added included, X-MSYS-API taken out), bytes
- * as they are, read from the spool file whether or not a server runs.
+ * as they are, read from the spool file whether or not a server runs. ID is the message id (the
+ * 250 reply's, the events') or the queue id; they differ for a message an upstream milter named.
  */
 import path from 'node:path';
 import { readMessageBytes, spoolQueueDir } from '../queue/spool-read.js';
@@ -22,7 +23,9 @@ export async function run(parsed: Parsed): Promise<number> {
   if (headers || body || raw) {
     if (json) throw new UsageError('--json shows the queue entry; --headers, --body and --raw the message');
     if (!ID.test(id)) throw new UsageError('a message id is 20 hexadecimal characters');
-    const bytes = await readMessageBytes(spoolQueueDir(path.resolve(config.data_dir)), id);
+    const { OfflineQueue } = await import('../queue/offline-view.js');
+    const queueId = await new OfflineQueue(config.data_dir, null).queueIdOf(id);
+    const bytes = queueId && (await readMessageBytes(spoolQueueDir(path.resolve(config.data_dir)), queueId));
     if (!bytes) {
       process.stderr.write(`sluice queue show: no queued message ${id}\n`);
       return 1;
@@ -52,7 +55,7 @@ export async function run(parsed: Parsed): Promise<number> {
     return 0;
   }
   process.stdout.write(
-    `id:         ${m.id}\nsender:     ${m.mail_from || '<>'}\nsize:       ${m.size}\narrival:    ${m.arrival}\nheld:       ${m.held ? 'yes' : 'no'}\nlast error: ${m.last_error ?? '-'}\n\n`,
+    `id:         ${m.message_id}\n${m.message_id !== m.id ? `queue id:   ${m.id}\n` : ''}sender:     ${m.mail_from || '<>'}\nsize:       ${m.size}\narrival:    ${m.arrival}\nheld:       ${m.held ? 'yes' : 'no'}\nlast error: ${m.last_error ?? '-'}\n\n`,
   );
   printTable(
     ['RECIPIENT', 'STATE', 'ATTEMPTS', 'NEXT ATTEMPT', 'LAST REASON'],

@@ -297,6 +297,15 @@ export const COMMANDS: CommandSpec[] = [
     'start queued messages over: routed afresh, attempts reset, hold lifted (postsuper -r)',
     () => import('./queue-requeue.js'),
   ),
+  {
+    name: 'sendmail',
+    summary: 'sendmail(1)-compatible injector: hand a message on stdin to the local sluice serve',
+    usage:
+      'sluice sendmail [--pickup-dir DIR] [--config FILE] [-t] [-i] [-f sender] [-F name] [sendmail options] [recipient ...]',
+    options: {},
+    rawArgs: true,
+    load: async () => (await import('./sendmail.js')).run,
+  },
 ];
 
 /** The command named by the first words of argv, and the rest of argv. */

@@ -12,6 +12,7 @@ import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
+import { pickupSection } from './sections/pickup.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
@@ -221,6 +222,7 @@ export const configSchema = z.strictObject({
   webhooks: webhooksSection,
   events: eventsSection,
   console: consoleSection,
+  pickup: pickupSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

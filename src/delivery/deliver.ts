@@ -64,7 +64,7 @@ export class Deliverer {
   private readonly shaping: Shaping;
 
   constructor(
-    private readonly router: Router,
+    private router: Router,
     private readonly pool: ConnectionPool,
     shaping?: Partial<Shaping>,
     /** Told of each attempt's route and replies (the console's queue view); optional. */
@@ -81,6 +81,17 @@ export class Deliverer {
       shaper: shaping?.shaper ?? new Shaper(),
       ipPools: shaping?.ipPools ?? new IpPools(),
     };
+  }
+
+  /**
+   * A reload: routing, shaping limits and ip pools for the attempts that start from now on. The
+   * shaper keeps its budgets (their counts are of deliveries running now); each budget takes the
+   * new limits at its next use.
+   */
+  reconfigure(router: Router, policy: ShapingPolicy, ipPools: IpPools): void {
+    this.router = router;
+    this.shaping.policy = policy;
+    this.shaping.ipPools = ipPools;
   }
 
   /** Shutdown: attempts waiting for a shaping budget give up; their messages stay queued. */

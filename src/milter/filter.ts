@@ -17,8 +17,8 @@
  *   sees at the same moment (after its final dot); the body is then neither tracked nor kept.
  * - body: with tracking on, each chunk goes through core's TrackingTransform (body-tracker.ts).
  * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first), so
- *   is any X-Sluice-Message-ID the message came with (a downstream Sluice believes that header),
- *   ours is added, the tracked body (if anything was tracked) replaces the body,
+ *   is any X-Sluice-Message-ID or X-Sluice-Message-Signature the message came with, ours are
+ *   added (the signature lets a downstream Sluice believe the id: core/upstream-id.ts), the tracked body (if anything was tracked) replaces the body,
  *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
  *   are stored before the reply (a message the MTA queues always has them; one the MTA then loses
  *   still has them), through a group commit shared by the EOMs of one loop turn (store/event-group-commit.ts);
@@ -38,6 +38,7 @@ import { Rejection } from '../core/reply.js';
 import { injectionRefused } from '../core/smtp-login.js';
 import { duplicateMsysApi, MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
+import { UPSTREAM_ID_HEADER, UPSTREAM_SIGNATURE_HEADER, type UpstreamIdSigner } from '../core/upstream-id.js';
 import { logStoreFailure } from '../log.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
@@ -45,8 +46,9 @@ import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
 import { SMFIF, SMFIP } from './constants.js';
 import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './handlers.js';
 
-export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
+export const MESSAGE_ID_HEADER = UPSTREAM_ID_HEADER;
 const MESSAGE_ID_LOWER = MESSAGE_ID_HEADER.toLowerCase();
+const SIGNATURE_LOWER = UPSTREAM_SIGNATURE_HEADER.toLowerCase();
 
 export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
@@ -66,6 +68,8 @@ export interface FilterDeps {
   tracking?: MilterTrackingConfig;
   /** Header bytes of one message past which it is refused (milter.max_header_size). */
   maxHeaderSize: number;
+  /** Signs the id it adds, so a downstream Sluice believes it; absent: the id goes unsigned. */
+  idSigner?: Pick<UpstreamIdSigner, 'sign'>;
   now?: () => Date;
 }
 
@@ -88,6 +92,8 @@ interface MessageState {
   msysValues: string[];
   /** X-Sluice-Message-ID fields the message came with (not ours: removed, so ours is the only one). */
   staleIds: number;
+  /** X-Sluice-Message-Signature fields it came with (removed likewise). */
+  staleSignatures: number;
   subject: string | null;
   from: string | null;
   headerBytes: number;
@@ -166,6 +172,7 @@ export class SluiceFilter implements MilterHandlers {
       rcpts: [],
       msysValues: [],
       staleIds: 0,
+      staleSignatures: 0,
       subject: null,
       from: null,
       headerBytes: 0,
@@ -196,6 +203,7 @@ export class SluiceFilter implements MilterHandlers {
       if (m.msysValues.length > 0) return this.refuse(ctx, m, duplicateMsysApi());
       m.msysValues.push(unfolded);
     } else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
+    else if (lower === SIGNATURE_LOWER) m.staleSignatures++;
     else if (lower === 'subject' && m.subject === null) m.subject = decodeMimeWords(unfolded);
     else if (lower === 'from' && m.from === null) m.from = addressOf(decodeMimeWords(unfolded));
     if (WALK_FIELDS.test(name) && m.walkFields.length < 100) m.walkFields.push([name, value]);
@@ -259,7 +267,15 @@ export class SluiceFilter implements MilterHandlers {
     // An id the message brought along (an app's, or a loop's) would be believed downstream.
     for (let index = m.staleIds; index >= 1; index--)
       modifications.push({ kind: 'chgheader', index, name: MESSAGE_ID_HEADER, value: '' });
+    for (let index = m.staleSignatures; index >= 1; index--)
+      modifications.push({ kind: 'chgheader', index, name: UPSTREAM_SIGNATURE_HEADER, value: '' });
     modifications.push({ kind: 'addheader', name: MESSAGE_ID_HEADER, value: id });
+    if (this.deps.idSigner)
+      modifications.push({
+        kind: 'addheader',
+        name: UPSTREAM_SIGNATURE_HEADER,
+        value: this.deps.idSigner.sign(id),
+      });
     const tracked = m.tracker ? await m.tracker.finish() : null;
     if (tracked?.error)
       ctx.log.warn({ message_id: id, err: tracked.error }, 'tracking failed: the body is left as it came');

@@ -9,11 +9,15 @@
  * consumers waiting. Operations that remove a message refuse while one of its attempts is running
  * (`busy`): the peer may be accepting it right now. Jobs are withdrawn from the manager's queues
  * by marking them cancelled; the manager skips them.
+ * A message is named by its message id (the one in its 250 reply and its events) or its queue id
+ * (the spool's); they differ only for a message an upstream milter named, and then a message id
+ * may name several queued messages (an MTA relaying one message in several transactions): every
+ * operation applies to each of them.
  */
 import { bounceEvent, type SluiceEvent } from '../core/events.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
-import type { BouncedRcpt, Entry, QueueManager } from './manager.js';
+import { type BouncedRcpt, type Entry, entryIds, type QueueManager } from './manager.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { type DomainSummary, lastDeferrals, newestError, type QueuedMessage, summarise } from './view.js';
 
@@ -106,8 +110,14 @@ export class QueueControl {
     return { messages, total: chosen.length };
   }
 
+  /** The first queued message the id names (see the header for message ids naming several). */
   async show(id: string): Promise<QueuedMessage> {
-    return await this.describe(this.entry(id));
+    return await this.describe(this.entries(id)[0]!);
+  }
+
+  /** Queue ids of what an id names: itself when it is a queue id, else the entries with that message id. */
+  resolve(id: string): string[] {
+    return this.entries(id).map((entry) => entry.id);
   }
 
   /** Deferred jobs (of one message, one domain, or all) are due now. Held messages stay held. */
@@ -115,7 +125,7 @@ export class QueueControl {
     target: { id?: string | undefined; domain?: string | undefined },
     progress?: Progress,
   ): Promise<number> {
-    const entries = target.id ? [this.entry(target.id)] : [...this.queue.entries.values()];
+    const entries = target.id ? this.entries(target.id) : [...this.queue.entries.values()];
     let flushed = 0;
     for (const [i, entry] of entries.entries()) {
       // Deleted or bounced while an earlier batch yielded: nothing of it may run again.
@@ -141,41 +151,51 @@ export class QueueControl {
   }
 
   async hold(id: string): Promise<void> {
-    const entry = this.entry(id);
-    entry.held = true;
-    await this.spool.setHold(id, true);
-    this.log.info({ message_id: id }, 'queue: held');
+    for (const entry of this.entries(id)) {
+      entry.held = true;
+      await this.spool.setHold(entry.id, true);
+      this.log.info(entryIds(entry), 'queue: held');
+    }
   }
 
   async release(id: string): Promise<void> {
-    const entry = this.entry(id);
-    entry.held = false;
-    await this.spool.setHold(id, false);
-    for (const job of entry.parked.splice(0)) {
-      entry.jobs.delete(job);
-      this.queue.enqueue({ ...job, due: 0 });
+    for (const entry of this.entries(id)) {
+      entry.held = false;
+      await this.spool.setHold(entry.id, false);
+      for (const job of entry.parked.splice(0)) {
+        entry.jobs.delete(job);
+        this.queue.enqueue({ ...job, due: 0 });
+      }
+      this.log.info(entryIds(entry), 'queue: released');
     }
     this.queue.rearm();
-    this.log.info({ message_id: id }, 'queue: released');
   }
 
   /** Removes the message without a DSN (postsuper -d); each pending recipient gets its class 25 bounce event. */
   async delete(id: string): Promise<void> {
-    const { entry, message } = await this.withdraw(id);
-    const events = this.adminBounces(entry, message, DELETE_REASON);
-    for (const { event } of events) this.events.append(event);
-    await this.removeFromSpool(entry);
-    this.log.info({ message_id: id, rcpts: events.length }, 'queue: deleted by the administrator');
+    for (const queueId of this.resolve(id)) {
+      const { entry, message } = await this.withdraw(queueId);
+      const events = this.adminBounces(entry, message, DELETE_REASON);
+      for (const { event } of events) this.events.append(event);
+      await this.removeFromSpool(entry);
+      this.log.info({ ...entryIds(entry), rcpts: events.length }, 'queue: deleted by the administrator');
+    }
   }
 
   /** Bounces every pending recipient now: bounce events (class 25), then a DSN as for any bounce. */
   async bounce(id: string): Promise<number> {
+    let count = 0;
+    for (const queueId of this.resolve(id)) count += await this.bounceOne(queueId);
+    return count;
+  }
+
+  private async bounceOne(id: string): Promise<number> {
     const { entry, message } = await this.withdraw(id);
     const bounced = this.adminBounces(entry, message, BOUNCE_REASON);
     for (const { event } of bounced) this.events.append(event);
     if (this.onBounced && bounced.length > 0) await this.onBounced(message, bounced);
     await this.removeFromSpool(entry);
-    this.log.info({ message_id: id, rcpts: bounced.length }, 'queue: bounced by the administrator');
+    this.log.info({ ...entryIds(entry), rcpts: bounced.length }, 'queue: bounced by the administrator');
     return bounced.length;
   }
 
@@ -185,13 +205,15 @@ export class QueueControl {
    * hold lifted. The id and the arrival time stay: max_queue_lifetime still counts from arrival.
    */
   async requeue(id: string): Promise<void> {
-    const { entry } = await this.withdraw(id);
-    await entry.writes.catch(() => {});
-    const fresh = await this.spool.read(id);
-    if (!fresh) throw new QueueControlError('not-found', `no queued message ${id}`);
-    if (entry.held) await this.spool.setHold(id, false);
-    this.queue.add(fresh, false);
-    this.log.info({ message_id: id }, 'queue: requeued by the administrator');
+    for (const queueId of this.resolve(id)) {
+      const { entry } = await this.withdraw(queueId);
+      await entry.writes.catch(() => {});
+      const fresh = await this.spool.read(queueId);
+      if (!fresh) throw new QueueControlError('not-found', `no queued message ${queueId}`);
+      if (entry.held) await this.spool.setHold(queueId, false);
+      this.queue.add(fresh, false);
+      this.log.info(entryIds(entry), 'queue: requeued by the administrator');
+    }
   }
 
   /** The recipients still pending, each with a class 25 bounce event saying why. */
@@ -252,6 +274,17 @@ export class QueueControl {
     return ids.sort();
   }
 
+  /** The entries an id names (a queue id, or a message id), in queue id order; not-found when none. */
+  private entries(id: string): Entry[] {
+    const entry = this.queue.entries.get(id);
+    if (entry) return [entry];
+    const named: Entry[] = [];
+    for (const candidate of this.queue.entries.values())
+      if (candidate.messageId === id) named.push(candidate);
+    if (named.length === 0) throw new QueueControlError('not-found', `no queued message ${id}`);
+    return named.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
   private entry(id: string): Entry {
     const entry = this.queue.entries.get(id);
     if (!entry) throw new QueueControlError('not-found', `no queued message ${id}`);
@@ -306,6 +339,7 @@ export class QueueControl {
     }
     return {
       id: message.id,
+      message_id: message.envelope.facts.message_id,
       mail_from: message.envelope.mail_from,
       size: message.messageLength,
       arrival: new Date(entry.arrival).toISOString(),

@@ -39,10 +39,23 @@ export class OfflineQueue {
     return { messages, total };
   }
 
+  /** By queue id, else the first message whose message id it is (an upstream milter's). */
   async show(id: string): Promise<QueuedMessage | null> {
     const { held } = await this.ids();
-    const found = await this.read(id, held.has(id));
-    return found && (await this.withReasons(found));
+    const queueId = await this.queueIdOf(id);
+    const found = queueId && (await this.read(queueId, held.has(queueId)));
+    return found ? await this.withReasons(found) : null;
+  }
+
+  /** The queue id an id names: itself when its file exists, else the first with that message id. */
+  async queueIdOf(id: string): Promise<string | null> {
+    const { ids } = await this.ids();
+    if (ids.includes(id)) return id;
+    for (const queueId of ids) {
+      const read = await readEnvelope(path.join(this.dir, queueId), queueId).catch(() => null);
+      if (read?.envelope.facts.message_id === id) return queueId;
+    }
+    return null;
   }
 
   /**
@@ -102,6 +115,7 @@ export class OfflineQueue {
     if (recipients.length === 0) return null; // every recipient final: a server removes it when it starts
     const message: QueuedMessage = {
       id,
+      message_id: envelope.facts.message_id,
       mail_from: envelope.mail_from,
       size: read.messageLength,
       arrival: new Date(envelope.facts.injection_time).toISOString(),

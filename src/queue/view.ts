@@ -20,7 +20,10 @@ export interface RecipientView {
 }
 
 export interface QueuedMessage {
+  /** The queue id (the spool's). */
   id: string;
+  /** The message id (its 250 reply's, its events'): equal to id unless an upstream milter named it. */
+  message_id: string;
   mail_from: string;
   size: number;
   arrival: string;

@@ -9,6 +9,7 @@ import readline from 'node:readline';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { KeyService } from '../../src/core/keys.js';
+import { UpstreamIdSigner } from '../../src/core/upstream-id.js';
 import { startMilterService } from '../../src/milter/service.js';
 import { openStores } from '../../src/store/open.js';
 import { TokenSigner } from '../../src/tracking/token.js';
@@ -21,11 +22,13 @@ const config = loadConfig({ overrides: [`data_dir=${dataDir}`, 'milter.listen=in
 const log = pino({ level: 'info' }, pino.destination(2));
 const stores = await openStores(config, log, { service: true });
 const keys = new KeyService(stores.keys);
+const trackingKeys = [{ id: 'k1', secret: 'memory-child-secret-memory-child-secret' }];
 const server = await startMilterService({
   config,
   findKey: (id) => keys.get(id),
   events: stores.events,
-  signer: new TokenSigner([{ id: 'k1', secret: 'memory-child-secret-memory-child-secret' }], 3_600_000),
+  signer: new TokenSigner(trackingKeys, 3_600_000),
+  idSigner: new UpstreamIdSigner(trackingKeys),
   log,
 });
 process.stdout.write(`${JSON.stringify({ port: Number(server.address.split(':').at(-1)) })}\n`);

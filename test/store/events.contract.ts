@@ -162,4 +162,23 @@ export function eventContract(name: string, open: () => Promise<EventStore>): vo
     store.append(e);
     assert.deepEqual(await store.search({ messageId: 'msg-whole' }), [e]);
   });
+
+  test(`${name}: a message's events are found by its queue id as by its message id`, async () => {
+    const store = await open();
+    const now = new Date().toISOString();
+    const injection = event('injection', 'msg-named-upstream', 'q@events.example', now);
+    const delivery = event('delivery', 'msg-named-upstream', 'q@events.example', now);
+    delivery.queue_id = 'q-local';
+    store.append(injection);
+    store.appendMany([delivery]);
+    const subjects = (events: SluiceEvent[]) => events.map((e) => e.subject);
+    assert.deepEqual(subjects(await store.search({ messageId: 'msg-named-upstream' })), [
+      delivery.subject,
+      injection.subject,
+    ]);
+    assert.deepEqual(subjects(await store.search({ messageId: 'q-local' })), [delivery.subject]);
+    assert.deepEqual(subjects(await store.search({ messageId: 'q-local', types: ['injection'] })), []);
+    const page = await store.page({ messageIds: ['q-local'], limit: 10 });
+    assert.deepEqual([subjects(page.events), page.total], [[delivery.subject], 1]);
+  });
 }
