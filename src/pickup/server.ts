@@ -182,7 +182,6 @@ async function submit(
   log.info(
     {
       message_id: id,
-      queue_id: id,
       uid,
       user: name,
       from: prepared.mailFrom,

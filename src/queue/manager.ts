@@ -427,13 +427,20 @@ export class QueueManager {
 
 /**
  * Log fields naming a message: `message_id` is always the message's id (the one in its 250 reply
- * and its events), `queue_id` always the spool's; they differ only for a message an upstream
- * milter named.
+ * and its events); `queue_id`, the spool's, is added where it differs (a message an upstream
+ * milter named).
  */
-export function idsOf(message: SpooledMessage): { message_id: string; queue_id: string } {
-  return { message_id: message.envelope.facts.message_id, queue_id: message.id };
+export function idsOf(message: SpooledMessage): LogIds {
+  return logIds(message.envelope.facts.message_id, message.id);
 }
 
-export function entryIds(entry: Entry): { message_id: string; queue_id: string } {
-  return { message_id: entry.messageId ?? entry.id, queue_id: entry.id };
+export function entryIds(entry: Entry): LogIds {
+  return logIds(entry.messageId ?? entry.id, entry.id);
+}
+
+type LogIds = { message_id: string; queue_id?: string };
+
+/** queue_id only where it tells something: a line in Postfix's manner is not made longer for nothing. */
+function logIds(messageId: string, queueId: string): LogIds {
+  return messageId === queueId ? { message_id: messageId } : { message_id: messageId, queue_id: queueId };
 }

@@ -165,7 +165,7 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     deps.log.info(
       {
         message_id: messageId,
-        queue_id: id,
+        ...(messageId !== id ? { queue_id: id } : {}),
         session_id: session.id,
         from: mailFrom,
         rcpts: rcpts.length,

@@ -73,7 +73,11 @@ test("a session's access is its key's grant as it is now; revoking or narrowing 
   assert.equal(narrowed?.label, 'renamed');
   await keys.update(key.record.id, { valid_ips: ['10.0.0.0/8'] });
   assert.equal(await sessions.resolve(first.session.id, '127.0.0.1'), null, 'address no longer allowed');
-  assert.deepEqual(await sessions.signIn(key.secret, '127.0.0.1'), { ok: false, reason: 'ip' });
+  const refused = await sessions.signIn(key.secret, '127.0.0.1');
+  assert.deepEqual(refused.ok ? refused : { ok: refused.ok, reason: refused.reason }, {
+    ok: false,
+    reason: 'ip',
+  });
   const inside = await sessions.signIn(key.secret, '::ffff:10.1.2.3');
   assert.ok(inside.ok, 'an IPv4-mapped address is its IPv4 address');
   await keys.update(key.record.id, { grants: ['smtp/inject'] });

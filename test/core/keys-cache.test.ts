@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KeyService } from '../../src/core/keys.js';
+import { type AuthResult, KeyService } from '../../src/core/keys.js';
 import type { ApiKeyRecord, KeyPatch, KeyStore } from '../../src/store/types.js';
 
 /** An in-memory KeyStore that counts findByHash calls. */
@@ -80,7 +80,10 @@ test('deleted or changed through the same KeyService: applies at once', async ()
   await keys.delete(a.record.id);
   assert.deepEqual(await keys.authenticate(a.secret, IP, 'smtp/inject'), { ok: false, reason: 'unknown' });
   await keys.update(b.record.id, { valid_ips: ['10.0.0.0/8'] });
-  assert.deepEqual(await keys.authenticate(b.secret, IP, 'smtp/inject'), { ok: false, reason: 'ip' });
+  assert.deepEqual(verdict(await keys.authenticate(b.secret, IP, 'smtp/inject')), {
+    ok: false,
+    reason: 'ip',
+  });
 });
 
 test('deleted behind its back (another node): refused once cacheMs has passed', async () => {
@@ -102,13 +105,18 @@ test('grant and valid_ips are checked on every AUTH, also from a cached record',
     valid_ips: ['192.0.2.0/24'],
   });
   assert.equal((await keys.authenticate(secret, IP, 'smtp/inject')).ok, true);
-  assert.deepEqual(await keys.authenticate(secret, '198.51.100.1', 'smtp/inject'), {
+  assert.deepEqual(verdict(await keys.authenticate(secret, '198.51.100.1', 'smtp/inject')), {
     ok: false,
     reason: 'ip',
   });
-  assert.deepEqual(await keys.authenticate(secret, IP, 'transmissions/modify'), {
+  assert.deepEqual(verdict(await keys.authenticate(secret, IP, 'transmissions/modify')), {
     ok: false,
     reason: 'grant',
   });
   assert.equal(store.reads, 1);
 });
+
+/** The verdict alone (a refusal of an existing key also names its id and grants, for the log). */
+function verdict(result: AuthResult): { ok: boolean; reason?: string } {
+  return result.ok ? { ok: true } : { ok: false, reason: result.reason };
+}

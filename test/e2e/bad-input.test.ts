@@ -320,11 +320,14 @@ test('recipients past smtp.max_recipients get 452 4.5.3; the accepted ones are d
 test('binary junk right after connect gets a reply with an enhanced code; the server stays up', async () => {
   const client = await RawSmtp.connect(small.smtpPort);
   try {
-    // Before the greeting: what a TLS ClientHello or a confused client would send.
+    // At once, without waiting for the greeting: what a TLS ClientHello or a confused client would
+    // send. The 220 goes out as the client connects (no greet pause by default), so it may come
+    // first; the answer to the junk follows it.
     client.write(
       Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x01, 0x00, 0xfe, 0x80, 0x0d, 0x0a, 0xc3, 0x28, 0x0d, 0x0a]),
     );
-    const reply = await client.read();
+    let reply = await client.read();
+    if (reply.code === 220) reply = await client.read();
     assert.match(reply.raw, ENHANCED, reply.raw);
     assert.ok(reply.code === 421 || reply.code >= 500, reply.raw);
   } finally {

@@ -84,8 +84,21 @@ test('with umask 022, everything Sluice creates under data_dir is 0700 (director
     found.some((f) => f.kind === 'socket'),
     'the admin socket exists',
   );
+  // The pickup directory and its socket are the one door meant for other local users (sluice
+  // sendmail): write-only for them (0733 plus the sticky bit, lstat's 0o777 mask leaves it out),
+  // the socket open to all; nothing in it is secret, and data_dir 0700 still keeps them out
+  // unless the operator opens it (or puts pickup.dir outside, as the systemd unit does).
+  const pickup = path.join(dataDir, 'pickup');
+  const expectedMode = (f: { file: string; kind: string }) =>
+    f.file === pickup
+      ? 0o733
+      : f.file === path.join(pickup, 'pickup.sock')
+        ? 0o666
+        : f.kind === 'dir'
+          ? 0o700
+          : 0o600;
   const wrong = found
-    .filter((f) => f.mode !== (f.kind === 'dir' ? 0o700 : 0o600))
+    .filter((f) => f.mode !== expectedMode(f))
     .map((f) => `${path.relative(scratch, f.file)} ${f.kind} 0${f.mode.toString(8)}`);
   assert.deepEqual(wrong, [], 'directories 0700, files and sockets 0600');
 });

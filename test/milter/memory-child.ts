@@ -13,12 +13,15 @@ import { UpstreamIdSigner } from '../../src/core/upstream-id.js';
 import { startMilterService } from '../../src/milter/service.js';
 import { openStores } from '../../src/store/open.js';
 import { TokenSigner } from '../../src/tracking/token.js';
+import { freePort } from '../harness/net.js';
 
 const dataDir = process.argv[2]!;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
 
-const config = loadConfig({ overrides: [`data_dir=${dataDir}`, 'milter.listen=inet:127.0.0.1:0'] });
+const config = loadConfig({
+  overrides: [`data_dir=${dataDir}`, `milter.listen=inet:127.0.0.1:${await freePort()}`],
+});
 const log = pino({ level: 'info' }, pino.destination(2));
 const stores = await openStores(config, log, { service: true });
 const keys = new KeyService(stores.keys);
