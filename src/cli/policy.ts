@@ -4,7 +4,7 @@
  * answers the requests in hand, closes every connection and the stores, and exits 0. SIGHUP
  * reloads the configuration: the log level, the actions, idle_timeout, max_request_size,
  * store_unavailable and the limits apply at once; listen, unauthenticated_action,
- * reservation_timeout, key_cache and the store wait for a restart.
+ * reservation_timeout, key_cache, the connection caps and the store wait for a restart.
  */
 import { usingOption } from '../config/errors.js';
 import type { ReloadSpec } from '../config/reload.js';
@@ -29,6 +29,8 @@ export const POLICY_RELOAD: ReloadSpec = {
     'policy.unauthenticated_action',
     'policy.reservation_timeout',
     'policy.key_cache',
+    'policy.max_connections',
+    'policy.max_connections_per_peer',
   ],
 };
 

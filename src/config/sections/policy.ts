@@ -62,6 +62,22 @@ export const policySection = z
         'Reuse a key record read from the store for this long: a key revoked or changed on another node stops applying within it. 0: read on every request',
       ),
     idle_timeout: timerDuration.prefault('30m').describe('Close a policy connection idle this long'),
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe(
+        'Concurrent connections in all (Postfix keeps one per smtpd process that asked, up to its process_limit of each smtpd service); more are closed at once, with a log line',
+      ),
+    max_connections_per_peer: z
+      .number()
+      .int()
+      .positive()
+      .default(250)
+      .describe(
+        "Concurrent connections from one address (half of max_connections, as Postfix's smtpd_client_connection_count_limit is half its process limit): one peer cannot lock the others out. More are closed at once, with a log line; Postfix then applies its policy_service_default_action",
+      ),
     max_request_size: size({ min: 1024 })
       .prefault(65_536)
       .describe('Largest request accepted, in bytes; a larger one closes the connection'),
