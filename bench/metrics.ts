@@ -10,7 +10,7 @@
  * Markdown tables on stdout, progress on stderr; every process started is stopped and every
  * scratch directory removed, also on failure or ^C.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,6 +25,7 @@ import { startRedis } from '../test/harness/redis.js';
 import { startSluice } from '../test/harness/sluice-process.js';
 import { loadRollups } from './metrics-load.js';
 import { questions, type Timing, timeQuestions } from './metrics-queries.js';
+import { processCpuMs } from './proc-cpu.js';
 import { fanoutWorkload, singleWorkload, type Workload } from './relay-workloads.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -178,12 +179,6 @@ interface RelayRun {
   cpuMs: number;
 }
 
-/** utime + stime of a process (all its threads), in ms (USER_HZ is 100 on Linux). */
-function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
-
 async function relayRun(
   workload: Workload,
   rollups: boolean,
@@ -198,13 +193,13 @@ async function relayRun(
     });
     const unregister = onProcessExit(() => sluice.child.kill('SIGKILL'));
     try {
-      const run = workload.start({ timeoutMs: o.timeoutMs, sessions: 20 });
+      const run = workload.start({ timeoutMs: o.timeoutMs, sessions: 20, reconnect: false });
       const pid = sluice.child.pid!;
-      const cpu = cpuOf(pid);
+      const cpu = processCpuMs(pid);
       const start = performance.now();
       await run.inject(sluice.smtpPort);
       const arrived = await run.arrived();
-      const cpuMs = (cpuOf(pid) - cpu) / workload.messages;
+      const cpuMs = (processCpuMs(pid) - cpu) / workload.messages;
       run.check(`rollups ${rollups ? 'on' : 'off'}`);
       return {
         workload: workload.name,
@@ -297,7 +292,7 @@ async function main(): Promise<void> {
   try {
     if (!o.skipQueries) for (const store of o.stores) runs.push(await queryStore(store, o, scratch));
     if (o.relayRounds > 0) {
-      const shared = { size: 2048, sessions: 20, reconnect: false, scratch, injector: 'node' as const };
+      const shared = { size: 2048, sessions: 20, scratch, injector: 'node' as const };
       workloads.push(
         await singleWorkload({ ...shared, messages: o.relayMessages }, () =>
           Promise.reject(new Error('node injector only')),

@@ -1,7 +1,11 @@
 /**
  * The X-MSYS-API header (SparkPost's SMTP API): parsed and validated here, once, for every door.
  * A valid header becomes MsysApi, which travels with the message into every event; an invalid one
- * is a 550 5.6.0 whose text names the field, so the sender can fix it.
+ * is a 550 5.6.0 whose text names the field, so the sender can fix it. That includes a message
+ * carrying the header twice, and JSON nested deeper than MAX_NESTING in any field: SparkPost
+ * documents no depth for metadata, only its 1000 bytes; real metadata is a few levels deep, while
+ * thousands of levels would overflow the stack of whatever serializes the value later (a
+ * RangeError, which would have been a temporary failure the sender retries for ever).
  */
 import { z } from 'zod';
 import { Rejection } from './reply.js';
@@ -44,13 +48,19 @@ const msysSchema = z.looseObject({
 
 export type MsysApi = z.output<typeof msysSchema>;
 
+/** Deepest nesting of objects and arrays accepted inside one field (`{"metadata":{"a":1}}` is 1 in metadata). */
+export const MAX_NESTING = 32;
+
+/** The refusal of a second X-MSYS-API header, as soon as it is seen. */
+export const duplicateMsysApi = (): Rejection => invalid('the header appears more than once');
+
 /**
  * Parses the values of every X-MSYS-API header of a message (unfolded, without the name).
  * No header gives an empty MsysApi.
  */
 export function parseMsysApi(values: readonly string[]): MsysApi {
   if (values.length === 0) return {};
-  if (values.length > 1) throw invalid('the header appears more than once');
+  if (values.length > 1) throw duplicateMsysApi();
   let json: unknown;
   try {
     json = JSON.parse(values[0]!);
@@ -59,12 +69,32 @@ export function parseMsysApi(values: readonly string[]): MsysApi {
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json))
     throw invalid('must be a JSON object');
+  for (const [field, value] of Object.entries(json))
+    if (nestingOf(value, MAX_NESTING) > MAX_NESTING)
+      throw invalid(`${field} nests too deep (more than ${MAX_NESTING} levels)`);
   const result = msysSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw invalid(`${issue.path.join('.')} ${issue.message}`);
   }
   return result.data;
+}
+
+/**
+ * How deep objects and arrays nest in a parsed JSON value (a scalar is 0), counted without
+ * recursion and given up as soon as it passes `limit` (then limit + 1 is returned).
+ */
+function nestingOf(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth + 1 > limit) return limit + 1;
+    deepest = Math.max(deepest, depth + 1);
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 function invalid(reason: string): Rejection {

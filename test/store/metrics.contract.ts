@@ -3,7 +3,8 @@
  * (embedded main thread, embedded writer thread, Redis outbox): events appended through the
  * event store come out of the rollups as the counts of those events — per combination, per
  * bucket, in TOTAL, at every resolution — with reasons grouped and unique counts counted once
- * per message across batches; apply() adds a batch directly; prune() forgets quiet combinations.
+ * per message (its message_id, whatever its queue_id) across batches; apply() adds a batch
+ * directly; prune() forgets quiet combinations.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -83,9 +84,16 @@ function mix(t: number) {
     event('initial_open', t, a),
     event('click', t, { ...a, target_link_name: 'buy', target_link_url: 'https://shop.example/buy?u=1' }),
   ];
+  // The same message A spooled again under another queue id (an upstream milter named it): still
+  // one message, so its second open and click count no new unique.
+  const again = { ...a, queue_id: 'A-spool-2' };
   const second: SluiceEvent[] = [
-    event('open', t + 1, a),
-    event('click', t + 1, { ...a, target_link_name: 'buy', target_link_url: 'https://shop.example/buy?u=1' }),
+    event('open', t + 1, again),
+    event('click', t + 1, {
+      ...again,
+      target_link_name: 'buy',
+      target_link_url: 'https://shop.example/buy?u=1',
+    }),
     event('click', t + 1, { ...a, target_link_name: '', target_link_url: 'https://shop.example/faq?u=1#q' }),
     event('delay', t + 1, { ...b, num_retries: '1', raw_reason: '421 4.7.0 try later' }),
     event('delivery', t + 1, { ...b, num_retries: '2', queue_time: '5000', msg_size: '2000' }),

@@ -36,6 +36,8 @@ const WATCHED_DOMAINS = [
   'naver.com',
 ];
 
+const MIN_MINUTE_RETENTION = 2 * 3_600_000;
+
 export const metricsSection = z
   .strictObject({
     rollups: z
@@ -51,13 +53,27 @@ export const metricsSection = z
       ),
     minute_retention: duration
       .prefault('7d')
+      // A minute must outlive the hour it is folded into (compaction runs two minutes after it).
+      .refine(
+        (ms) => ms >= MIN_MINUTE_RETENTION,
+        'at least 2h: a minute is folded into its hour after the hour ends',
+      )
       .describe(
-        'Minute rollups are kept this long; a query needing older minute buckets is refused (422: ask for precision hour or day)',
+        'Minute rollups are kept this long (at least 2h); a query needing older minute buckets is refused (422: ask for precision hour or day)',
       ),
     watched_domains: z
       .array(z.string().regex(/^[a-z0-9.-]+$/, 'expected a lower-case domain'))
       .default(WATCHED_DOMAINS)
       .describe('Recipient domains /api/v1/metrics/deliverability/watched-domain reports'),
+  })
+  .superRefine((section, ctx) => {
+    if (section.retention < section.minute_retention)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention'],
+        message:
+          'must be at least metrics.minute_retention (hour and day rollups are what older queries read)',
+      });
   })
   .prefault({});
 

@@ -55,8 +55,8 @@ export interface Ordering {
 }
 
 export interface MetricsServiceOptions {
-  /** Domains the watched-domain grouping reports (config metrics.watched_domains). */
-  watchedDomains: readonly string[];
+  /** Domains the watched-domain grouping reports (config metrics.watched_domains); a function is read per query. */
+  watchedDomains: readonly string[] | (() => readonly string[]);
   /** Resolves once events recorded so far have reached the rollups (queued writes). */
   settle?: () => Promise<void>;
   now?: () => number;
@@ -100,7 +100,8 @@ export class MetricsService {
     ordering: Ordering = {},
   ): Promise<Row[]> {
     const spans = aggregateSpans(window, await this.coverage());
-    const watched = new Set(this.options.watchedDomains);
+    const { watchedDomains } = this.options;
+    const watched = new Set(typeof watchedDomains === 'function' ? watchedDomains() : watchedDomains);
     const on: Dimension = dimension === 'watched_domain' ? 'domain' : dimension;
     const selected = await this.select(
       filter,

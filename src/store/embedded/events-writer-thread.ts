@@ -42,15 +42,24 @@ const db = new Database(path.join(dataDir, 'sluice.db'));
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 const log = new EmbeddedLogWriter(dataDir);
-const metrics = rollups ? new MetricsWriter(db, retention) : null;
-// The same statement as EmbeddedEventStore's insert (events.ts).
+// The same statement as EmbeddedEventStore's insert (events.ts). Prepared first: a database
+// without the schema fails here with SQLite's own error (its code reaches ready()'s rejection).
 const insert = db.prepare(
-  'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
+  'INSERT INTO events (event_id, type, message_id, queue_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
 );
+const metrics = rollups ? new MetricsWriter(db, retention) : null;
 const insertAll = db.transaction((events: SluiceEvent[], bodies: string[]) => {
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    insert.run(e.event_id, e.type, e.message_id ?? null, e.rcpt_to ?? null, e.timestamp, bodies[i]!);
+    insert.run(
+      e.event_id,
+      e.type,
+      e.message_id ?? null,
+      e.queue_id ?? null,
+      e.rcpt_to ?? null,
+      e.timestamp,
+      bodies[i]!,
+    );
   }
   metrics?.apply(aggregateEvents(events));
 });

@@ -3,8 +3,8 @@
  * that stores the events: by EmbeddedEventStore on the main thread and by the event writer thread
  * (each with its own connection, so each has its own MetricsWriter); and by compaction.
  *
- * Tables (created here if missing, outside db.ts's numbered migrations so this module owns them;
- * counter columns missing from an older table are added, since counters are only appended):
+ * Tables (made by db.ts's migrations; checkMetricsSchema() refuses to start when a counter has
+ * no column):
  *   metric_dims     id ↔ combination or projection key (core/metrics/rollup.ts), latest minute seen.
  *   metric_rows     (res, dims, bucket) → c0..cN, the counters of core/metrics/definitions.ts.
  *                   res is the bucket size in minutes (1, 60, 1440); dims 0 is the TOTAL row.
@@ -35,50 +35,17 @@ import {
 
 export const COUNTER_COLUMNS = Array.from({ length: COUNTER_COUNT }, (_, i) => `c${i}`);
 
-export function ensureMetricsSchema(db: Database.Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS metric_dims (
-      id INTEGER PRIMARY KEY,
-      key TEXT NOT NULL UNIQUE,
-      last INTEGER NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS metric_rows (
-      res INTEGER NOT NULL,
-      dims INTEGER NOT NULL,
-      bucket INTEGER NOT NULL,
-      ${COUNTER_COLUMNS.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`).join(',\n      ')},
-      PRIMARY KEY (res, dims, bucket)
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS metric_reasons (
-      kind INTEGER NOT NULL,
-      res INTEGER NOT NULL,
-      bucket INTEGER NOT NULL,
-      dims INTEGER NOT NULL,
-      cls INTEGER NOT NULL,
-      reason TEXT NOT NULL,
-      n0 INTEGER NOT NULL,
-      n1 INTEGER NOT NULL,
-      PRIMARY KEY (kind, res, dims, bucket, cls, reason)
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS metric_firsts (
-      message TEXT NOT NULL,
-      rcpt TEXT NOT NULL,
-      link TEXT NOT NULL,
-      flags INTEGER NOT NULL,
-      seen INTEGER NOT NULL,
-      PRIMARY KEY (message, rcpt, link)
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS metric_firsts_seen ON metric_firsts (seen);
-    CREATE TABLE IF NOT EXISTS metric_meta (
-      name TEXT PRIMARY KEY,
-      value INTEGER NOT NULL
-    );
-  `);
+/**
+ * The tables are made by db.ts's migrations. A counter appended to definitions.ts without the
+ * migration that adds its column is a build mistake: said here, at start, not at the first write.
+ */
+export function checkMetricsSchema(db: Database.Database): void {
   const have = new Set(
     (db.prepare('PRAGMA table_info(metric_rows)').all() as Array<{ name: string }>).map((c) => c.name),
   );
-  for (const column of COUNTER_COLUMNS)
-    if (!have.has(column)) db.exec(`ALTER TABLE metric_rows ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 0`);
+  const missing = COUNTER_COLUMNS.filter((c) => !have.has(c));
+  if (missing.length > 0)
+    throw new Error(`metric_rows lacks counter columns ${missing.join(', ')}: add their migration in db.ts`);
 }
 
 export class MetricsWriter {
@@ -97,7 +64,7 @@ export class MetricsWriter {
     private readonly retention: MetricsRetention = DEFAULT_RETENTION,
     private readonly clock: () => number = Date.now,
   ) {
-    ensureMetricsSchema(db);
+    checkMetricsSchema(db);
     this.upsertDims = db.prepare<[string, number], { id: number }>(
       `INSERT INTO metric_dims (key, last) VALUES (?, ?)
        ON CONFLICT (key) DO UPDATE SET last = max(last, excluded.last) RETURNING id`,
