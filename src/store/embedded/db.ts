@@ -61,6 +61,32 @@ const MIGRATIONS: string[] = [
   // events_message_type answers every lookup by message_id (its first column): the older index only
   // cost an insert per event, which at one event per recipient is a good part of a delivery's write.
   `DROP INDEX events_message;`,
+  // Stored templates and recipient lists (JSON documents), and transmissions: `due` is the start
+  // time of a submitted one and the lease end of one being generated, NULL once finished.
+  `CREATE TABLE templates (
+     id TEXT PRIMARY KEY,
+     body TEXT NOT NULL
+   );
+   CREATE TABLE recipient_lists (
+     id TEXT PRIMARY KEY,
+     meta TEXT NOT NULL,
+     recipients TEXT NOT NULL
+   );
+   CREATE TABLE transmissions (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     campaign_id TEXT NOT NULL,
+     template_id TEXT NOT NULL,
+     recipient_list_id TEXT,
+     scheduled INTEGER NOT NULL,
+     created TEXT NOT NULL,
+     due INTEGER,
+     body TEXT NOT NULL,
+     request TEXT
+   );
+   CREATE INDEX transmissions_due ON transmissions (due) WHERE due IS NOT NULL;
+   CREATE INDEX transmissions_campaign ON transmissions (campaign_id, state);
+   CREATE INDEX transmissions_created ON transmissions (created);`,
 ];
 
 export function openDatabase(dataDir: string): Database.Database {
