@@ -14,6 +14,7 @@ import { milterSection } from './sections/milter.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
+import { transmissionsSection } from './sections/transmissions.js';
 import { cidr, duration, listener } from './validators.js';
 
 const listenSchema = z
@@ -200,6 +201,7 @@ export const configSchema = z.strictObject({
   http: httpSection,
   webhooks: webhooksSection,
   events: eventsSection,
+  transmissions: transmissionsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

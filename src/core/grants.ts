@@ -8,6 +8,9 @@ export const GRANTS = [
   'suppression_lists/manage',
   'webhooks/modify',
   'webhooks/view',
+  'templates/modify',
+  'templates/view',
+  'recipient_lists/manage',
 ] as const;
 
 export type Grant = (typeof GRANTS)[number];

@@ -5,6 +5,9 @@
  * closed while idle is retried once on a fresh one before the hop counts as failed.
  * Before connecting, an attempt takes a permit from the shaping budgets of its recipient domain
  * and of its MX host set, and picks its TLS policy and source address (the message's ip_pool).
+ * A sandbox message (options.sandbox) never goes to its recipients: it goes to the sandbox relay
+ * (transmissions.sandbox_relay) when one is set, else it is dropped and reported delivered to
+ * the host "sandbox" with a reply saying so.
  */
 import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -33,6 +36,8 @@ export interface Attempt {
   size: number;
   /** X-MSYS-API options.ip_pool: the named pool of source addresses to send from. */
   ipPool?: string | undefined;
+  /** options.sandbox: never to the recipients (the sandbox relay, or nowhere). */
+  sandbox?: boolean | undefined;
   /** Called for every try, since a stream can be read only once. */
   body(): Buffer | Readable;
   /**
@@ -64,6 +69,8 @@ export class Deliverer {
     private readonly router: Router,
     private readonly pool: ConnectionPool,
     shaping?: Partial<Shaping>,
+    /** Routes sandbox mail to the sandbox relay; null: sandbox mail is dropped. */
+    private readonly sandboxRouter: Router | null = null,
   ) {
     this.shaping = {
       policy:
@@ -89,7 +96,16 @@ export class Deliverer {
   }
 
   async attempt(job: Attempt): Promise<RcptResult[]> {
-    const route = await this.router.route(job.domain);
+    if (job.sandbox && !this.sandboxRouter)
+      return this.all(
+        job,
+        'delivered',
+        250,
+        '2.0.0',
+        'sandbox: not sent (no transmissions.sandbox_relay)',
+        'sandbox',
+      );
+    const route = await (job.sandbox ? this.sandboxRouter! : this.router).route(job.domain);
     if (!route.ok) {
       const status = route.permanent ? 'bounce' : 'defer';
       return this.all(job, status, route.permanent ? 550 : 451, route.enhanced, route.reason, undefined);

@@ -1,0 +1,26 @@
+/**
+ * The `transmissions` section: what SparkPost decides for its customers and a self-hosted MTA lets
+ * its operator decide: how far ahead options.start_time may schedule, and where mail sent with
+ * options.sandbox goes (by default: nowhere, it never reaches a recipient).
+ */
+import { z } from 'zod';
+import { duration } from '../validators.js';
+
+export const transmissionsSection = z
+  .strictObject({
+    max_schedule_ahead: duration
+      .prefault('72h')
+      .describe('How far ahead options.start_time may be (later gets 422). SparkPost allows three days'),
+    sandbox_relay: z
+      .string()
+      .regex(
+        /^(\[[^\]\s]+\]|[^\s:[\]]+)(:\d{1,5})?$/,
+        'expected Postfix syntax: "[host]:port" or "host:port"',
+      )
+      .nullable()
+      .default(null)
+      .describe(
+        'Where mail with options.sandbox goes instead of its recipients ("[127.0.0.1]:2600", a test sink). null: it is generated, recorded (injection and delivery events) and dropped, never sent',
+      ),
+  })
+  .prefault({});
