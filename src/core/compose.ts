@@ -13,7 +13,8 @@
  * To and Message-ID; only personalised content costs a compose per recipient.
  */
 import { randomBytes } from 'node:crypto';
-import juice from 'juice';
+import { createRequire } from 'node:module';
+import type Juice from 'juice';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { encodeMimeWords } from './mime-words.js';
 import { Rfc822Template } from './rfc822-template.js';
@@ -72,6 +73,13 @@ export const RESERVED_HEADERS = new Set([
   'content-type',
   'content-transfer-encoding',
 ]);
+/** juice (and cheerio under it) takes a second or more to load: only when inline_css asks for it. */
+let juice: typeof Juice | null = null;
+const loadJuice = (): typeof Juice => {
+  juice ??= createRequire(import.meta.url)('juice') as typeof Juice;
+  return juice;
+};
+
 /** Distinct renderings kept per transmission: enough for shared content, bounded for personalised. */
 const KEEP = 4;
 const EMAIL = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+$/;
@@ -190,7 +198,7 @@ function render(parts: Parts, data: RenderData, options: ComposeOptions): Render
   let html = parts.html?.render(data);
   if (html !== undefined && options.inlineCss) {
     try {
-      html = juice(html);
+      html = loadJuice()(html);
     } catch (error) {
       throw new TemplateError('rendering', 'html', 1, `inline_css failed: ${(error as Error).message}`);
     }
