@@ -221,6 +221,8 @@ export interface TemplateStore {
   delete(id: string): Promise<boolean>;
   /** Every template, by id. */
   list(): Promise<TemplateRecord[]>;
+  /** Records a use (last_use) without rewriting the record: an edit made meanwhile is kept. */
+  touch(id: string, when: string): Promise<void>;
 }
 
 /** A recipient as SparkPost's recipient object (address, return_path, tags, metadata, substitution_data). */

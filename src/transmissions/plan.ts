@@ -122,7 +122,7 @@ export async function buildPlan(
       id: record!.id,
       version: body.content.use_draft_template ? 'draft' : String(record!.published_version),
     };
-    if (touch) await deps.templates.put({ ...record!, last_use: now.toISOString() });
+    if (touch) await deps.templates.touch(record!.id, now.toISOString());
   } else content = body.content;
 
   const { start_time: _start, inline_css, skip_suppression: _skip, ...messageOptions } = body.options ?? {};

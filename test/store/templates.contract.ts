@@ -1,7 +1,7 @@
 /**
  * The TemplateStore and RecipientListStore contracts, run against every adapter (embedded and
  * Redis, in content-stores.test.ts): insert refuses a taken id, get/put/delete/list round-trip
- * whole records; a list's recipients are kept apart from its description, replaced only when
+ * whole records, touch records a use without rewriting the record; a list's recipients are kept apart from its description, replaced only when
  * given, with every recipient's substitution data and metadata as stored.
  */
 import assert from 'node:assert/strict';
@@ -39,6 +39,12 @@ export function templateContract(name: string, open: () => Promise<TemplateStore
     assert.equal(await store.put(published), true);
     assert.deepEqual(await store.get('a'), published);
     assert.equal(await store.put(template('nope')), false, 'put does not create');
+    await store.touch('a', '2026-05-01T00:00:00.000Z');
+    assert.equal((await store.get('a'))?.last_use, '2026-05-01T00:00:00.000Z');
+    assert.equal((await store.get('a'))?.published_version, 1, 'a use keeps the record as edited');
+    assert.equal((await store.list()).find((t) => t.id === 'a')?.last_use, '2026-05-01T00:00:00.000Z');
+    await store.touch('nope', '2026-05-01T00:00:00.000Z');
+    assert.equal(await store.get('nope'), null, 'touching an unknown template creates nothing');
     assert.equal(await store.get('nope'), null);
     assert.deepEqual(
       (await store.list()).map((t) => t.id),

@@ -1,6 +1,6 @@
 /**
  * TemplateStore and RecipientListStore on the embedded SQLite database: each template one JSON
- * row; each recipient list its description and its recipients in two columns, so listing the
+ * row (a use is recorded with json_set, so it never overwrites an edit); each recipient list its description and its recipients in two columns, so listing the
  * lists never reads the recipients.
  */
 import type Database from 'better-sqlite3';
@@ -43,6 +43,10 @@ export class EmbeddedTemplateStore implements TemplateStore {
   async list(): Promise<TemplateRecord[]> {
     const rows = this.db.prepare<[], { body: string }>('SELECT body FROM templates ORDER BY id').all();
     return rows.map((row) => JSON.parse(row.body) as TemplateRecord);
+  }
+
+  async touch(id: string, when: string): Promise<void> {
+    this.db.prepare(`UPDATE templates SET body = json_set(body, '$.last_use', ?) WHERE id = ?`).run(when, id);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * TemplateStore and RecipientListStore on Redis, shared by every node. A template is a JSON
- * string `{tpl}:t:<id>` listed in the set `{tpl}:all`. A recipient list is its description
+ * string `{tpl}:t:<id>` listed in the set `{tpl}:all`; its last use is a string of its own,
+ * `{tpl}:u:<id>`, so recording a use never overwrites an edit made meanwhile. A recipient list is its description
  * `{rl}:m:<id>` and its recipients `{rl}:r:<id>` (two JSON strings, so listing reads no
  * recipients), listed in `{rl}:all`; creating, replacing and deleting a list are Lua scripts, so
  * no node ever reads a description without its recipients.
@@ -33,8 +34,8 @@ export class RedisTemplateStore implements TemplateStore {
   }
 
   async get(id: string): Promise<TemplateRecord | null> {
-    const body = await this.redis.get(`${this.base}t:${id}`);
-    return body ? (JSON.parse(body) as TemplateRecord) : null;
+    const [body, used] = await this.redis.mget(`${this.base}t:${id}`, `${this.base}u:${id}`);
+    return body ? withUse(body, used ?? null) : null;
   }
 
   async put(record: TemplateRecord): Promise<boolean> {
@@ -44,7 +45,7 @@ export class RedisTemplateStore implements TemplateStore {
   async delete(id: string): Promise<boolean> {
     const [deleted] = (await this.redis
       .multi()
-      .del(`${this.base}t:${id}`)
+      .del(`${this.base}t:${id}`, `${this.base}u:${id}`)
       .srem(`${this.base}all`, id)
       .exec()) as [[Error | null, number], unknown];
     return deleted[1] > 0;
@@ -53,9 +54,28 @@ export class RedisTemplateStore implements TemplateStore {
   async list(): Promise<TemplateRecord[]> {
     const ids = (await this.redis.smembers(`${this.base}all`)).sort();
     if (ids.length === 0) return [];
-    const bodies = await this.redis.mget(...ids.map((id) => `${this.base}t:${id}`));
-    return bodies.filter((b): b is string => b !== null).map((b) => JSON.parse(b) as TemplateRecord);
+    const keys = ids.flatMap((id) => [`${this.base}t:${id}`, `${this.base}u:${id}`]);
+    const values = await this.redis.mget(...keys);
+    const out: TemplateRecord[] = [];
+    for (let i = 0; i < values.length; i += 2) {
+      const body = values[i];
+      if (body) out.push(withUse(body, values[i + 1] ?? null));
+    }
+    return out;
   }
+
+  async touch(id: string, when: string): Promise<void> {
+    // Only for a template that exists: a use must not resurrect a deleted one's key.
+    if ((await this.redis.exists(`${this.base}t:${id}`)) === 1)
+      await this.redis.set(`${this.base}u:${id}`, when);
+  }
+}
+
+function withUse(body: string, used: string | null): TemplateRecord {
+  const record = JSON.parse(body) as TemplateRecord;
+  return used !== null && (record.last_use === null || used > record.last_use)
+    ? { ...record, last_use: used }
+    : record;
 }
 
 /** KEYS: meta, recipients, all. ARGV: id, meta, recipients. */
