@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type Juice from 'juice';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { encodeMimeWords } from './mime-words.js';
+import { decodeMimeWords, encodeMimeWords } from './mime-words.js';
 import { Rfc822Template } from './rfc822-template.js';
 import { type CompiledPart, compilePart, type RenderData, TemplateError } from './template/index.js';
 
@@ -149,7 +149,10 @@ export class TransmissionComposer {
 
   /** The message for one recipient; `messageId` makes its Message-ID unique. */
   async compose(recipient: ComposeRecipient, data: RenderData, messageId: string): Promise<Composed> {
-    if (this.rfc822) return { bytes: this.rfc822.render(data), from: null };
+    if (this.rfc822) {
+      const bytes = this.rfc822.render(data);
+      return { bytes, from: headerFrom(bytes) };
+    }
     const content = this.content as InlineContent;
     const rendered = render(this.parts!, data, this.options);
     const key = JSON.stringify(rendered);
@@ -225,6 +228,17 @@ function renderFrom(from: Parts['from'], data: RenderData): Rendered['from'] {
   if (!EMAIL.test(address))
     throw new TemplateError('rendering', 'Header:From', 1, `not an email address: '${address}'`);
   return { address, name: from.name ? oneLine(from.name.render(data)) : '' };
+}
+
+/** The address of a whole message's From field (the envelope sender's default), or null. */
+function headerFrom(bytes: Buffer): string | null {
+  const head = bytes
+    .toString('utf8', 0, Math.min(bytes.length, 65_536))
+    .replace(/\r\n/g, '\n')
+    .split('\n\n')[0]!;
+  const field = /^From:[ \t]*(.*(?:\n[ \t].*)*)/im.exec(head);
+  if (!field) return null;
+  return parseMailbox(decodeMimeWords(field[1]!.replace(/\n[ \t]+/g, ' ')))?.address ?? null;
 }
 
 /** A header value never carries a line break, whatever the data held. */

@@ -143,7 +143,15 @@ export async function generate(
         },
         messageId,
       );
-      const mailFrom = recipient.return_path ?? plan.return_path ?? composed.from ?? '';
+      const mailFrom = recipient.return_path ?? plan.return_path ?? composed.from;
+      // Never the null sender: that is for bounces, and nothing could bounce back to the sender.
+      if (!mailFrom)
+        throw new TemplateError(
+          'rendering',
+          'Header:From',
+          1,
+          'no return_path, and no From address to send from',
+        );
       const trace = Buffer.from(
         `Received: from [${plan.clientIp}]\r\n\tby ${deps.hostname} (Sluice) with HTTP id ${messageId}\r\n\tfor <${address.email}>;\r\n\t${rfc5322Date(now)}\r\n`,
       );

@@ -174,6 +174,8 @@ test('email_rfc822: top-level headers and the first text/plain and text/html par
   assert.equal(parsed.text?.trim(), 'Hi Zoë');
   assert.equal(String(parsed.html).trim(), '<p>Hi Zoë ✓</p>');
   assert.equal(parsed.attachments[0]?.content.toString(), 'literal {{name}} stays');
+  const composed = await composer.compose({ email: 'zoe@x.example' }, { scopes: [{ name: 'x' }] }, 'r0');
+  assert.equal(composed.from, 'shop@shop.example', "the From field: the envelope sender's default");
   const untouched = new TransmissionComposer({ email_rfc822: 'Subject: x\r\n\r\nno tags\r\n' });
   assert.equal(
     (await untouched.compose({ email: 'a@b.example' }, data({}), 'r2')).bytes.toString(),

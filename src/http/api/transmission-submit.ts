@@ -55,10 +55,11 @@ export async function submitTransmission(
     if (!list) throw notFound(`List '${body.recipients.list_id}' does not exist`);
     count = list.total_accepted_recipients;
   }
-  if ('email_rfc822' in body.content && !body.return_path) {
+  // The envelope sender comes from return_path, else the message's From field.
+  if ('email_rfc822' in body.content && !body.return_path && !/^From:/im.test(body.content.email_rfc822)) {
     const members = listId ? ((await deps.recipientLists.recipients(listId)) ?? []) : recipients;
     if (members.some((r) => !(r as { return_path?: string }).return_path))
-      throw invalidValue('return_path', 'is required with content.email_rfc822 (no From to take it from)');
+      throw invalidValue('return_path', 'is required with content.email_rfc822 that has no From field');
   }
   let startAt: number | null = null;
   if (body.options?.start_time !== undefined) {
