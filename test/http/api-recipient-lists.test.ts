@@ -5,7 +5,8 @@
  * 5002, reserved id prefix, id mismatch, unknown list); invalid recipients rejected one by one
  * (rcpt_to_errors, all or ?num_rcpt_errors); and a transmission to `{"list_id": …}`: generated in
  * the background, one message per member with its own substitution data, metadata, tags and
- * header_to, its state and counts readable at GET /transmissions/{id}.
+ * header_to, its state and counts readable at GET /transmissions/{id}; broken JSON (400) and
+ * bad fields (422 naming them) for these endpoints.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -232,4 +233,23 @@ test('a transmission to a stored list: one message per member, with its own data
   });
   assert.equal(unknown.status, 404);
   assert.equal(unknown.body.errors[0].description, "List 'no_such_list' does not exist");
+});
+
+test('bad input to the templates and recipient lists endpoints: 400 for broken JSON, 422 naming the field', async () => {
+  for (const path of ['/api/v1/recipient-lists', '/api/v1/recipient-lists/x', '/api/v1/templates']) {
+    for (const text of ['{"recipients":', '{bad json}', '\u0000\u0001binary']) {
+      const answer = await api(path.endsWith('/x') ? 'PUT' : 'POST', path, text);
+      assert.equal(answer.status, 400, `${path} ${JSON.stringify(text)}`);
+      assert.equal(answer.body.errors[0].message, 'invalid JSON');
+    }
+  }
+  const notArray = await api('POST', '/api/v1/recipient-lists', { recipients: { address: 'a@b.example' } });
+  assert.equal(notArray.status, 422);
+  assert.match(notArray.body.errors[0].description, /^recipients:/);
+  const longName = await api('POST', '/api/v1/recipient-lists', { name: 'n'.repeat(65), recipients: [] });
+  assert.equal(longName.status, 422);
+  assert.match(longName.body.errors[0].description, /^name:/);
+  const badId = await api('GET', `/api/v1/recipient-lists/${'x'.repeat(65)}`);
+  assert.equal(badId.status, 422);
+  assert.equal((await api('POST', '/api/v1/transmissions', { recipients: { list_id: '' } })).status, 422);
 });
