@@ -317,6 +317,8 @@ export interface TransmissionStore {
   update(id: string, patch: TransmissionPatch, leaseUntil: number | null): Promise<void>;
   /** Cancels a submitted transmission; anything else is refused with its state (null: unknown). */
   cancel(id: string): Promise<CancelOutcome>;
+  /** The transmissions still to generate (submitted or Generating), by id. */
+  pending(): Promise<TransmissionRecord[]>;
   /** Ids of the submitted transmissions of a campaign (to cancel them one by one). */
   submittedInCampaign(campaign: string): Promise<string[]>;
   /** Whether a submitted or Generating transmission uses this template or recipient list. */

@@ -140,6 +140,11 @@ export function transmissionContract(name: string, open: () => Promise<Transmiss
       (await store.listScheduled({ template_id: 'a', campaign_id: 'fall' })).map((t) => t.id),
       ['20'],
     );
+    assert.deepEqual(
+      (await store.pending()).map((t) => t.id),
+      ['20', '21'],
+      'what is still to generate',
+    );
     assert.equal(await store.inUse({ template_id: 'a' }), true);
     assert.equal(
       await store.inUse({ template_id: 'b' }),

@@ -146,6 +146,13 @@ export class EmbeddedTransmissionStore implements TransmissionStore {
     return this.cancelOne(id);
   }
 
+  async pending(): Promise<TransmissionRecord[]> {
+    const rows = this.db
+      .prepare<[], { body: string }>('SELECT body FROM transmissions WHERE due IS NOT NULL ORDER BY id')
+      .all();
+    return rows.map((row) => JSON.parse(row.body) as TransmissionRecord);
+  }
+
   async submittedInCampaign(campaign: string): Promise<string[]> {
     const rows = this.db
       .prepare<[string], { id: string }>(

@@ -140,9 +140,10 @@ export class RedisTransmissionStore implements TransmissionStore {
     return { ok: false, state: outcome === '' ? null : (outcome as TransmissionState) };
   }
 
-  /** The transmissions not yet generated: few, so filters read them all. */
-  private async pending(): Promise<TransmissionRecord[]> {
-    return await this.many(await this.redis.zrangebyscore(this.due, '-inf', '+inf'));
+  /** The transmissions not yet generated: few, so the filters below read them all. */
+  async pending(): Promise<TransmissionRecord[]> {
+    const records = await this.many(await this.redis.zrangebyscore(this.due, '-inf', '+inf'));
+    return records.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   async submittedInCampaign(campaign: string): Promise<string[]> {
