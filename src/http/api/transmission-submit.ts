@@ -117,17 +117,25 @@ export async function submitTransmission(
     const result = await generate(plan, recipients, deps);
     accepted = result.generated;
     errors.push(...result.errors);
-    await deps.transmissions.insert(
-      {
-        ...record,
-        num_generated: result.generated,
-        num_failed_gen: result.failed,
-        progress: recipients.length,
-        generation_start_time: created,
-        generation_end_time: new Date().toISOString(),
-      },
-      null,
-    );
+    // The messages are spooled: failing to keep the record must not make the caller send again.
+    await deps.transmissions
+      .insert(
+        {
+          ...record,
+          num_generated: result.generated,
+          num_failed_gen: result.failed,
+          progress: recipients.length,
+          generation_start_time: created,
+          generation_end_time: new Date().toISOString(),
+        },
+        null,
+      )
+      .catch((error: unknown) =>
+        deps.log.error(
+          { err: error, transmission_id: id },
+          'transmission sent, but its record was not stored',
+        ),
+      );
   }
   deps.log.info(
     {
