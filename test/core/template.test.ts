@@ -472,6 +472,12 @@ describe('errors', () => {
     );
   });
 
+  test('work is bounded: loops that print nothing over large data fail instead of running on', () => {
+    const part = compilePart('{{each a}}{{each a}}{{each a}}{{end}}{{end}}{{end}}', 'text', 'text');
+    const a = Array.from({ length: 300 }, () => 1);
+    assert.throws(() => part.render({ scopes: [{ a }] }), /too many steps/);
+  });
+
   test('output is bounded: a loop over large data fails instead of exhausting memory', () => {
     const part = compilePart('{{each a}}{{each a}}xxxxxxxxxx{{end}}{{end}}', 'text', 'text');
     const a = Array.from({ length: 200 }, () => 1);

@@ -11,7 +11,8 @@
  * characters kept: "Daily Deal!" → Daily%20Deal%21); `{{{x}}}` is inserted as is. Macros:
  * render_dynamic_content (a transmission-level dynamic_html, dynamic_plain or dynamic_amp_html
  * value rendered as a template itself, never escaped), empty, and the four curly-brace macros.
- * loop_index counts from 1, as the language's array indexes do.
+ * loop_index counts from 1, as the language's array indexes do. Work is bounded: output past a
+ * size, or too many steps (loops that print nothing over large data), is a render error.
  */
 import { TemplateError, TemplateRuntimeError } from './errors.js';
 import { type Environment, type Expr, evaluate, luaType, truthy, type Value } from './expression.js';
@@ -33,6 +34,8 @@ export type ChunkCompiler = (source: string, kind: PartKind, part: string) => re
 
 export const DYNAMIC_ROOTS = new Set(['dynamic_html', 'dynamic_plain', 'dynamic_amp_html']);
 const MAX_DYNAMIC_DEPTH = 8;
+/** Nodes visited per rendering, at most: nested loops that print nothing must still end soon. */
+const MAX_STEPS = 2_000_000;
 const CURLIES: Record<string, string> = {
   opening_double_curly: '{{',
   closing_double_curly: '}}',
@@ -56,6 +59,7 @@ export class PartRenderer implements Environment {
   private length = 0;
   private readonly loops: Loop[] = [];
   private depth = 0;
+  private steps = 0;
 
   constructor(
     private readonly part: string,
@@ -145,6 +149,13 @@ export class PartRenderer implements Environment {
 
   private nodes(nodes: readonly Node[]): void {
     for (const node of nodes) {
+      if (++this.steps > MAX_STEPS)
+        throw new TemplateError(
+          'rendering',
+          this.part,
+          'line' in node ? node.line : 0,
+          'template took too many steps',
+        );
       switch (node.t) {
         case 'text':
           this.emit(node.text);
@@ -168,6 +179,7 @@ export class PartRenderer implements Environment {
           // A JSON object is a Lua table without array part: nothing to iterate.
           if (!Array.isArray(list)) break;
           for (let i = 0; i < list.length; i++) {
+            this.step(node.line);
             this.loops.push({ name: node.name, value: list[i] ?? null, index: i + 1 });
             try {
               this.nodes(node.body);
@@ -179,6 +191,10 @@ export class PartRenderer implements Environment {
         }
       }
     }
+  }
+
+  private step(line: number): void {
+    if (++this.steps > MAX_STEPS) throw this.fail(line, 'template took too many steps');
   }
 
   private format(value: Value, raw: boolean, link: boolean): string {
