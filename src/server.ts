@@ -197,7 +197,7 @@ export async function startServer(
       templates: stores.templates,
       recipientLists: stores.recipientLists,
     },
-    { retentionMs: config.events.retention },
+    { retentionMs: config.events.retention, chunk: config.transmissions.generation_chunk },
   );
   scheduler.start();
 

@@ -11,6 +11,15 @@ export const transmissionsSection = z
     max_schedule_ahead: duration
       .prefault('72h')
       .describe('How far ahead options.start_time may be (later gets 422). SparkPost allows three days'),
+    generation_chunk: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(500)
+      .describe(
+        'Recipients of a stored transmission (scheduled, or on a list) generated between two progress records; an interrupted generation resumes from the last one',
+      ),
     sandbox_relay: z
       .string()
       .regex(

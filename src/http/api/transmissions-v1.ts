@@ -25,9 +25,6 @@ import {
 } from './schemas.js';
 import { submitTransmission } from './transmission-submit.js';
 
-/** Recipients generated between two progress records (the scheduler's chunk), as SparkPost shows it. */
-const CHUNK_SIZE = 500;
-
 const missing = (id: string) =>
   new ApiError(404, {
     message: 'resource not found',
@@ -50,7 +47,7 @@ function summary(record: TransmissionRecord) {
   };
 }
 
-function view(record: TransmissionRecord) {
+function view(record: TransmissionRecord, chunk: number) {
   return {
     transmission: {
       id: record.id,
@@ -61,8 +58,8 @@ function view(record: TransmissionRecord) {
       content: { template_id: record.template_id, use_draft_template: record.use_draft_template },
       ...(record.recipient_list_id ? { recipients: { list_id: record.recipient_list_id } } : {}),
       ...(record.start_time ? { start_time: sparkTime(record.start_time) } : {}),
-      rcpt_list_chunk_size: CHUNK_SIZE,
-      rcpt_list_total_chunks: Math.ceil(record.num_rcpts / CHUNK_SIZE),
+      rcpt_list_chunk_size: chunk,
+      rcpt_list_total_chunks: Math.ceil(record.num_rcpts / chunk),
       num_rcpts: record.num_rcpts,
       num_generated: record.num_generated,
       num_failed_gen: record.num_failed_gen,
@@ -116,7 +113,7 @@ export function transmissionRoutes(deps: ApiDeps): ApiRoute[] {
       async handler({ params }) {
         const record = await deps.transmissions.get(params.id);
         if (!record) throw missing(params.id);
-        return { results: view(record) };
+        return { results: view(record, deps.config.transmissions.generation_chunk) };
       },
     }),
     route({
