@@ -15,7 +15,7 @@ import { after, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import { type ApiCall, apiClient, type Json } from '../harness/api-client.js';
 import { createKey } from '../harness/clients.js';
-import { waitFor } from '../harness/net.js';
+import { waitFor, waitForPort } from '../harness/net.js';
 import { startRedis } from '../harness/redis.js';
 import { type Sink, startSink } from '../harness/sink.js';
 import { type SluiceProcess, startSluice } from '../harness/sluice-process.js';
@@ -40,6 +40,8 @@ async function start(sink: Sink, dataDir?: string): Promise<SluiceProcess> {
     overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}`, 'transmissions.generation_chunk': 50 },
   });
   cleanup.push(() => sluice.stop('SIGKILL'));
+  // startSluice waits for SMTP; the HTTP listener opens a moment later.
+  await waitForPort(sluice.httpPort);
   return sluice;
 }
 
