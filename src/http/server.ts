@@ -11,6 +11,7 @@ import { MAX_TOKEN_LENGTH } from '../tracking/token.js';
 import { ApiError, apiErrorHandler, sendError } from './api/errors.js';
 import { type ApiDeps, registerApi } from './api/index.js';
 import { type HealthRouteDeps, registerHealthRoutes } from './health-routes.js';
+import { parseJsonText } from './parse-json.js';
 import { registerTrackingRoutes, type TrackingRouteDeps } from './tracking-routes.js';
 
 export interface HttpServer {
@@ -41,7 +42,7 @@ export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: H
     // An empty body (some clients send one with DELETE) is no body, not malformed JSON.
     if (body === '' || body.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(body as string, dropProto));
+      done(null, parseJsonText(body as string));
     } catch (error) {
       done(
         Object.assign(new Error(`malformed JSON: ${(error as Error).message}`), { statusCode: 400 }),
@@ -64,11 +65,6 @@ export function buildHttpApp(options: Omit<HttpServerOptions, 'listen'>, deps: H
   if (deps.api) registerApi(app, deps.api);
   if (deps.health) registerHealthRoutes(app, deps.health);
   return app;
-}
-
-/** JSON.parse reviver: a "__proto__" member must never reach Object.assign or a spread target. */
-function dropProto(key: string, value: unknown): unknown {
-  return key === '__proto__' ? undefined : value;
 }
 
 export async function startHttpServer(options: HttpServerOptions, deps: HttpDeps): Promise<HttpServer> {

@@ -7,10 +7,14 @@
  */
 import { z } from 'zod';
 import { parseMailbox, RESERVED_HEADERS } from '../../core/compose.js';
+import { nestsTooDeep, TOO_DEEP } from '../../core/json-nesting.js';
 
 const EMAIL = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+$/;
 export const email = z.string().regex(EMAIL, 'must be an email address');
-export const json = z.record(z.string(), z.unknown());
+/** Free-form JSON (metadata, substitution_data, attributes): an object, nested at most MAX_NESTING deep. */
+export const json = z
+  .record(z.string(), z.unknown())
+  .refine((value) => !nestsTooDeep(value), { message: TOO_DEEP, abort: true });
 const templated = (s: string) => s.includes('{{');
 
 /** A query-string boolean, as SparkPost's clients send it. */
