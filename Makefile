@@ -3,13 +3,34 @@ SHELL := /bin/bash
 NPM ?= npm
 NODE ?= node
 # Debian packages the test suite talks to (real peers, not mocks).
-DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4
-DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4
+DEB_PACKAGES := postfix swaks redis-server postfwd miltertest logrotate m4 curl php-cli bsd-mailx python3 systemd
+# The operator console's tests drive Debian's chromium through playwright-core (which never downloads one).
+DEB_PACKAGES += chromium
+DEB_BINARIES := /usr/sbin/postfix /usr/bin/swaks /usr/bin/redis-server /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfwd1 /usr/bin/miltertest /usr/sbin/logrotate /usr/bin/m4 /usr/bin/curl /usr/bin/php /usr/bin/bsd-mailx /usr/bin/python3 /usr/bin/systemd-analyze
+DEB_BINARIES += /usr/bin/chromium
 
 .PHONY: run build deps system-deps lint typecheck test test-only test-soak bench clean example
 
-run: build
+# `make run` compiles src only (tests and benchmarks are their own TypeScript projects), and only
+# when a source changed since the last compile: the stamp is newer than every file under src/.
+SRC_INPUTS := $(shell find src -name '*.ts') src/tsconfig.json tsconfig.base.json
+SRC_STAMP := dist/src/.compiled
+
+# The operator console's page (dist/console) is bundled again only when its sources changed.
+WEB_INPUTS := $(shell find web -name '*.ts' -o -name '*.tsx' -o -name '*.css' -o -name 'tsconfig.json') src/http/console/shapes.ts
+CONSOLE_STAMP := dist/console/index.html
+
+run: $(SRC_STAMP) $(CONSOLE_STAMP)
 	$(NODE) bin/sluice.js serve $(ARGS)
+
+$(CONSOLE_STAMP): $(WEB_INPUTS) node_modules/.installed
+	$(NODE) node_modules/typescript/bin/tsc -b web
+	$(NODE) node_modules/typescript/bin/tsc -p web/console/tsconfig.json
+	$(NODE) dist/web/build.js
+
+$(SRC_STAMP): $(SRC_INPUTS) node_modules/.installed
+	$(NODE) node_modules/typescript/bin/tsc -b src
+	@touch $@
 
 deps: node_modules/.installed
 
@@ -19,11 +40,13 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) install --no-audit --no-fund
 	@touch $@
 
+# Everything: src, then test and bench (tsc -b: incremental, each project rebuilt only if it changed).
 build: deps
 	$(NPM) run --silent build
+	@touch $(SRC_STAMP)
 
-typecheck: deps
-	npx tsc -p tsconfig.json --noEmit
+# Type-checking is part of every build (tsc -b cannot check without emitting in a composite project).
+typecheck: build
 
 lint: deps
 	npx biome check .
@@ -62,6 +85,8 @@ BENCHES += bench-auth
 BENCHES += bench-milter
 BENCHES += bench-http
 BENCHES += bench-tracking
+BENCHES += bench-submission
+BENCHES += bench-cli
 
 .PHONY: $(BENCHES)
 bench: $(BENCHES)
@@ -83,6 +108,12 @@ bench-http: system-deps build
 
 bench-tracking: build
 	bench/tracking
+
+bench-submission: system-deps build
+	bench/submission $(ARGS)
+
+bench-cli: build
+	bench/cli $(ARGS)
 
 example: build
 	$(NPM) run --silent example

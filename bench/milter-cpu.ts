@@ -1,6 +1,6 @@
 /**
- * CPU accounting for the milter benchmark, from /proc (Linux): where the machine's CPU went
- * during one run, split by who spent it. A snapshot holds cumulative user+system time in ms of
+ * CPU accounting for the milter benchmark (proc-cpu.ts): where the machine's CPU went during one
+ * run, split by who spent it. A snapshot holds cumulative user+system time in ms of
  * - the Postfix instance: every live process of its process group (the master's pid) plus what
  *   the master has reaped (cutime/cstime: smtpd processes that exited after max_use);
  * - the milter process, the smtp-sink process and the bench's own reaped children (smtp-source);
@@ -9,9 +9,7 @@
  * diff() of two snapshots gives each part's ms; the clock tick is 100 Hz (10 ms per process per
  * read), which is why the bench divides by many messages.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-
-const TICK_MS = 10;
+import { childrenCpuMs, groupCpuMs, machineBusyMs, processCpuMs } from './proc-cpu.js';
 
 export interface CpuSnapshot {
   postfix: number;
@@ -21,47 +19,13 @@ export interface CpuSnapshot {
   machine: number;
 }
 
-/** utime, stime, cutime, cstime and pgrp of a process, in ticks; null once it is gone. */
-function stat(pid: number | string): { self: number; children: number; pgrp: number } | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces): state is field 3.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return {
-      pgrp: Number(f[2]),
-      self: Number(f[11]) + Number(f[12]),
-      children: Number(f[13]) + Number(f[14]),
-    };
-  } catch {
-    return null;
-  }
-}
-
-function groupTicks(pgid: number): number {
-  let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const s = stat(entry);
-    if (!s || s.pgrp !== pgid) continue;
-    total += s.self;
-    if (Number(entry) === pgid) total += s.children;
-  }
-  return total;
-}
-
-function machineTicks(): number {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
-  return cpu.slice(0, 8).reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]!;
-}
-
 export function snapshot(pids: { postfixMaster: number; milter?: number; sink: number }): CpuSnapshot {
   return {
-    postfix: groupTicks(pids.postfixMaster) * TICK_MS,
-    milter: pids.milter ? (stat(pids.milter)?.self ?? 0) * TICK_MS : 0,
-    sink: (stat(pids.sink)?.self ?? 0) * TICK_MS,
-    source: (stat(process.pid)?.children ?? 0) * TICK_MS,
-    machine: machineTicks() * TICK_MS,
+    postfix: groupCpuMs(pids.postfixMaster),
+    milter: pids.milter ? processCpuMs(pids.milter) : 0,
+    sink: processCpuMs(pids.sink),
+    source: childrenCpuMs(),
+    machine: machineBusyMs(),
   };
 }
 

@@ -28,8 +28,10 @@ export async function startBenchMilter(
   transport: Transport,
   dataDir: string,
   socketDir: string,
+  profileDir?: string,
 ): Promise<BenchMilter> {
   if (transport === 'inet') {
+    if (profileDir) throw new Error('--profile needs --transport unix');
     const milter = await startSluiceService('milter', { dataDir, overrides: OVERRIDES });
     return {
       endpoint: `inet:127.0.0.1:${milter.port}`,
@@ -40,7 +42,15 @@ export async function startBenchMilter(
     };
   }
   const socket = path.join(socketDir, `milter-${path.basename(dataDir)}.sock`);
-  const args = [sluiceBin, 'milter', '-o', `data_dir=${dataDir}`, '-o', `milter.listen=unix:${socket}`];
+  const args = [
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    sluiceBin,
+    'milter',
+    '-o',
+    `data_dir=${dataDir}`,
+    '-o',
+    `milter.listen=unix:${socket}`,
+  ];
   args.push('-o', 'milter.socket_mode="0666"');
   for (const [key, value] of Object.entries(OVERRIDES)) args.push('-o', `${key}=${value}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

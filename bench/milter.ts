@@ -39,6 +39,7 @@ Postfix relaying to smtp-sink, without a milter and with sluice milter tracking 
   --size BYTES    approximate size of the HTML message (default 30720)
   --links N       links in it, each tracked (default 30)
   --transport T   how Postfix reaches the milter: unix (a socket file, default) or inet (127.0.0.1)
+  --profile DIR   write a CPU profile of each milter run into DIR (node --cpu-prof; unix transport)
   --dir PATH      parent of the scratch dirs (default <repo>/.bench)
   --timeout SECS  limit for each wait (default 300)
   -h, --help      this text`;
@@ -50,6 +51,7 @@ interface Options {
   size: number;
   links: number;
   transport: Transport;
+  profileDir: string | undefined;
   dir: string;
   timeoutMs: number;
 }
@@ -76,6 +78,7 @@ function parseOptions(argv: string[]): Options {
       size: { type: 'string', default: '30720' },
       links: { type: 'string', default: '30' },
       transport: { type: 'string', default: 'unix' },
+      profile: { type: 'string' },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
       timeout: { type: 'string', default: '300' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -95,6 +98,7 @@ function parseOptions(argv: string[]): Options {
     throw new Error(`--transport is unix or inet, got "${values.transport}"\n\n${USAGE}`);
   return {
     transport: values.transport,
+    profileDir: values.profile ? path.resolve(values.profile) : undefined,
     rounds: positive('rounds', values.rounds),
     messages: positive('messages', values.messages),
     sessions: positive('sessions', values.sessions),
@@ -171,7 +175,10 @@ async function runOnce(
   scratch: string,
 ): Promise<RunResult> {
   const dataDir = mkdtempSync(path.join(scratch, 'milter-data-'));
-  const milter = system !== 'postfix' ? await startBenchMilter(options.transport, dataDir, scratch) : null;
+  const milter =
+    system !== 'postfix'
+      ? await startBenchMilter(options.transport, dataDir, scratch, options.profileDir)
+      : null;
   const unregisterMilter = milter ? onProcessExit(() => milter.kill()) : () => {};
   const postfix = await startPostfix({
     relayhost: `[127.0.0.1]:${sink.port}`,

@@ -6,7 +6,9 @@
  * - `fanout`: N messages of 2 KB to 50 recipients each, 5 in each of 10 destination domains,
  *   routed by one Postfix-syntax transport map (used verbatim by both MTAs) to 10 smtp-sinks, one
  *   per domain, so both MTAs make 10 transactions per message. Injected by the Node injector.
- * A workload owns its sinks: `arrived(n)` waits until every sink has its share of n more messages.
+ * Each runs in either session pattern (`start({ reconnect })`): sessions reused, or a new
+ * connection per message. A workload owns its sinks: `arrived()` waits until every sink has its
+ * share of the messages injected since `start`.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,7 +36,7 @@ export interface Workload {
   transactionsPerMessage: number;
   postfix: { relayhost?: string; extraMainCf: Record<string, string> };
   sluice: Record<string, string>;
-  start(options: { timeoutMs: number; sessions: number }): WorkloadRun;
+  start(options: { timeoutMs: number; sessions: number; reconnect: boolean }): WorkloadRun;
   stop(): Promise<void>;
 }
 
@@ -42,14 +44,13 @@ export interface WorkloadOptions {
   messages: number;
   size: number;
   sessions: number;
-  reconnect: boolean;
   injector: 'smtp-source' | 'node';
   scratch: string;
 }
 
 export async function singleWorkload(
   options: WorkloadOptions,
-  smtpSource: (port: number) => Promise<void>,
+  smtpSource: (port: number, reconnect: boolean) => Promise<void>,
 ): Promise<Workload> {
   const sink = await startSmtpSink({});
   const body = benchMessage(0, options.size, FROM);
@@ -57,21 +58,22 @@ export async function singleWorkload(
     name: '2k',
     title:
       `${options.messages} messages of ${options.size} B to 1 recipient over ${options.sessions} sessions` +
-      ` (${options.injector}${options.reconnect ? ', new connection per message' : ''})`,
+      ` (${options.injector})`,
     messages: options.messages,
     transactionsPerMessage: 1,
     postfix: { relayhost: `[127.0.0.1]:${sink.port}`, extraMainCf: {} },
     sluice: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}` },
-    start: ({ timeoutMs }) => {
+    start: ({ timeoutMs, reconnect }) => {
       const target = sink.count() + options.messages;
       return {
         async inject(port) {
           if (options.injector === 'smtp-source') {
-            await smtpSource(port);
+            await smtpSource(port, reconnect);
             return null;
           }
           return await injectWithNode({
             port,
+            reconnect,
             sessions: options.sessions,
             messages: options.messages,
             rcpts: () => ['sink@sluice-bench.example'],
@@ -115,12 +117,13 @@ export async function fanoutWorkload(options: WorkloadOptions): Promise<Workload
     transactionsPerMessage: FANOUT_DOMAINS,
     postfix: { extraMainCf: { transport_maps: `texthash:${transport}` } },
     sluice: { 'delivery.transport_maps': transport },
-    start: ({ timeoutMs, sessions }) => {
+    start: ({ timeoutMs, sessions, reconnect }) => {
       const targets = sinks.map((sink) => sink.count() + options.messages);
       return {
         inject: (port) =>
           injectWithNode({
             port,
+            reconnect,
             sessions,
             messages: options.messages,
             rcpts,

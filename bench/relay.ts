@@ -3,22 +3,30 @@
  * package, relaying to the same smtp-sinks, queue on the same disk), alternating for several rounds.
  * Workloads (relay-workloads.ts): `2k`, 5000 messages of 2 KB over 20 sessions by smtp-source; and
  * `fanout`, 1000 messages to 50 recipients in 10 domains, each routed by one transport map to its
- * own sink. Reports end-to-end messages/s (injection start → the sinks' counters reaching N), inject
- * latency p50/p99 (when the injector measures it), the Sluice/Postfix ratio of medians and Sluice's
- * peak RSS, as markdown tables on stdout; progress goes to stderr. Every process it starts is stopped
- * and every scratch dir removed, also on failure or ^C. Run it with `make bench` or `bench/relay --help`.
+ * own sink. Each workload runs in both session patterns: sessions reused (smtp-source -d) and a new
+ * connection per message (no -d). Reports end-to-end messages/s (injection start → the sinks'
+ * counters reaching N), inject latency p50/p99 (when the injector measures it), the Sluice/Postfix
+ * ratio of medians, the MTA's CPU per message (every Postfix process; the sluice serve process),
+ * connect → 220 of each MTA (probed before every run) and Sluice's peak RSS, as
+ * markdown tables on stdout (relay-report.ts); progress goes to stderr. Every process it starts is
+ * stopped and every scratch dir removed, also on failure or ^C. Run it with `make bench-relay` or
+ * `bench/relay --help`.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { waitFor } from '../test/harness/net.js';
 import { onProcessExit, startPostfix } from '../test/harness/postfix.js';
 import { startRedis } from '../test/harness/redis.js';
-import { startSluice } from '../test/harness/sluice-process.js';
+import { type SluiceProcess, startSluice } from '../test/harness/sluice-process.js';
+import { probeGreeting } from './greeting-probe.js';
+import { groupCpuMs, processCpuMs } from './proc-cpu.js';
 import { percentile } from './relay-injector.js';
+import { PATTERN_TITLE, type Pattern, type RunResult, report } from './relay-report.js';
 import { fanoutWorkload, singleWorkload, type Workload, type WorkloadRun } from './relay-workloads.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -30,6 +38,7 @@ const STORES = ['embedded', 'redis'] as const;
 type Store = (typeof STORES)[number];
 const WORKLOADS = ['2k', 'fanout'] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
+const PATTERNS = ['reuse', 'reconnect'] as const;
 
 const USAGE = `usage: bench/relay [options]
 
@@ -42,7 +51,10 @@ Runs the same smtp-source workload through Sluice and a scratch Postfix, both re
   --sessions N    concurrent injecting SMTP sessions (default 20)
   --size BYTES    message body size (default 2048)
   --injector X    2k workload injector: smtp-source (default) or node (also measures inject latency)
-  --reconnect     a new connection per message instead of reusing each session (smtp-source without -d)
+  --patterns L    session patterns, comma-separated subset of ${PATTERNS.join(',')} (default both):
+                  reuse = each session sends its share (smtp-source -d), reconnect = a new connection
+                  per message (smtp-source without -d)
+  --probes N      connect → 220 probes before each run (default 100)
   --systems LIST  comma-separated subset of ${SYSTEMS.join(',')} (default both)
   --store LIST    Sluice's store backends, comma-separated subset of ${STORES.join(',')} (default embedded);
                   redis runs against a scratch redis-server started for each run
@@ -59,25 +71,13 @@ interface Options {
   messages: number;
   sessions: number;
   size: number;
-  reconnect: boolean;
+  patterns: Pattern[];
+  probes: number;
   systems: System[];
   dir: string;
   timeoutMs: number;
   /** Write a V8 CPU profile of each sluice serve run here (node --cpu-prof). */
   profileDir: string | undefined;
-}
-
-interface RunResult {
-  system: System;
-  workload: WorkloadName;
-  round: number;
-  seconds: number;
-  injectSeconds: number;
-  rate: number;
-  /** Inject latency percentiles in ms, when the injector measured them. */
-  p50?: number;
-  p99?: number;
-  peakRssKiB?: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -91,7 +91,8 @@ function parseOptions(argv: string[]): Options {
       messages: { type: 'string', default: '5000' },
       sessions: { type: 'string', default: '20' },
       size: { type: 'string', default: '2048' },
-      reconnect: { type: 'boolean', default: false },
+      patterns: { type: 'string', default: PATTERNS.join(',') },
+      probes: { type: 'string', default: '100' },
       systems: { type: 'string', default: SYSTEMS.join(',') },
       store: { type: 'string', default: 'embedded' },
       dir: { type: 'string', default: path.join(repoRoot, '.bench') },
@@ -118,6 +119,10 @@ function parseOptions(argv: string[]): Options {
   for (const w of workloads) {
     if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`unknown workload "${w}"\n\n${USAGE}`);
   }
+  const patterns = values.patterns.split(',').map((s) => s.trim());
+  for (const p of patterns) {
+    if (!(PATTERNS as readonly string[]).includes(p)) throw new Error(`unknown pattern "${p}"\n\n${USAGE}`);
+  }
   const stores = values.store.split(',').map((s) => s.trim());
   for (const store of stores) {
     if (!(STORES as readonly string[]).includes(store))
@@ -138,7 +143,8 @@ function parseOptions(argv: string[]): Options {
     messages: positive('messages', values.messages),
     sessions: positive('sessions', values.sessions),
     size: positive('size', values.size),
-    reconnect: values.reconnect,
+    patterns: patterns as Pattern[],
+    probes: positive('probes', values.probes),
     systems: runs,
     dir: path.resolve(values.dir),
     timeoutMs: positive('timeout', values.timeout) * 1000,
@@ -161,7 +167,7 @@ function peakRssKiB(pid: number): number | undefined {
 }
 
 /** Runs smtp-source against port; resolves when it exits cleanly, rejects on error or timeout. */
-function inject(port: number, options: Options): Promise<void> {
+function inject(port: number, options: Options, reconnect: boolean): Promise<void> {
   const args = [
     '-s',
     String(options.sessions),
@@ -176,7 +182,7 @@ function inject(port: number, options: Options): Promise<void> {
     'bench@sluice-bench.example',
     '-t',
     'sink@sluice-bench.example',
-    ...(options.reconnect ? [] : ['-d']),
+    ...(reconnect ? [] : ['-d']),
     `127.0.0.1:${port}`,
   ];
   return new Promise((resolve, reject) => {
@@ -222,14 +228,33 @@ async function timeWorkload(port: number, run: WorkloadRun): Promise<Timing> {
   return { seconds: (arrived - start) / 1000, injectSeconds: (injected - start) / 1000, latencies };
 }
 
-function resultOf(system: System, workload: Workload, round: number, timing: Timing, peakRssKiB?: number) {
+interface RunContext {
+  round: number;
+  workload: Workload;
+  pattern: Pattern;
+  options: Options;
+  scratch: string;
+}
+
+function resultOf(
+  system: System,
+  context: RunContext,
+  timing: Timing,
+  greeting: number[],
+  cpuMs: number,
+  peakRssKiB?: number,
+): RunResult {
+  const { workload } = context;
   const result: RunResult = {
     system,
-    workload: workload.name as WorkloadName,
-    round,
+    workload: workload.name,
+    pattern: context.pattern,
+    round: context.round,
     seconds: timing.seconds,
     injectSeconds: timing.injectSeconds,
     rate: workload.messages / timing.seconds,
+    greeting,
+    cpuMsPerMessage: cpuMs / workload.messages,
   };
   if (timing.latencies) {
     result.p50 = percentile(timing.latencies, 50);
@@ -239,23 +264,28 @@ function resultOf(system: System, workload: Workload, round: number, timing: Tim
   return result;
 }
 
-async function runPostfix(
-  round: number,
-  workload: Workload,
-  options: Options,
-  scratch: string,
-): Promise<RunResult> {
+async function runPostfix(context: RunContext): Promise<RunResult> {
+  const { workload, options } = context;
   const postfix = await startPostfix({
     ...(workload.postfix.relayhost ? { relayhost: workload.postfix.relayhost } : {}),
-    baseDir: scratch,
+    baseDir: context.scratch,
     extraMainCf: { myhostname: 'sluice-bench.localdomain', ...workload.postfix.extraMainCf },
   });
-  const run = workload.start({ timeoutMs: options.timeoutMs, sessions: options.sessions });
   let timing: Timing;
+  let greeting: number[];
+  let cpuMs: number;
+  const run = workload.start({
+    timeoutMs: options.timeoutMs,
+    sessions: options.sessions,
+    reconnect: context.pattern === 'reconnect',
+  });
   try {
+    greeting = await probeGreeting(postfix.port, options.probes);
+    const cpuBefore = groupCpuMs(postfix.masterPid);
     timing = await timeWorkload(postfix.port, run);
     // qmgr deletes a queue file only after the sink's 250; an empty queue also proves nothing is deferred.
     await postfix.waitForEmptyQueue(options.timeoutMs);
+    cpuMs = groupCpuMs(postfix.masterPid) - cpuBefore;
   } catch (error) {
     throw new Error(
       `${(error as Error).message}\nPostfix maillog tail:\n${postfix.log().split('\n').slice(-20).join('\n')}`,
@@ -264,17 +294,12 @@ async function runPostfix(
     await postfix.stop();
   }
   run.check('postfix');
-  return resultOf('postfix', workload, round, timing);
+  return resultOf('postfix', context, timing, greeting, cpuMs);
 }
 
-async function runSluice(
-  round: number,
-  workload: Workload,
-  options: Options,
-  scratch: string,
-  system: 'sluice' | 'sluice+redis' = 'sluice',
-): Promise<RunResult> {
-  const dataDir = mkdtempSync(path.join(scratch, 'sluice-'));
+async function runSluice(context: RunContext, system: 'sluice' | 'sluice+redis'): Promise<RunResult> {
+  const { workload, options } = context;
+  const dataDir = mkdtempSync(path.join(context.scratch, 'sluice-'));
   const redis = system === 'sluice+redis' ? await startRedis() : null;
   const storeOverrides: Record<string, string> = redis
     ? { 'store.backend': 'redis', 'store.redis.url': redis.url }
@@ -286,13 +311,26 @@ async function runSluice(
       ...(options.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] } : {}),
     });
     const unregister = onProcessExit(() => sluice.child.kill('SIGKILL'));
-    const run = workload.start({ timeoutMs: options.timeoutMs, sessions: options.sessions });
+    const pid = sluice.child.pid!;
+    const run = workload.start({
+      timeoutMs: options.timeoutMs,
+      sessions: options.sessions,
+      reconnect: context.pattern === 'reconnect',
+    });
     let timing: Timing;
+    let greeting: number[];
+    let cpuMs: number;
     let peak: number | undefined;
     try {
+      await waitUntilReady(sluice, options.timeoutMs);
+      greeting = await probeGreeting(sluice.smtpPort, options.probes);
+      const cpuBefore = processCpuMs(pid);
       timing = await timeWorkload(sluice.smtpPort, run);
+      // As for Postfix: the run ends when the queue is empty (delivered files recycled, events written).
+      await waitFor(() => spoolEmpty(dataDir), options.timeoutMs, `empty spool in ${dataDir}`);
+      cpuMs = processCpuMs(pid) - cpuBefore;
       // Read before stopping: /proc/<pid> is gone once it exits.
-      peak = sluice.child.pid ? peakRssKiB(sluice.child.pid) : undefined;
+      peak = peakRssKiB(pid);
     } catch (error) {
       throw new Error(`${(error as Error).message}\nSluice output tail:\n${sluice.output().slice(-4000)}`);
     } finally {
@@ -302,73 +340,38 @@ async function runSluice(
       unregister();
     }
     run.check(system);
-    return resultOf(system, workload, round, timing, peak);
+    return resultOf(system, context, timing, greeting, cpuMs, peak);
   } finally {
     await redis?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+/**
+ * startSluice resolves once the SMTP port answers; the HTTP listener (and the rest) is still
+ * starting then and would compete with the first connections: /readyz says 200 once all is up.
+ */
+async function waitUntilReady(sluice: SluiceProcess, timeoutMs: number): Promise<void> {
+  await waitFor(
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${sluice.httpPort}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    timeoutMs,
+    'sluice serve to be ready',
+  );
 }
 
-function report(
-  results: RunResult[],
-  workloads: Workload[],
-  options: Options,
-  postfixVersion: string,
-): string {
-  const fmt = (n: number) => n.toFixed(0);
-  const ms = (n: number | undefined) => (n === undefined ? 'n/a' : n.toFixed(1));
-  const lines = [
-    `Relay benchmark: ${options.rounds} rounds, medians over rounds; Postfix ${postfixVersion}, Node ${process.version}, ` +
-      `${os.cpus().length} CPUs (shared with other work on this machine); queues under ${options.dir}; durability on in both`,
-  ];
-  for (const workload of workloads) {
-    lines.push(
-      '',
-      `**${workload.name}**: ${workload.title}`,
-      '',
-      '| system | median msg/s | min | max | inject p50 ms | inject p99 ms | peak RSS MiB | per-round msg/s |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    );
-    const medians = new Map<System, number>();
-    for (const system of options.systems) {
-      const mine = results.filter((r) => r.system === system && r.workload === workload.name);
-      if (mine.length === 0) continue;
-      const rates = mine.map((r) => r.rate);
-      medians.set(system, median(rates));
-      const p50s = mine.flatMap((r) => (r.p50 === undefined ? [] : [r.p50]));
-      const p99s = mine.flatMap((r) => (r.p99 === undefined ? [] : [r.p99]));
-      const peaks = mine.flatMap((r) => (r.peakRssKiB === undefined ? [] : [r.peakRssKiB]));
-      lines.push(
-        `| ${system} | ${fmt(median(rates))} | ${fmt(Math.min(...rates))} | ${fmt(Math.max(...rates))} | ` +
-          `${p50s.length ? ms(median(p50s)) : 'n/a'} | ${p99s.length ? ms(median(p99s)) : 'n/a'} | ` +
-          `${peaks.length ? (Math.max(...peaks) / 1024).toFixed(1) : 'n/a'} | ${rates.map(fmt).join(', ')} |`,
-      );
-    }
-    const sluiceMedian = medians.get('sluice');
-    const redisMedian = medians.get('sluice+redis');
-    const postfixMedian = medians.get('postfix');
-    if (sluiceMedian !== undefined && postfixMedian !== undefined)
-      lines.push(
-        '',
-        `Sluice/Postfix (medians, ${workload.name}): ${(sluiceMedian / postfixMedian).toFixed(2)}`,
-      );
-    if (redisMedian !== undefined && sluiceMedian !== undefined)
-      lines.push(
-        '',
-        `Sluice on Redis / on embedded (medians, ${workload.name}): ${(redisMedian / sluiceMedian).toFixed(2)}`,
-      );
+/** No message file (nor side file) left in Sluice's queue directory. */
+function spoolEmpty(dataDir: string): boolean {
+  try {
+    return readdirSync(path.join(dataDir, 'spool', 'queue')).length === 0;
+  } catch {
+    return false;
   }
-  lines.push(
-    '',
-    'Peak RSS is VmHWM of the sluice serve process (max over rounds); Postfix runs as many processes and is not measured.',
-  );
-  return lines.join('\n');
 }
 
 async function main(): Promise<void> {
@@ -394,33 +397,36 @@ async function main(): Promise<void> {
   const workloads: Workload[] = [];
   const results: RunResult[] = [];
   try {
-    const shared = { size: options.size, sessions: options.sessions, reconnect: options.reconnect, scratch };
+    const shared = { size: options.size, sessions: options.sessions, scratch };
     for (const name of options.workloads) {
       workloads.push(
         name === '2k'
           ? await singleWorkload(
               { ...shared, messages: options.messages, injector: options.injector },
-              (port) => inject(port, options),
+              (port, reconnect) => inject(port, options, reconnect),
             )
           : await fanoutWorkload({ ...shared, messages: options.fanoutMessages, injector: 'node' }),
       );
     }
     for (let round = 1; round <= options.rounds; round++) {
       for (const workload of workloads) {
-        // Alternate who goes first so drift (page cache, CPU frequency) does not favour one system.
-        const order = round % 2 === 1 ? options.systems : [...options.systems].reverse();
-        for (const system of order) {
-          const result =
-            system === 'postfix'
-              ? await runPostfix(round, workload, options, scratch)
-              : await runSluice(round, workload, options, scratch, system);
-          results.push(result);
-          progress(
-            `round ${round} ${workload.name} ${system}: ${result.rate.toFixed(0)} msg/s ` +
-              `(end to end ${result.seconds.toFixed(2)} s, injection done after ${result.injectSeconds.toFixed(2)} s` +
-              `${result.p50 === undefined ? '' : `, inject p50 ${result.p50.toFixed(1)} ms p99 ${result.p99!.toFixed(1)} ms`}` +
-              `${result.peakRssKiB === undefined ? '' : `, peak RSS ${(result.peakRssKiB / 1024).toFixed(1)} MiB`})`,
-          );
+        for (const pattern of options.patterns) {
+          // Alternate who goes first so drift (page cache, CPU frequency) does not favour one system.
+          const order = round % 2 === 1 ? options.systems : [...options.systems].reverse();
+          for (const system of order) {
+            const context = { round, workload, pattern, options, scratch };
+            const result =
+              system === 'postfix' ? await runPostfix(context) : await runSluice(context, system);
+            results.push(result);
+            progress(
+              `round ${round} ${workload.name} (${PATTERN_TITLE[pattern]}) ${system}: ${result.rate.toFixed(0)} msg/s ` +
+                `(end to end ${result.seconds.toFixed(2)} s, injection done after ${result.injectSeconds.toFixed(2)} s` +
+                `${result.p50 === undefined ? '' : `, inject p50 ${result.p50.toFixed(1)} ms p99 ${result.p99!.toFixed(1)} ms`}` +
+                `, connect→220 p99 ${percentile(result.greeting, 99).toFixed(2)} ms` +
+                `, CPU ${result.cpuMsPerMessage.toFixed(2)} ms/msg` +
+                `${result.peakRssKiB === undefined ? '' : `, peak RSS ${(result.peakRssKiB / 1024).toFixed(1)} MiB`})`,
+            );
+          }
         }
       }
     }
@@ -429,7 +435,14 @@ async function main(): Promise<void> {
     rmSync(scratch, { recursive: true, force: true });
     unregister();
   }
-  console.log(report(results, workloads, options, postfixVersion));
+  const header =
+    `Relay benchmark: ${options.rounds} rounds, medians over rounds; Postfix ${postfixVersion}, Node ${process.version}, ` +
+    `${os.cpus().length} CPUs (shared with other work on this machine; load average at the end ` +
+    `${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')}); queues under ${options.dir}; durability on in both`;
+  console.log(report(results, workloads, options.patterns, options.systems, header));
 }
 
 main().catch((error: unknown) => {

@@ -1,40 +1,42 @@
 /**
  * `sluice serve`, assembled: stores, core services, the spool and queue manager (recovering
- * whatever an earlier run left), delivery, the SMTP listeners, and the milter when
+ * whatever an earlier run left), delivery, the SMTP listeners, local submission (pickup/), and
+ * the milter when
  * milter.with_serve is on (same stores and tracking keys). stop() is the SIGTERM path:
  * stop accepting, let transactions in flight finish, write the opens and clicks the tracking
  * endpoints queued (BatchedEventStore), stop delivery attempts, close the stores.
  */
-import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { SMTPServer } from 'smtp-server';
 import { type AdminServer, startAdminServer } from './admin/server.js';
 import { adminSocketPath } from './admin/socket-path.js';
+import { usingOption } from './config/errors.js';
 import type { Config } from './config/schema.js';
 import { AuthThrottle } from './core/auth-throttle.js';
+import { ConsoleSessions } from './core/console-sessions.js';
 import type { SluiceEvent } from './core/events.js';
 import { KeyService } from './core/keys.js';
 import { NetworkSet } from './core/networks.js';
 import { type ListenerKind, RelayPolicy } from './core/relay-policy.js';
-import { bounceRulesWith } from './delivery/bounce-rules.js';
+import { UpstreamIdSigner } from './core/upstream-id.js';
 import { Deliverer } from './delivery/deliver.js';
-import { DkimSigner } from './delivery/dkim.js';
-import { IpPools } from './delivery/ip-pools.js';
+import { DestinationStatus } from './delivery/destination-status.js';
+import { deliveryParts } from './delivery/from-config.js';
 import { ConnectionPool } from './delivery/pool.js';
 import { MessageRenderer } from './delivery/render.js';
 import { type DnsResolver, systemResolver } from './delivery/resolver.js';
-import { parseRelayHost, Router } from './delivery/route.js';
-import { Shaper, ShapingPolicy } from './delivery/shaping.js';
-import { TransportMap } from './delivery/transport-map.js';
+import { Shaper } from './delivery/shaping.js';
 import { type HttpServer, startHttpServer } from './http/server.js';
 import type { Logger } from './log.js';
 import { SluiceMetrics } from './metrics/metrics.js';
-import type { MilterServer } from './milter/server.js';
-import { startMilterService } from './milter/service.js';
+import { type MilterService, startMilterService } from './milter/service.js';
+import { pickupDir } from './pickup/dir.js';
+import { type PickupServer, startPickupServer } from './pickup/server.js';
 import { BounceHandler } from './queue/bounce-handler.js';
 import { QueueControl } from './queue/control.js';
 import { QueueManager } from './queue/manager.js';
 import { Spool } from './queue/spool.js';
+import { prepareServeReload, type ServeParts } from './serve-reload.js';
 import { createSmtpListener } from './smtp/listener.js';
 import { closeGracefully } from './smtp/shutdown.js';
 import { CachingKeyStore } from './store/cached-keys.js';
@@ -42,6 +44,7 @@ import { BatchedEventStore } from './store/embedded/batched-events.js';
 import { EmbeddedEventStore } from './store/embedded/events.js';
 import { ThreadedEventStore } from './store/embedded/threaded-events.js';
 import { EventGroupCommit } from './store/event-group-commit.js';
+import { ExpiringKeyCache } from './store/expiring-keys.js';
 import { openStores } from './store/open.js';
 import { startEventRetention } from './store/retention.js';
 import { loadTlsPair } from './tls/certificate.js';
@@ -61,6 +64,11 @@ export interface RunningServer {
   addresses: Partial<Record<ListenerKind | 'http' | 'milter', string>>;
   /** Signs and verifies tracking tokens (the keys from config or data_dir/tracking). */
   signer: TokenSigner;
+  /**
+   * A reload (serve-reload.ts): reads what `next` names, throws if anything cannot be had;
+   * the function it returns applies it.
+   */
+  prepareReload(next: Config): Promise<() => void>;
   stop(): Promise<void>;
 }
 
@@ -72,9 +80,14 @@ export async function startServer(
   const hostname = config.smtp.hostname ?? osHostname();
   const stores = await openStores(config, log, { service: true });
   // cached_keys: while the store is away, keys this node has seen still authenticate on SMTP.
-  const keys = new KeyService(
-    config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys,
-  );
+  const keyStore =
+    config.store.smtp_unavailable === 'cached_keys' ? new CachingKeyStore(stores.keys) : stores.keys;
+  const keys = new KeyService(keyStore);
+  // SMTP AUTH comes with every connection of an app that connects per message: a key found by its
+  // hash is reused for smtp.key_cache instead of read from the store each time.
+  const smtpKeys = new KeyService(keyStore, { cacheMs: config.smtp.key_cache });
+  // An authenticated session's key is checked again at each MAIL: read at most once per key_cache.
+  const keyCache = new ExpiringKeyCache((id) => keys.get(id), config.smtp.key_cache);
   const dispatcher = webhookDispatcher(config.webhooks, stores.webhooks, log);
   // Every event also counts in the metrics; the queue depth is read from the queue when scraped.
   let control: QueueControl | null = null;
@@ -93,11 +106,16 @@ export async function startServer(
     onError: (error) =>
       log.error({ err: error }, 'spool writing thread died; its messages in progress are refused'),
   });
-  await spool.init();
+  await usingOption('data_dir', config.data_dir, () => spool.init());
 
-  const trackingKeys = await loadTrackingKeys(config.tracking.keys, config.data_dir);
+  const trackingKeys = await usingOption('tracking.keys', config.tracking.keys, () =>
+    loadTrackingKeys(config.tracking.keys, config.data_dir),
+  );
   if (trackingKeys.generated) log.info({ file: trackingKeys.generated }, 'generated a tracking signing key');
   const signer = new TokenSigner(trackingKeys.keys, config.tracking.link_ttl);
+  const idSigner = new UpstreamIdSigner(trackingKeys.keys);
+  const resolver = options.resolver ?? systemResolver();
+  const parts = await deliveryParts(config, resolver, hostname);
   const renderer = new MessageRenderer(
     {
       baseUrl: config.tracking.base_url.replace(/\/+$/, ''),
@@ -105,50 +123,13 @@ export async function startServer(
       maxPartSize: config.tracking.max_html_part_size,
     },
     log,
-    config.delivery.dkim.length > 0 ? DkimSigner.fromConfig(config.delivery.dkim) : null,
+    parts.dkim,
   );
-
-  const { delivery } = config;
-  const relayhost = delivery.relayhost ? parseRelayHost(delivery.relayhost, delivery.smtp_port) : null;
-  const transportMap = delivery.transport_maps
-    ? TransportMap.fromFile(delivery.transport_maps, delivery.smtp_port)
-    : null;
-  const router = new Router(
-    options.resolver ?? systemResolver(),
-    delivery.smtp_port,
-    relayhost,
-    transportMap,
-  );
-  const pool = new ConnectionPool({
-    maxPerHop: delivery.max_connections_per_destination,
-    maxMessages: delivery.max_messages_per_connection,
-    idleMs: delivery.connection_idle_timeout,
-    connectMs: delivery.connect_timeout,
-    commandMs: delivery.command_timeout,
-    heloName: hostname,
-    tls: delivery.tls,
-    ca: delivery.tls_ca_file ? readFileSync(delivery.tls_ca_file, 'utf8') : undefined,
-  });
-  const shaping = {
-    policy: new ShapingPolicy(
-      {
-        maxConnections: delivery.max_connections_per_destination,
-        maxMessagesPerConnection: delivery.max_messages_per_connection,
-        maxPerMinute: delivery.max_messages_per_minute,
-      },
-      delivery.destinations,
-    ),
-    shaper: new Shaper(),
-    ipPools: new IpPools(delivery.ip_pools),
-  };
-  const sandboxRouter = config.transmissions.sandbox_relay
-    ? new Router(
-        options.resolver ?? systemResolver(),
-        delivery.smtp_port,
-        parseRelayHost(config.transmissions.sandbox_relay, delivery.smtp_port),
-      )
-    : null;
-  const deliverer = new Deliverer(router, pool, shaping, sandboxRouter);
+  const pool = new ConnectionPool(parts.pool);
+  const shaping = { policy: parts.policy, shaper: new Shaper(), ipPools: parts.ipPools };
+  // What delivery last saw per destination (host set, last reply), for the console's queue view.
+  const destinationStatus = new DestinationStatus();
+  const deliverer = new Deliverer(parts.router, pool, shaping, destinationStatus, parts.sandboxRouter);
   const bounces = new BounceHandler(spool, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
@@ -168,11 +149,7 @@ export async function startServer(
     : undefined;
   const queue = new QueueManager(spool, deliverer, events, log, {
     groupCommit,
-    maxConcurrent: delivery.max_connections,
-    retrySchedule: delivery.retry_schedule,
-    retryJitter: delivery.retry_jitter,
-    maxLifetime: delivery.max_queue_lifetime,
-    bounceRules: bounceRulesWith(config.bounces.rules),
+    ...parts.queue,
     onBounced: bounces.onBounced,
     renderer,
   });
@@ -197,11 +174,13 @@ export async function startServer(
       templates: stores.templates,
       recipientLists: stores.recipientLists,
     },
-    { retentionMs: config.events.retention, chunk: config.transmissions.generation_chunk },
+    { retentionMs: config.events.retention },
   );
   scheduler.start();
 
-  const tls = await loadTlsPair(config.tls, config.data_dir, hostname);
+  const tls = await usingOption('tls', config.tls.cert ?? `${config.data_dir}/tls`, () =>
+    loadTlsPair(config.tls, config.data_dir, hostname),
+  );
   if (tls.generated) log.info({ dir: `${config.data_dir}/tls` }, 'generated a self-signed TLS certificate');
   const deps = {
     config,
@@ -210,15 +189,18 @@ export async function startServer(
     queue,
     events,
     log,
-    keys,
+    keys: smtpKeys,
+    findKey: (id: string) => keyCache.get(id),
     throttle: new AuthThrottle(config.smtp.auth_failure_delay),
     relay: new RelayPolicy(config.relay),
     tls,
     suppressions: stores.suppressions,
     metrics,
+    idSigner,
   };
 
   const servers: SMTPServer[] = [];
+  const listeners: ServeParts['listeners'] = [];
   const addresses: RunningServer['addresses'] = {};
   let http: HttpServer | null = null;
   let engagement: BatchedEventStore | null = null;
@@ -226,8 +208,9 @@ export async function startServer(
   const lostEngagement = (error: unknown, lost: number) =>
     log.error({ err: error, lost }, 'failed to record tracking events');
   let admin: AdminServer | null = null;
+  let pickup: PickupServer | null = null;
   let ready = false;
-  let milter: MilterServer | null = null;
+  let milter: MilterService | null = null;
   try {
     // On the embedded store, opens and clicks are committed by a worker thread with its own SQLite
     // connection, so a commit or WAL checkpoint never holds up a redirect (ThreadedEventStore
@@ -239,15 +222,29 @@ export async function startServer(
     }
     const socket = adminSocketPath(config);
     if (socket) {
-      admin = await startAdminServer(socket, control, log);
+      admin = await usingOption('admin.socket', socket, () => startAdminServer(socket, control, log));
       log.info({ listener: 'admin', socket }, 'listening');
+    }
+    const pickupAt = pickupDir(config);
+    if (pickupAt) {
+      pickup = await startPickupServer(pickupAt, {
+        config,
+        hostname,
+        spool,
+        queue,
+        events,
+        suppressions: stores.suppressions,
+        log,
+      });
+      log.info({ listener: 'pickup', socket: pickup.socket }, 'listening');
     }
     for (const kind of ['smtp', 'submission'] as const) {
       const address = config.listen[kind];
       if (!address) continue;
       const server = createSmtpListener(kind, deps);
-      await listen(server, address);
+      await usingOption(`listen.${kind}`, address, () => listen(server, address));
       servers.push(server);
+      listeners.push({ kind, server });
       addresses[kind] = address;
       log.info({ listener: kind, address }, 'listening');
     }
@@ -255,7 +252,7 @@ export async function startServer(
       const options = {
         listen: config.listen.http,
         trustedProxies: config.tracking.trusted_proxies,
-        maxBody: config.http.max_body,
+        limits: config.http,
       };
       const api = {
         config,
@@ -283,19 +280,45 @@ export async function startServer(
       const health = config.admin.http_endpoints
         ? { metrics, ready: () => ready, networks: new NetworkSet(config.admin.http_networks) }
         : undefined;
-      http = await startHttpServer(options, { signer, events: engagement, log, api, health });
+      const consoleDeps = config.console.enabled
+        ? {
+            networks: new NetworkSet(config.admin.http_networks),
+            sessions: new ConsoleSessions(keys, config.console.session_lifetime, config.console.max_sessions),
+            throttle: new AuthThrottle(config.smtp.auth_failure_delay),
+            keys,
+            events,
+            suppressions: stores.suppressions,
+            webhooks: stores.webhooks,
+            dispatcher,
+            queue,
+            control,
+            spool,
+            delivery: {
+              stateOf: (domain: string) => destinationStatus.get(domain),
+              waitingForShaping: (domain: string) => deliverer.waitingForShaping(domain),
+            },
+            log,
+          }
+        : undefined;
+      const tracking = engagement;
+      http = await usingOption('listen.http', options.listen, () =>
+        startHttpServer(options, { signer, events: tracking, log, api, health, console: consoleDeps }),
+      );
       addresses.http = http.address;
       log.info({ listener: 'http', address: http.address }, 'listening');
     }
     if (config.milter.with_serve && config.milter.listen) {
       const milterLog = log.child({ service: 'milter' });
-      milter = await startMilterService({
-        config,
-        findKey: (id) => keys.get(id),
-        events: stores.events,
-        signer,
-        log: milterLog,
-      });
+      milter = await usingOption('milter.listen', config.milter.listen, () =>
+        startMilterService({
+          config,
+          findKey: (id) => keys.get(id),
+          events: stores.events,
+          signer,
+          idSigner,
+          log: milterLog,
+        }),
+      );
       addresses.milter = milter.address;
       log.info({ listener: 'milter', address: milter.address }, 'listening');
     }
@@ -305,6 +328,7 @@ export async function startServer(
     engagement?.close();
     await engagementWriter?.close();
     await admin?.close();
+    await pickup?.close();
     await milter?.stop();
     await scheduler.stop();
     await dispatcher.stop();
@@ -316,17 +340,33 @@ export async function startServer(
   }
 
   ready = true;
+  const reloadable: ServeParts = {
+    hostname,
+    resolver,
+    listeners,
+    relay: deps.relay,
+    pool,
+    deliverer,
+    queue,
+    renderer,
+    bounces,
+    signer,
+    idSigner,
+    milter,
+  };
   return {
     queue,
     spool,
     addresses,
     signer,
+    prepareReload: (next) => prepareServeReload(next, reloadable),
     async stop() {
       ready = false;
       await Promise.all([
         ...servers.map((server) => closeGracefully(server, 30_000)),
         http?.close(),
         admin?.close(),
+        pickup?.close(),
         milter?.stop(),
       ]);
       // After the HTTP door has answered its last request: its queued opens and clicks.

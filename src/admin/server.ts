@@ -10,21 +10,28 @@ import net from 'node:net';
 import path from 'node:path';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
-import { type QueueControl, QueueControlError } from '../queue/control.js';
+import {
+  BULK_OPERATIONS,
+  type BulkOperation,
+  type QueueControl,
+  QueueControlError,
+} from '../queue/control.js';
 
 export interface AdminServer {
   socket: string;
   close(): Promise<void>;
 }
 
-const OPERATIONS = ['hold', 'release', 'delete', 'bounce'] as const;
-type Operation = (typeof OPERATIONS)[number];
 const ID = /^[0-9a-f]{20}$/;
 const DOMAIN = /^[a-z0-9.[\]:-]{1,255}$/i;
 
 interface BulkBody {
   ids?: unknown;
+  /** Every message (ALL), narrowed by domain and older_than when given. */
+  all?: unknown;
   domain?: unknown;
+  /** Milliseconds since arrival. */
+  older_than?: unknown;
   id?: unknown;
 }
 
@@ -59,11 +66,11 @@ export async function startAdminServer(
   app.post(
     '/v1/queue/:operation',
     async (request: FastifyRequest<{ Params: { operation: string }; Body: BulkBody | undefined }>, reply) => {
-      const operation = request.params.operation as Operation;
-      if (!OPERATIONS.includes(operation))
+      const operation = request.params.operation as BulkOperation;
+      if (!BULK_OPERATIONS.includes(operation))
         throw new QueueControlError('not-found', `no operation ${request.params.operation}`);
       const body = request.body ?? {};
-      const ids = targets(body, control);
+      const ids = targets(operation, body, control);
       await streamed(reply, (progress) => control.each(ids, (id) => control[operation](id), progress));
     },
   );
@@ -95,16 +102,34 @@ function checkDomain(value: unknown): string {
   return value.toLowerCase();
 }
 
-/** The messages a bulk operation names: `ids`, or every message with a recipient at `domain`. */
-function targets(body: BulkBody, control: QueueControl): string[] {
-  if (body.domain !== undefined) {
-    if (body.ids !== undefined) throw new QueueControlError('bad-request', 'give ids or domain, not both');
-    return control.idsForDomain(checkDomain(body.domain));
+/**
+ * The messages a bulk operation names: `ids`; or a selection: `all`, `domain` (every message with a
+ * recipient there), `older_than` (ms since arrival), the last two narrowing each other.
+ */
+function targets(operation: BulkOperation, body: BulkBody, control: QueueControl): string[] {
+  const selecting = body.all !== undefined || body.domain !== undefined || body.older_than !== undefined;
+  if (selecting) {
+    if (body.ids !== undefined)
+      throw new QueueControlError('bad-request', 'give ids, or all/domain/older_than, not both');
+    if (body.all !== undefined && body.all !== true)
+      throw new QueueControlError('bad-request', 'all must be true');
+    const domain = body.domain === undefined ? undefined : checkDomain(body.domain);
+    const olderThanMs = body.older_than === undefined ? undefined : checkAge(body.older_than);
+    return control.select(operation, { domain, olderThanMs });
   }
   if (!Array.isArray(body.ids) || body.ids.length === 0)
-    throw new QueueControlError('bad-request', 'ids (a non-empty list) or domain is required');
+    throw new QueueControlError(
+      'bad-request',
+      'ids (a non-empty list), all, domain or older_than is required',
+    );
   if (body.ids.length > 1_000_000) throw new QueueControlError('bad-request', 'too many ids');
   return body.ids.map(checkId);
+}
+
+function checkAge(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new QueueControlError('bad-request', 'older_than is a number of milliseconds');
+  return value;
 }
 
 /** Answers NDJSON: progress lines while `work` runs, then its result (or its error). */

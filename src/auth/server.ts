@@ -5,6 +5,11 @@
  * inject is decided by core (checkSmtpLogin → KeyService); failures are slowed by one
  * AuthThrottle shared by every connection, keyed by the SMTP client's address. stop() closes the
  * listener and ends every connection; Postfix reconnects on its next AUTH.
+ * Connections are capped overall (max_connections) and per peer address
+ * (max_connections_per_peer), and one silent for idle_timeout is closed: a Postfix smtpd keeps its
+ * connection for its whole life, using it at each AUTH, and after a close its next AUTH fails once
+ * (454 4.7.0 "Connection lost to authentication server") before it reconnects, so the timeout is
+ * long; the per-peer cap is what keeps one peer from locking the others (Postfix) out.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -13,6 +18,7 @@ import type { AuthThrottle } from '../core/auth-throttle.js';
 import type { KeyService } from '../core/keys.js';
 import { checkSmtpLogin } from '../core/smtp-login.js';
 import type { Logger } from '../log.js';
+import { logDropped, PeerConnections } from '../net/peer-connections.js';
 import { stopServer } from '../net/stop-server.js';
 import { AuthSession } from './session.js';
 import { decodeLine, LineFramer } from './wire.js';
@@ -35,15 +41,17 @@ const STOP_GRACE_MS = 2_000;
 export async function startAuthServer(listen: string, deps: AuthServerDeps): Promise<AuthServer> {
   const { config, log } = deps;
   const sockets = new Set<net.Socket>();
+  const peers = new PeerConnections(config.max_connections_per_peer);
   let connections = 0;
 
   const server = net.createServer((socket) => {
+    if (!peers.admit(socket, log)) return;
     sockets.add(socket);
     const cuid = String(++connections);
     const connLog = log.child({ conn: cuid, peer: socket.remoteAddress });
     const framer = new LineFramer(config.max_line_length);
     const session = new AuthSession({
-      verify: (username, password, ip) => checkSmtpLogin(deps.keys, username, password, ip),
+      verify: (username, password, ip, authzid) => checkSmtpLogin(deps.keys, username, password, ip, authzid),
       throttle: deps.throttle,
       send: (line) => {
         if (!socket.destroyed) socket.write(line);
@@ -75,6 +83,11 @@ export async function startAuthServer(listen: string, deps: AuthServerDeps): Pro
       if (framer.pending > 0) connLog.warn({ bytes: framer.pending }, 'connection ended mid-line');
       socket.end();
     });
+    socket.setTimeout(config.idle_timeout, () => {
+      connLog.info({ idle_ms: config.idle_timeout }, 'auth connection idle: closing');
+      session.end();
+      socket.destroy();
+    });
     socket.on('error', (error) => connLog.debug({ err: error }, 'auth connection error'));
     socket.on('close', () => {
       session.end();
@@ -83,6 +96,7 @@ export async function startAuthServer(listen: string, deps: AuthServerDeps): Pro
     session.start();
   });
   server.maxConnections = config.max_connections;
+  logDropped(server, log, config.max_connections);
   server.on('error', (error) => log.error({ err: error }, 'auth listener error'));
 
   const at = listen.lastIndexOf(':');

@@ -13,7 +13,7 @@
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { SmtpLoginResult } from '../core/smtp-login.js';
-import type { Logger } from '../log.js';
+import { type Logger, logStoreFailure } from '../log.js';
 import {
   type AuthParams,
   type ClientMessage,
@@ -35,7 +35,8 @@ export interface SessionOptions {
 }
 
 export interface SessionDeps {
-  verify(username: string, password: string, clientIp: string): Promise<SmtpLoginResult>;
+  /** Core's decision (checkSmtpLogin); authzid is PLAIN's authorization identity, '' if none. */
+  verify(username: string, password: string, clientIp: string, authzid: string): Promise<SmtpLoginResult>;
   throttle: AuthThrottle;
   /** Writes one encoded line to the peer. */
   send(line: string): void;
@@ -160,18 +161,16 @@ export class AuthSession {
       case 'plain': {
         const parts = decoded.toString('utf8').split('\0');
         const [authzid, username, password] = parts;
-        if (parts.length !== 3 || username === undefined || password === undefined)
+        if (parts.length !== 3 || authzid === undefined || username === undefined || password === undefined)
           return this.finish(conversation, 'Invalid PLAIN data');
-        // Acting for someone else is not a thing API keys do.
-        if (authzid !== '' && authzid !== username) return this.verify(conversation, '', '');
-        return this.verify(conversation, username, password);
+        return this.verify(conversation, username, password, authzid);
       }
       case 'login-user':
         conversation.username = decoded.toString('utf8');
         conversation.step = 'login-password';
         return this.prompt(conversation);
       case 'login-password':
-        return this.verify(conversation, conversation.username, decoded.toString('utf8'));
+        return this.verify(conversation, conversation.username, decoded.toString('utf8'), '');
       case 'busy':
         return;
     }
@@ -186,12 +185,12 @@ export class AuthSession {
     conversation.timer.unref();
   }
 
-  private verify(conversation: Conversation, username: string, password: string) {
+  private verify(conversation: Conversation, username: string, password: string, authzid: string) {
     conversation.step = 'busy';
     conversation.username = '';
     const { log, throttle } = this.deps;
     const { id, ip, mechanism } = conversation;
-    this.deps.verify(username, password, ip).then(
+    this.deps.verify(username, password, ip, authzid).then(
       (result) => {
         if (this.pending.get(id) !== conversation) return;
         if (result.ok) {
@@ -201,12 +200,15 @@ export class AuthSession {
           return this.send({ type: 'OK', id, params: [['user', result.key.id]] });
         }
         const delay = throttle.failed(ip);
-        log.warn({ rip: ip, mechanism, reason: result.reason, delay_ms: delay }, 'auth failed');
+        // The key id when the key exists (it lacks smtp/inject, or rip is not in its valid_ips);
+        // Postfix gets the generic failure either way.
+        const key = 'keyId' in result && result.keyId ? { key: result.keyId } : {};
+        log.warn({ rip: ip, mechanism, reason: result.reason, ...key, delay_ms: delay }, 'auth failed');
         conversation.timer = setTimeout(() => this.finish(conversation, GENERIC_FAILURE), delay);
       },
       (error: unknown) => {
         if (this.pending.get(id) !== conversation) return;
-        log.error({ err: error, rip: ip }, 'key lookup failed');
+        logStoreFailure(log, error, { rip: ip }, 'key lookup failed: temporary failure');
         this.finish(conversation, 'Temporary authentication failure', true);
       },
     );

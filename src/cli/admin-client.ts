@@ -6,16 +6,9 @@
 import http from 'node:http';
 import { adminSocketPath } from '../admin/socket-path.js';
 import type { Config } from '../config/schema.js';
+import { AdminError } from './errors.js';
 
-export class AdminError extends Error {
-  /** True when no server answered (not running, or the interface is off). */
-  constructor(
-    message: string,
-    readonly unavailable = false,
-  ) {
-    super(message);
-  }
-}
+export { AdminError };
 
 export async function adminRequest<T>(
   config: Config,

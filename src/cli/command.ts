@@ -1,21 +1,39 @@
 /**
- * What every subcommand shares: its description, option parsing with the common `--config FILE`
+ * What every subcommand shares: its description (name, summary, usage, options: the registry's
+ * metadata, readable without loading the command), option parsing with the common `--config FILE`
  * and `-o key.path=value` (like `postfix -o`), and loading the configuration they name, so a CLI
- * command works on the same store as the server it sits next to.
+ * command works on the same store as the server it sits next to. Nothing heavy is imported here:
+ * `sluice --help` loads this file and the registry only.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type Config, loadConfig } from '../config/index.js';
+import type { Config } from '../config/schema.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
-export interface Command {
+/** What a command does, loaded only when the command runs. */
+export type Run = (parsed: Parsed) => Promise<number>;
+
+export interface CommandSpec {
   /** Words that select it, e.g. "keys create". */
   name: string;
   summary: string;
   usage: string;
   options: OptionSpec;
   allowPositionals?: boolean;
-  run(parsed: Parsed): Promise<number>;
+  /**
+   * A long-running service: validates its configuration file itself every start, where a one-shot
+   * command may take it from the cache of validated configurations (config/cache.ts).
+   */
+  service?: boolean;
+  /**
+   * Arguments are the command's own syntax (sendmail's): not parsed here, handed over as
+   * positionals; --help alone still shows the usage.
+   */
+  rawArgs?: boolean;
+  /** More help after the usage line (valid values, what the targets are). */
+  details?: () => string;
+  /** The command's run function, with the libraries it needs. */
+  load(): Promise<Run>;
 }
 
 export interface Parsed {
@@ -32,7 +50,21 @@ const COMMON: OptionSpec = {
   help: { type: 'boolean', short: 'h' },
 };
 
-export function parseFor(command: Command, argv: string[]): Parsed {
+export type ConfigLoader = (options: { file?: string | undefined; overrides?: string[] }) => Config;
+
+export function parseFor(
+  command: Pick<CommandSpec, 'options' | 'allowPositionals' | 'rawArgs'>,
+  argv: string[],
+) {
+  if (command.rawArgs) {
+    const values = { help: argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h') };
+    return {
+      values,
+      positionals: argv,
+      // Such a command finds its configuration in its own arguments (sendmail's -C).
+      withLoader: (load: ConfigLoader): Parsed => ({ values, positionals: argv, config: () => load({}) }),
+    };
+  }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
@@ -48,8 +80,15 @@ export function parseFor(command: Command, argv: string[]): Parsed {
   return {
     values,
     positionals: parsed.positionals,
-    config: () =>
-      loadConfig({ file: values.config as string | undefined, overrides: (values.o as string[]) ?? [] }),
+    /** The configuration the options name, with the loader the caller imported when it was needed. */
+    withLoader(load: ConfigLoader): Parsed {
+      return {
+        values,
+        positionals: parsed.positionals,
+        config: () =>
+          load({ file: values.config as string | undefined, overrides: (values.o as string[]) ?? [] }),
+      };
+    },
   };
 }
 

@@ -1,19 +1,29 @@
-/** `sluice events search`: query recorded events, newest first. */
-import type { Command } from './command.js';
-import { FILTER_OPTIONS, filterFrom, formatEvent } from './event-format.js';
+/**
+ * `sluice events search`: query recorded events, newest first. --json prints one JSON array (an
+ * empty one when nothing matches); the readable form says when nothing matched, and under what
+ * filters.
+ */
+import { type Parsed, UsageError } from './command.js';
+import { describeFilter, filterFrom, formatEvent } from './event-format.js';
 import { withStores } from './stores.js';
 
-export const eventsSearch: Command = {
-  name: 'events search',
-  summary: 'search events by type, recipient, message id, time',
-  usage:
-    'sluice events search [--type T[,T]] [--recipient ADDR] [--message-id ID] [--since 1h|ISO] [--limit N] [--json]',
-  options: { ...FILTER_OPTIONS, limit: { type: 'string' } },
-  async run(parsed) {
-    const filter = filterFrom(parsed.values);
-    filter.limit = parsed.values.limit ? Number(parsed.values.limit) : 100;
-    const events = await withStores(parsed.config(), (stores) => stores.events.search(filter));
-    for (const event of events) process.stdout.write(`${formatEvent(event, parsed.values.json === true)}\n`);
+export async function run(parsed: Parsed): Promise<number> {
+  const filter = filterFrom(parsed.values);
+  const limit = parsed.values.limit === undefined ? '100' : String(parsed.values.limit);
+  if (!/^[1-9]\d{0,6}$/.test(limit))
+    throw new UsageError('--limit must be a positive integer (at most 9999999)');
+  filter.limit = Number(limit);
+  const events = await withStores(parsed.config(), (stores) => stores.events.search(filter));
+  if (parsed.values.json) {
+    process.stdout.write(`${JSON.stringify(events)}\n`);
     return 0;
-  },
-};
+  }
+  if (events.length === 0) {
+    process.stdout.write(`no events match (${describeFilter(filter)})\n`);
+    return 0;
+  }
+  for (const event of events) process.stdout.write(`${formatEvent(event, false)}\n`);
+  if (events.length === filter.limit)
+    process.stdout.write(`-- the newest ${filter.limit} shown; --limit N for more\n`);
+  return 0;
+}

@@ -4,57 +4,51 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { SluiceEvent } from '../core/events.js';
 import { EVENTS_LOG } from '../store/embedded/events.js';
-import type { Command } from './command.js';
-import { FILTER_OPTIONS, filterFrom, formatEvent, matches } from './event-format.js';
+import type { Parsed } from './command.js';
+import { filterFrom, formatEvent, matches } from './event-format.js';
 
-export const eventsTail: Command = {
-  name: 'events tail',
-  summary: 'follow events as they happen',
-  usage: 'sluice events tail [-n N] [--type T] [--recipient ADDR] [--message-id ID] [--json] [--no-follow]',
-  options: { ...FILTER_OPTIONS, lines: { type: 'string', short: 'n' }, 'no-follow': { type: 'boolean' } },
-  async run(parsed) {
-    const file = path.join(parsed.config().data_dir, EVENTS_LOG);
-    const filter = filterFrom(parsed.values);
-    const json = parsed.values.json === true;
-    const backlog = parsed.values.lines ? Number(parsed.values.lines) : 10;
-    const print = (line: string) => {
-      if (!line) return;
-      const event = JSON.parse(line) as SluiceEvent;
-      if (matches(event, filter)) process.stdout.write(`${formatEvent(event, json)}\n`);
-    };
-    let offset = 0;
-    let partial = '';
-    if (existsSync(file)) {
-      const { size } = await stat(file);
-      // Start near the end: the last `backlog` lines come from at most this much text.
-      offset = Math.max(0, size - Math.max(backlog, 1) * 4096);
-      const text = await readFrom(file, offset);
-      offset += Buffer.byteLength(text);
-      const lines = text.split('\n');
-      partial = lines.pop() ?? '';
-      if (offset - Buffer.byteLength(text) > 0) lines.shift();
-      for (const line of backlog > 0 ? lines.slice(-backlog) : []) print(line);
-    }
-    if (parsed.values['no-follow']) return 0;
-    let stop = false;
-    process.once('SIGINT', () => {
-      stop = true;
-    });
-    while (!stop) {
-      await new Promise((r) => setTimeout(r, 250));
-      if (!existsSync(file)) continue;
-      const { size } = await stat(file);
-      if (size < offset) offset = 0; // the log was rotated or truncated
-      if (size === offset) continue;
-      const text = await readFrom(file, offset);
-      offset += Buffer.byteLength(text);
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) print(line);
-    }
-    return 0;
-  },
-};
+export async function run(parsed: Parsed): Promise<number> {
+  const file = path.join(parsed.config().data_dir, EVENTS_LOG);
+  const filter = filterFrom(parsed.values);
+  const json = parsed.values.json === true;
+  const backlog = parsed.values.lines ? Number(parsed.values.lines) : 10;
+  const print = (line: string) => {
+    if (!line) return;
+    const event = JSON.parse(line) as SluiceEvent;
+    if (matches(event, filter)) process.stdout.write(`${formatEvent(event, json)}\n`);
+  };
+  let offset = 0;
+  let partial = '';
+  if (existsSync(file)) {
+    const { size } = await stat(file);
+    // Start near the end: the last `backlog` lines come from at most this much text.
+    offset = Math.max(0, size - Math.max(backlog, 1) * 4096);
+    const text = await readFrom(file, offset);
+    offset += Buffer.byteLength(text);
+    const lines = text.split('\n');
+    partial = lines.pop() ?? '';
+    if (offset - Buffer.byteLength(text) > 0) lines.shift();
+    for (const line of backlog > 0 ? lines.slice(-backlog) : []) print(line);
+  }
+  if (parsed.values['no-follow']) return 0;
+  let stop = false;
+  process.once('SIGINT', () => {
+    stop = true;
+  });
+  while (!stop) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (!existsSync(file)) continue;
+    const { size } = await stat(file);
+    if (size < offset) offset = 0; // the log was rotated or truncated
+    if (size === offset) continue;
+    const text = await readFrom(file, offset);
+    offset += Buffer.byteLength(text);
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) print(line);
+  }
+  return 0;
+}
 
 async function readFrom(file: string, offset: number): Promise<string> {
   const handle = await open(file, 'r');

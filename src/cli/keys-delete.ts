@@ -1,22 +1,15 @@
 /** `sluice keys delete ID`: revoke a key; a running server refuses it from the next AUTH on. */
-import { type Command, UsageError } from './command.js';
+import { type Parsed, UsageError } from './command.js';
 import { withStores } from './stores.js';
 
-export const keysDelete: Command = {
-  name: 'keys delete',
-  summary: 'delete (revoke) an API key',
-  usage: 'sluice keys delete ID',
-  options: {},
-  allowPositionals: true,
-  async run(parsed) {
-    const id = parsed.positionals[0];
-    if (!id) throw new UsageError('keys delete needs a key ID');
-    const deleted = await withStores(parsed.config(), (_stores, keys) => keys.delete(id));
-    if (!deleted) {
-      process.stderr.write(`no key with id ${id}\n`);
-      return 1;
-    }
-    process.stdout.write(`key ${id} deleted\n`);
-    return 0;
-  },
-};
+export async function run(parsed: Parsed): Promise<number> {
+  const id = parsed.positionals[0];
+  if (!id) throw new UsageError('keys delete needs a key ID');
+  const deleted = await withStores(parsed.config(), (_stores, keys) => keys.delete(id));
+  if (!deleted) {
+    process.stderr.write(`no key with id ${id}\n`);
+    return 1;
+  }
+  process.stdout.write(`key ${id} deleted\n`);
+  return 0;
+}

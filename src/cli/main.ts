@@ -1,65 +1,17 @@
 /**
- * The `sluice` command line: picks the subcommand, parses its options, runs it, and turns
- * configuration and usage errors into a clear message and a non-zero exit status.
+ * The `sluice` command line: picks the subcommand from the registry, parses its options, loads
+ * and runs it, and turns configuration and usage errors into a clear message and a non-zero exit
+ * status. Help (`sluice --help`, `sluice help keys`, `sluice keys --help`, `sluice queue show
+ * --help`) comes from the registry's metadata alone, without loading any command.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/index.js';
+import { ConfigError, OptionError } from '../config/errors.js';
 import { SuppressionInputError } from '../core/suppressions-admin.js';
-import { AdminError } from './admin-client.js';
-import { auth } from './auth.js';
-import { COMMON_USAGE, type Command, parseFor, UsageError } from './command.js';
-import { configCheck } from './config-check.js';
-import { configExample } from './config-example.js';
-import { eventsSearch } from './events-search.js';
-import { eventsTail } from './events-tail.js';
-import { keysCreate } from './keys-create.js';
-import { keysDelete } from './keys-delete.js';
-import { keysList } from './keys-list.js';
-import { keysUpdate } from './keys-update.js';
-import { milter } from './milter.js';
-import { policy } from './policy.js';
-import { queueBounce } from './queue-bounce.js';
-import { queueDelete } from './queue-delete.js';
-import { queueFlush } from './queue-flush.js';
-import { queueHold } from './queue-hold.js';
-import { queueList } from './queue-list.js';
-import { queueRelease } from './queue-release.js';
-import { queueShow } from './queue-show.js';
-import { queueSummary } from './queue-summary.js';
-import { serve } from './serve.js';
-import { storeMigrate } from './store-migrate.js';
-import { suppressionsAdd } from './suppressions-add.js';
-import { suppressionsList } from './suppressions-list.js';
-import { suppressionsRemove } from './suppressions-remove.js';
+import { COMMON_USAGE, type CommandSpec, type ConfigLoader, list, parseFor, UsageError } from './command.js';
+import { AdminError } from './errors.js';
+import { COMMANDS, commandGroup, findCommand } from './registry.js';
 
-const COMMANDS: Command[] = [
-  serve,
-  auth,
-  policy,
-  milter,
-  configCheck,
-  configExample,
-  keysCreate,
-  keysList,
-  keysUpdate,
-  keysDelete,
-  eventsTail,
-  eventsSearch,
-  storeMigrate,
-  suppressionsList,
-  suppressionsAdd,
-  suppressionsRemove,
-  queueSummary,
-  queueList,
-  queueShow,
-  queueFlush,
-  queueHold,
-  queueRelease,
-  queueDelete,
-  queueBounce,
-];
-
-function help(): string {
+function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'sluice: a mail transfer agent for application email',
@@ -71,22 +23,48 @@ function help(): string {
     '',
     COMMON_USAGE,
     '',
-    'Run "sluice COMMAND --help" for the options of one command.',
+    'Run "sluice COMMAND --help" or "sluice help COMMAND" for the options of one command,',
+    '"sluice help keys" (or queue, events, ...) for a group of commands.',
   ].join('\n');
 }
 
-function find(argv: string[]): { command: Command; rest: string[] } | null {
-  for (const command of COMMANDS) {
-    const words = command.name.split(' ');
-    if (words.every((w, i) => argv[i] === w)) return { command, rest: argv.slice(words.length) };
-  }
-  return null;
+function commandHelp(command: CommandSpec): string {
+  const details = command.details ? `\n${command.details()}\n` : '';
+  return `usage: ${command.usage}\n\n${command.summary}\n${details}\n${COMMON_USAGE}`;
+}
+
+function groupHelp(group: string, commands: CommandSpec[]): string {
+  return [
+    `sluice ${group}: ${commands.map((c) => c.name.slice(group.length + 1)).join(', ')}`,
+    '',
+    ...commands.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
+    '',
+    `Run "sluice ${group} COMMAND --help" for the details of one command.`,
+  ].join('\n');
+}
+
+/** Help on the named words: one command, a group, or (unknown words) null. */
+function helpOn(words: string[]): string | null {
+  if (words.length === 0) return overview();
+  const found = findCommand(words);
+  if (found && found.rest.length === 0) return commandHelp(found.command);
+  const group = commandGroup(words);
+  return group.length > 0 ? groupHelp(words.join(' '), group) : null;
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    process.stdout.write(`${help()}\n`);
-    return argv.length === 0 ? 2 : 0;
+  if (argv.length === 0) {
+    process.stderr.write(`${overview()}\n`);
+    return 2;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    const text = helpOn(argv.slice(1));
+    if (text === null) {
+      process.stderr.write(`sluice help: no command "${argv.slice(1).join(' ')}"\n\n${overview()}\n`);
+      return 64;
+    }
+    process.stdout.write(`${text}\n`);
+    return 0;
   }
   if (argv[0] === '--version') {
     const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -95,23 +73,25 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`sluice ${pkg.version}\n`);
     return 0;
   }
-  const found = find(argv);
-  if (!found) {
-    process.stderr.write(`sluice: unknown command "${argv.join(' ')}"\n\n${help()}\n`);
-    return 2;
-  }
+  const found = findCommand(argv);
+  if (!found) return unknownCommand(argv);
   const { command, rest } = found;
   try {
     const parsed = parseFor(command, rest);
     if (parsed.values.help) {
-      process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n\n${COMMON_USAGE}\n`);
+      process.stdout.write(`${commandHelp(command)}\n`);
       return 0;
     }
-    return await command.run(parsed);
+    const [run, loader] = await Promise.all([command.load(), configLoader(command, parsed.values)]);
+    return await run(parsed.withLoader(loader));
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`sluice: ${error.message}\n`);
       return 78; // EX_CONFIG
+    }
+    if (error instanceof OptionError) {
+      process.stderr.write(`sluice ${command.name}: ${error.message}\n`);
+      return 78; // EX_CONFIG: the option needs changing
     }
     if (error instanceof AdminError) {
       process.stderr.write(`sluice ${command.name}: ${error.message}\n`);
@@ -124,6 +104,57 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`sluice ${command.name}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * How the command will read its configuration: a one-shot command takes a configuration validated
+ * before from the cache (it spares loading the YAML parser and the schema), else validates it and
+ * keeps it there; a service always validates.
+ */
+async function configLoader(command: CommandSpec, values: Record<string, unknown>): Promise<ConfigLoader> {
+  if (command.rawArgs)
+    return () => {
+      throw new Error(`sluice ${command.name} reads its configuration from its own arguments`);
+    };
+  if (!command.service) {
+    const { lookupConfig } = await import('../config/cache.js');
+    const cached = lookupConfig({ file: values.config as string | undefined, overrides: list(values.o) });
+    const hit = cached.hit;
+    if (hit) return () => hit;
+    const { loadConfig } = await import('../config/load.js');
+    return (source) => {
+      const config = loadConfig(source);
+      cached.store(config);
+      return config;
+    };
+  }
+  return (await import('../config/load.js')).loadConfig;
+}
+
+/**
+ * `sluice keys --help` and `sluice keys` show the group's help; anything else unknown says so
+ * and shows the closest help there is (the group's, else the overview).
+ */
+function unknownCommand(argv: string[]): number {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const asked = argv.includes('--help') || argv.includes('-h');
+  for (let n = words.length; n > 0; n--) {
+    const group = commandGroup(words.slice(0, n));
+    if (group.length === 0) continue;
+    const text = groupHelp(words.slice(0, n).join(' '), group);
+    if (asked && n === words.length) {
+      process.stdout.write(`${text}\n`);
+      return 0;
+    }
+    const what =
+      n === words.length
+        ? `sluice ${words.join(' ')}: which one?`
+        : `sluice: unknown command "${argv.join(' ')}"`;
+    process.stderr.write(`${what}\n\n${text}\n`);
+    return 64;
+  }
+  process.stderr.write(`sluice: unknown command "${argv.join(' ')}"\n\n${overview()}\n`);
+  return 64;
 }
 
 // A reader that goes away (`sluice events search | head`) is not an error of ours.

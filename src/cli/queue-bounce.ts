@@ -1,8 +1,4 @@
 /** `sluice queue bounce ID... | --domain D`: bounce queued messages now (bounce events, DSN to the sender). */
-import { bulkCommand } from './queue-bulk.js';
+import { bulkRun } from './queue-bulk.js';
 
-export const queueBounce = bulkCommand(
-  'bounce',
-  'bounce queued messages now (bounce events, DSN to the sender)',
-  'bounced',
-);
+export const run = bulkRun('bounce', 'bounced');

@@ -1,4 +1,4 @@
 /** `sluice queue delete ID... | --domain D`: delete queued messages (no bounce, no DSN). */
-import { bulkCommand } from './queue-bulk.js';
+import { bulkRun } from './queue-bulk.js';
 
-export const queueDelete = bulkCommand('delete', 'delete queued messages (no bounce, no DSN)', 'deleted');
+export const run = bulkRun('delete', 'deleted');

@@ -1,8 +1,4 @@
 /** `sluice queue hold ID... | --domain D`: put messages on hold (kept, not delivered, across restarts). */
-import { bulkCommand } from './queue-bulk.js';
+import { bulkRun } from './queue-bulk.js';
 
-export const queueHold = bulkCommand(
-  'hold',
-  'put messages on hold (kept, not delivered, across restarts)',
-  'held',
-);
+export const run = bulkRun('hold', 'held');

@@ -1,4 +1,4 @@
 /** `sluice queue release ID... | --domain D`: release held messages. */
-import { bulkCommand } from './queue-bulk.js';
+import { bulkRun } from './queue-bulk.js';
 
-export const queueRelease = bulkCommand('release', 'release held messages', 'released');
+export const run = bulkRun('release', 'released');

@@ -1,23 +1,31 @@
-/** `sluice serve`: run the MTA until SIGTERM or SIGINT, then shut down cleanly. */
+/**
+ * `sluice serve`: run the MTA until SIGTERM or SIGINT, then shut down cleanly. SIGHUP reloads the
+ * configuration (serve-reload.ts says what applies without a restart).
+ */
 import { createLogger } from '../log.js';
+import { SERVE_RELOAD } from '../serve-reload.js';
 import { startServer } from '../server.js';
-import type { Command } from './command.js';
+import type { Parsed } from './command.js';
+import { configReloader } from './reload.js';
 import { runUntilSignal } from './until-signal.js';
 
-export const serve: Command = {
-  name: 'serve',
-  summary: 'run the MTA (SMTP listeners, spool, delivery)',
-  usage: 'sluice serve [--config FILE] [-o key.path=value ...] [--pretty]',
-  options: { pretty: { type: 'boolean' } },
-  async run(parsed) {
-    const config = parsed.config();
-    const log = createLogger(config.log.level, parsed.values.pretty === true);
-    const server = await startServer(config, log);
-    log.info({ data_dir: config.data_dir, relayhost: config.delivery.relayhost }, 'sluice started');
-    return await runUntilSignal(
-      log,
-      () => server.stop(),
-      'no new connections, finishing transactions in flight',
-    );
-  },
-};
+export async function run(parsed: Parsed): Promise<number> {
+  const config = parsed.config();
+  const log = createLogger(config.log.level, parsed.values.pretty === true, config.log.format);
+  const server = await startServer(config, log);
+  log.info({ data_dir: config.data_dir, relayhost: config.delivery.relayhost }, 'sluice started');
+  const reload = configReloader({
+    root: log,
+    log,
+    running: config,
+    read: () => parsed.config(),
+    spec: SERVE_RELOAD,
+    prepare: (next) => server.prepareReload(next),
+  });
+  return await runUntilSignal(
+    log,
+    () => server.stop(),
+    'no new connections, finishing transactions in flight',
+    reload,
+  );
+}

@@ -12,7 +12,7 @@
 import type { Config } from '../config/index.js';
 import { openStores } from '../store/open.js';
 import type { Stores } from '../store/types.js';
-import { type Command, UsageError } from './command.js';
+import { type Parsed, UsageError } from './command.js';
 
 const BACKENDS = ['embedded', 'redis'] as const;
 type Backend = (typeof BACKENDS)[number];
@@ -26,65 +26,58 @@ function open(config: Config, which: Backend): Promise<Stores> {
   return openStores({ ...config, store: { ...config.store, backend: which } });
 }
 
-export const storeMigrate: Command = {
-  name: 'store migrate',
-  summary:
-    'copy API keys, suppressions, templates, recipient lists and scheduled transmissions between store backends (embedded -> redis)',
-  usage: 'sluice store migrate --from embedded --to redis [--json]',
-  options: { from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
-  async run(parsed) {
-    const from = backend(parsed.values.from, 'from');
-    const to = backend(parsed.values.to, 'to');
-    if (from === to) throw new UsageError('--from and --to name the same backend');
-    const config = parsed.config();
-    const source = await open(config, from);
-    let target: Stores;
-    try {
-      target = await open(config, to);
-    } catch (error) {
-      await source.close();
-      throw error;
-    }
-    const counts = {
-      keys_copied: 0,
-      keys_present: 0,
-      suppressions: 0,
-      templates_copied: 0,
-      templates_present: 0,
-      lists_copied: 0,
-      lists_present: 0,
-      transmissions_copied: 0,
-      transmissions_present: 0,
-    };
-    try {
-      for (const key of await source.keys.list()) {
-        if (await target.keys.findById(key.id)) {
-          counts.keys_present++;
-          continue;
-        }
-        await target.keys.insert(key);
-        counts.keys_copied++;
+export async function run(parsed: Parsed): Promise<number> {
+  const from = backend(parsed.values.from, 'from');
+  const to = backend(parsed.values.to, 'to');
+  if (from === to) throw new UsageError('--from and --to name the same backend');
+  const config = parsed.config();
+  const source = await open(config, from);
+  let target: Stores;
+  try {
+    target = await open(config, to);
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
+  const counts = {
+    keys_copied: 0,
+    keys_present: 0,
+    suppressions: 0,
+    templates_copied: 0,
+    templates_present: 0,
+    lists_copied: 0,
+    lists_present: 0,
+    transmissions_copied: 0,
+    transmissions_present: 0,
+  };
+  try {
+    for (const key of await source.keys.list()) {
+      if (await target.keys.findById(key.id)) {
+        counts.keys_present++;
+        continue;
       }
-      let cursor: string | undefined;
-      do {
-        const page = await source.suppressions.list({ limit: 1000, ...(cursor && { cursor }) });
-        await target.suppressions.put(page.records);
-        counts.suppressions += page.records.length;
-        cursor = page.next ?? undefined;
-      } while (cursor);
-      await copyContent(source, target, counts);
-    } finally {
-      await Promise.all([source.close(), target.close()]);
+      await target.keys.insert(key);
+      counts.keys_copied++;
     }
-    if (parsed.values.json) process.stdout.write(`${JSON.stringify({ from, to, ...counts })}\n`);
-    else
-      process.stdout.write(
-        `${from} -> ${to}: ${counts.keys_copied} keys copied, ${counts.keys_present} already there, ${counts.suppressions} suppressions, ` +
-          `${counts.templates_copied} templates, ${counts.lists_copied} recipient lists, ${counts.transmissions_copied} scheduled transmissions copied\n`,
-      );
-    return 0;
-  },
-};
+    let cursor: string | undefined;
+    do {
+      const page = await source.suppressions.list({ limit: 1000, ...(cursor && { cursor }) });
+      await target.suppressions.put(page.records);
+      counts.suppressions += page.records.length;
+      cursor = page.next ?? undefined;
+    } while (cursor);
+    await copyContent(source, target, counts);
+  } finally {
+    await Promise.all([source.close(), target.close()]);
+  }
+  if (parsed.values.json) process.stdout.write(`${JSON.stringify({ from, to, ...counts })}\n`);
+  else
+    process.stdout.write(
+      `${from} -> ${to}: ${counts.keys_copied} keys copied, ${counts.keys_present} already there, ${counts.suppressions} suppressions, ` +
+        `${counts.templates_copied} templates, ${counts.lists_copied} recipient lists, ${counts.transmissions_copied} scheduled transmissions copied\n`,
+    );
+  return 0;
+}
 
 type ContentCounts = Record<
   | 'templates_copied'

@@ -19,6 +19,7 @@ export function renderExample(): string {
     '# Sluice configuration: every option with its default.',
     '# Generated from the schema (sluice config example); edit what you need, delete the rest.',
     '# Durations: a number of seconds or "500ms", "30s", "5m", "72h", "7d".',
+    '# Sizes: a number of bytes or "512KB", "25MB", "1GB" (a KB is 1024 bytes: 25MB = 26214400).',
     '',
   ];
   render(root, 0, lines);

@@ -7,16 +7,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { nearestOption } from './options.js';
 import { type Config, configSchema } from './schema.js';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: string[],
-  ) {
-    super(`${source}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
+export { ConfigError };
 
 export interface LoadOptions {
   file?: string | undefined;
@@ -25,11 +20,21 @@ export interface LoadOptions {
 }
 
 export function loadConfig(options: LoadOptions = {}): Config {
-  const source = options.file ?? '(defaults)';
+  return validateConfig(loadRaw(options), options.file ?? '(defaults)');
+}
+
+/** The options as written: the file's, then the overrides', before defaults and validation. */
+export function loadRaw(options: LoadOptions = {}): Record<string, unknown> {
   const raw = options.file ? readYaml(options.file) : {};
   for (const override of options.overrides ?? []) applyOverride(raw, override);
-  const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(source, result.error.issues.map(describeIssue));
+  return raw;
+}
+
+/** Validates options as written (loadRaw) into the configuration, or a ConfigError naming `source`. */
+export function validateConfig(raw: Record<string, unknown>, source: string): Config {
+  // The schema fills in defaults in place: validate a copy, `raw` stays what was written.
+  const result = configSchema.safeParse(structuredClone(raw));
+  if (!result.success) throw new ConfigError(source, result.error.issues.flatMap(describeIssue));
   const config = result.data;
   config.data_dir = path.resolve(config.data_dir);
   return config;
@@ -86,11 +91,15 @@ function parseOverrideValue(text: string): unknown {
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue): string[] {
   const where = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     const prefix = issue.path.length > 0 ? `${where}.` : '';
-    return issue.keys.map((k) => `${prefix}${k}: unknown option`).join('; ');
+    const parent = issue.path.join('.');
+    return issue.keys.map((k) => {
+      const nearest = nearestOption(parent, k);
+      return `${prefix}${k}: unknown option${nearest ? `; did you mean ${nearest}?` : ''}`;
+    });
   }
-  return `${where}: ${issue.message}`;
+  return [`${where}: ${issue.message}`];
 }

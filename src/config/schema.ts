@@ -7,15 +7,17 @@ import { z } from 'zod';
 import { adminSection } from './sections/admin.js';
 import { authSection } from './sections/auth.js';
 import { bouncesSection } from './sections/bounces.js';
+import { consoleSection } from './sections/console.js';
 import { outboundDeliveryOptions, outboundTls } from './sections/delivery.js';
 import { eventsSection } from './sections/events.js';
 import { httpSection, webhooksSection } from './sections/http.js';
 import { milterSection } from './sections/milter.js';
+import { pickupSection } from './sections/pickup.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
 import { transmissionsSection } from './sections/transmissions.js';
-import { cidr, duration, listener } from './validators.js';
+import { cidr, duration, listener, portProblem, size, timerDuration } from './validators.js';
 
 const listenSchema = z
   .strictObject({
@@ -62,11 +64,18 @@ const smtpSchema = z
       .nullable()
       .default(null)
       .describe('Name in the greeting, Received headers and EHLO to peers. null: the machine host name'),
-    max_message_size: z
-      .number()
-      .int()
-      .positive()
-      .default(26_214_400)
+    greet_pause: timerDuration
+      .prefault(0)
+      .describe(
+        "Wait this long before the 220 greeting for the clients greet_pause_networks names; one that talks first gets 554 5.5.1 and is disconnected (Postfix postscreen's greet wait). 0: greet at once",
+      ),
+    greet_pause_networks: z
+      .array(cidr)
+      .nullable()
+      .default(null)
+      .describe('Clients that wait greet_pause. null: every client outside relay.networks'),
+    max_message_size: size()
+      .prefault(26_214_400)
       .describe('Largest message accepted, in bytes (advertised with SIZE; larger gets 552 5.3.4)'),
     max_recipients: z
       .number()
@@ -74,24 +83,13 @@ const smtpSchema = z
       .positive()
       .default(1000)
       .describe('Recipients per message (more get 452 4.5.3)'),
-    max_header_size: z
-      .number()
-      .int()
-      .positive()
-      .default(102_400)
+    max_header_size: size()
+      .prefault(102_400)
       .describe('Largest header section accepted, in bytes (larger gets 552 5.3.4)'),
-    max_line_length: z
-      .number()
-      .int()
-      .positive()
-      .default(65_536)
+    max_line_length: size()
+      .prefault(65_536)
       .describe('Longest message line accepted, in bytes (longer gets 552 5.3.4; RFC 5322 asks for 998)'),
-    max_command_length: z
-      .number()
-      .int()
-      .min(512)
-      .default(4096)
-      .describe('Longest SMTP command line, in bytes'),
+    max_command_length: size({ min: 512 }).prefault(4096).describe('Longest SMTP command line, in bytes'),
     max_connections: z
       .number()
       .int()
@@ -104,14 +102,23 @@ const smtpSchema = z
       .positive()
       .default(50)
       .describe('Concurrent SMTP connections from one client address (more get 421 4.7.0)'),
-    idle_timeout: duration.prefault('5m').describe('Close a connection idle this long (421 4.4.2)'),
+    idle_timeout: timerDuration.prefault('5m').describe('Close a connection idle this long (421 4.4.2)'),
     allow_insecure_auth: z
       .boolean()
       .default(false)
       .describe('Allow AUTH without STARTTLS (only for testing or a trusted local network)'),
-    auth_failure_delay: duration
+    auth_failure_delay: timerDuration
       .prefault('1s')
       .describe('First delay after a failed AUTH from an address; doubles with each failure, up to 30s'),
+    key_cache: duration
+      .prefault('2s')
+      .describe(
+        'Reuse a key record this long, at AUTH (found by its hash: a hash and a cache lookup, not a store read) and when an authenticated session has its key checked again at each MAIL (deleted, smtp/inject removed, valid_ips changed: 550 5.7.1). A key revoked or changed elsewhere stops applying within it. 0: read every time',
+      ),
+  })
+  .refine((smtp) => smtp.greet_pause > 0 || smtp.greet_pause_networks === null, {
+    message: 'smtp.greet_pause_networks is set but smtp.greet_pause is 0: nobody would wait',
+    path: ['greet_pause_networks'],
   })
   .prefault({});
 
@@ -123,6 +130,10 @@ const deliverySchema = z
         /^(\[[^\]\s]+\]|[^\s:[\]]+)(:\d{1,5})?$/,
         'expected Postfix syntax: "[host]:port" or "host:port"',
       )
+      .superRefine((value, ctx) => {
+        const problem = portProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .nullable()
       .default(null)
       .describe(
@@ -153,16 +164,18 @@ const deliverySchema = z
       .positive()
       .default(100)
       .describe('Messages sent over one connection before it is closed'),
-    connection_idle_timeout: duration
+    connection_idle_timeout: timerDuration
       .prefault('10s')
       .describe('Close an idle outbound connection after this long'),
-    connect_timeout: duration.prefault('30s').describe('Give up connecting to a next hop after this long'),
-    command_timeout: duration
+    connect_timeout: timerDuration
+      .prefault('30s')
+      .describe('Give up connecting to a next hop after this long'),
+    command_timeout: timerDuration
       .prefault('5m')
       .describe('Give up waiting for a reply from a next hop after this long'),
     tls: outboundTls.default('may'),
     retry_schedule: z
-      .array(duration)
+      .array(timerDuration)
       .min(1)
       .prefault(['1m', '5m', '15m', '30m', '1h', '2h', '4h'])
       .describe('Waits between attempts (the last one repeats), each varied by retry_jitter'),
@@ -176,6 +189,12 @@ const deliverySchema = z
 const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level'),
+    format: z
+      .enum(['json', 'text'])
+      .default('json')
+      .describe(
+        'json: one JSON object a line; text: one line per event as Postfix writes them (to=<...> relay=... delay=... dsn=... status=sent (reply)). ISO times either way; --pretty overrides both',
+      ),
   })
   .prefault({});
 
@@ -184,7 +203,9 @@ export const configSchema = z.strictObject({
     .string()
     .min(1)
     .default('./data')
-    .describe('Spool, keys, events and the generated TLS pair live here'),
+    .describe(
+      'Spool, keys, events and the generated TLS pair live here; created 0700, its files 0600 whatever the umask',
+    ),
   listen: listenSchema,
   relay: relaySchema,
   tls: tlsSchema,
@@ -201,6 +222,8 @@ export const configSchema = z.strictObject({
   http: httpSection,
   webhooks: webhooksSection,
   events: eventsSection,
+  console: consoleSection,
+  pickup: pickupSection,
   transmissions: transmissionsSection,
 });
 

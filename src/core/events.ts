@@ -3,35 +3,35 @@
  * understand them. Every door and the delivery engine describe what happened through these
  * builders; the Recorder hands them to the EventStore.
  */
+import type { EventType } from './event-types.js';
 import { newEventId } from './ids.js';
 import type { Rejection } from './reply.js';
 import type { MsysApi } from './smtpapi.js';
 
-export type EventType =
-  | 'injection'
-  | 'delivery'
-  | 'delay'
-  | 'bounce'
-  | 'policy_rejection'
-  | 'out_of_band'
-  | 'open'
-  | 'initial_open'
-  | 'click'
-  | 'generation_failure'
-  | 'generation_rejection';
+export { EVENT_TYPES, type EventType, isEventType } from './event-types.js';
 
 /** What is known about a message once it is accepted; carried in the spool with the message. */
 export interface MessageFacts {
+  /** The message's one id: in the 250 reply, every event, log line and queue tool. */
   message_id: string;
+  /**
+   * The spool's own id when it differs from message_id: a message an upstream Sluice milter named
+   * keeps that name and is spooled under a fresh id (Postfix may relay one message in several
+   * transactions). Events carry it as `queue_id`; searches by either id find them.
+   */
+  queue_id?: string;
   transmission_id: string;
   msg_from: string;
   friendly_from: string;
   subject: string;
   msg_size: number;
   injection_time: string;
-  recv_method: 'esmtp' | 'rest';
+  /** esmtp: an SMTP door (or the milter); rest: the HTTP API; local: `sluice sendmail`. */
+  recv_method: 'esmtp' | 'rest' | 'local';
   /** The API key that authenticated the injection, if any. */
   api_key_id: string | null;
+  /** Who submitted it with `sluice sendmail` (the uid as the kernel told it; the name from passwd). */
+  local_user?: { uid: number; name: string | null };
   client_ip: string;
   msys: MsysApi;
   /** The stored template the message was generated from, and its published version (or "draft"). */
@@ -44,6 +44,8 @@ export interface SluiceEvent {
   event_id: string;
   timestamp: string;
   message_id?: string;
+  /** Set when the spool id differs from message_id (MessageFacts.queue_id). */
+  queue_id?: string;
   rcpt_to?: string;
   [field: string]: unknown;
 }
@@ -66,6 +68,7 @@ function common(type: EventType, facts: MessageFacts, rcpt: string, now: Date): 
     event_id: newEventId(now.getTime()),
     timestamp: now.toISOString(),
     message_id: facts.message_id,
+    ...(facts.queue_id !== undefined ? { queue_id: facts.queue_id } : {}),
     transmission_id: facts.transmission_id,
     rcpt_to: rcpt.toLowerCase(),
     raw_rcpt_to: rcpt,
@@ -85,6 +88,9 @@ function common(type: EventType, facts: MessageFacts, rcpt: string, now: Date): 
     ip_address: facts.client_ip,
     ...(facts.template_id !== undefined
       ? { template_id: facts.template_id, template_version: facts.template_version ?? '0' }
+      : {}),
+    ...(facts.local_user
+      ? { local_uid: String(facts.local_user.uid), local_user: facts.local_user.name }
       : {}),
   };
 }

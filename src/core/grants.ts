@@ -1,4 +1,8 @@
-/** The grants an API key may hold, named as SparkPost's. */
+/**
+ * The grants an API key may hold, named as SparkPost's, plus Sluice's own for the operator
+ * console: `console/view` signs in and reads every view, `console/manage` also acts (queue hold,
+ * release, flush, bounce; suppressions; API keys and their grants, so it is an administrator's).
+ */
 export const GRANTS = [
   'smtp/inject',
   'transmissions/modify',
@@ -11,6 +15,8 @@ export const GRANTS = [
   'templates/modify',
   'templates/view',
   'recipient_lists/manage',
+  'console/view',
+  'console/manage',
 ] as const;
 
 export type Grant = (typeof GRANTS)[number];

@@ -2,10 +2,20 @@
  * Identifiers. Message ids are 20 lowercase hex characters (as SparkPost's), time-ordered so that
  * spool listings and event searches sort naturally; event and transmission ids are decimal strings.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomFillSync, randomInt } from 'node:crypto';
+
+/** Random bytes drawn 4 KiB at a time: one randomBytes(4) per message id was ~7 µs. */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
 
 export function newMessageId(now = Date.now()): string {
-  return now.toString(16).padStart(12, '0').slice(-12) + randomBytes(4).toString('hex');
+  if (poolAt + 4 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const random = pool.toString('hex', poolAt, poolAt + 4);
+  poolAt += 4;
+  return now.toString(16).padStart(12, '0').slice(-12) + random;
 }
 
 export function newEventId(now = Date.now()): string {

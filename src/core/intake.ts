@@ -5,7 +5,10 @@
  *  - refuses NUL bytes, over-long lines and an over-large header section (clear Rejections),
  *  - reads the header section, takes X-MSYS-API out (validated by core/smtpapi) and notes
  *    Subject and From for events,
- *  - notes a well-formed X-Sluice-Message-ID (an upstream Sluice milter's id; left in place),
+ *  - believes X-Sluice-Message-ID (an upstream Sluice milter's id) only when the caller says the
+ *    client is a trusted relay and its X-Sluice-Message-Signature verifies (core/upstream-id.ts):
+ *    the id is then kept (and noted), the signature removed; otherwise both are removed, so a
+ *    header nobody vouches for never travels on,
  *  - passes the body through untouched, chunk by chunk, never holding the whole message.
  * push() and end() return the bytes to store; a Rejection thrown from either ends the message.
  */
@@ -13,6 +16,7 @@
 import { addressOf, decodeMimeWords } from './mime-words.js';
 import { Rejection } from './reply.js';
 import { MSYS_HEADER, type MsysApi, parseMsysApi } from './smtpapi.js';
+import { UPSTREAM_ID_HEADER, UPSTREAM_SIGNATURE_HEADER, type UpstreamIdSigner } from './upstream-id.js';
 
 export interface IntakeLimits {
   maxHeaderSize: number;
@@ -23,8 +27,10 @@ export interface IntakeResult {
   msys: MsysApi;
   subject: string;
   from: string;
-  /** The message id an upstream Sluice (its milter) gave it, from X-Sluice-Message-ID; null if none. */
+  /** The message id an upstream Sluice (its milter) gave it, from a verified X-Sluice-Message-ID; null if none. */
   upstreamId: string | null;
+  /** Why an X-Sluice-Message-ID the message carried was not believed (and removed); null if none was. */
+  upstreamRefused: string | null;
   /** Bytes handed out by push()/end(), the prepended trace header included. */
   size: number;
 }
@@ -34,8 +40,18 @@ const LF = 10;
 const CRLF = Buffer.from('\r\n');
 const LF_ONLY = Buffer.from('\n');
 const FIELD_START = /^[\x21-\x39\x3b-\x7e]+[ \t]*:/;
-const UPSTREAM_ID_FIELD = 'x-sluice-message-id';
-const MESSAGE_ID = /^[0-9a-f]{20}$/;
+const UPSTREAM_ID_FIELD = UPSTREAM_ID_HEADER.toLowerCase();
+const UPSTREAM_SIGNATURE_FIELD = UPSTREAM_SIGNATURE_HEADER.toLowerCase();
+
+/** Whether this message may carry an upstream id: from a trusted relay, and how to verify it. */
+export interface UpstreamTrust {
+  /** The client is an MTA in relay.networks that did not authenticate (stage 1: Postfix relaying). */
+  trusted: boolean;
+  verifier: Pick<UpstreamIdSigner, 'verify'>;
+}
+
+/** The trace header, written once the header section tells whether the message keeps an upstream id. */
+export type TracePrepend = Buffer | ((upstreamId: string | null) => Buffer);
 
 export class MessageIntake {
   private inHeader = true;
@@ -49,7 +65,8 @@ export class MessageIntake {
 
   constructor(
     private readonly limits: IntakeLimits,
-    private readonly prepend: Buffer = Buffer.alloc(0),
+    private readonly prepend: TracePrepend = Buffer.alloc(0),
+    private readonly upstream: UpstreamTrust | null = null,
   ) {}
 
   push(chunk: Buffer): Buffer[] {
@@ -70,10 +87,11 @@ export class MessageIntake {
   private subject = '';
   private from = '';
   private upstreamId: string | null = null;
+  private upstreamRefused: string | null = null;
 
   private result(): IntakeResult {
-    const { resultMsys: msys, subject, from, upstreamId, size } = this;
-    return { msys, subject, from, upstreamId, size };
+    const { resultMsys: msys, subject, from, upstreamId, upstreamRefused, size } = this;
+    return { msys, subject, from, upstreamId, upstreamRefused, size };
   }
 
   private emit(parts: Buffer[]): Buffer[] {
@@ -160,23 +178,44 @@ export class MessageIntake {
   private finishHeader(blankLine: boolean): Buffer[] {
     this.inHeader = false;
     const msysValues: string[] = [];
-    const out: Buffer[] = [this.prepend];
+    this.decideUpstream();
+    const out: Buffer[] = [typeof this.prepend === 'function' ? this.prepend(this.upstreamId) : this.prepend];
     for (const field of this.fields) {
       if (field.name === MSYS_HEADER) {
         msysValues.push(fieldValue(field.raw));
         continue;
       }
+      if (field.name === UPSTREAM_SIGNATURE_FIELD) continue;
+      if (field.name === UPSTREAM_ID_FIELD && this.upstreamId === null) continue;
       if (field.name === 'subject' && !this.subject) this.subject = decodeMimeWords(fieldValue(field.raw));
       if (field.name === 'from' && !this.from) this.from = addressOf(decodeMimeWords(fieldValue(field.raw)));
-      if (field.name === UPSTREAM_ID_FIELD && this.upstreamId === null) {
-        const value = fieldValue(field.raw);
-        if (MESSAGE_ID.test(value)) this.upstreamId = value;
-      }
       out.push(...field.raw);
     }
     if (blankLine) out.push(CRLF);
     this.resultMsys = parseMsysApi(msysValues);
     return out;
+  }
+
+  /** Believes the one X-Sluice-Message-ID of a trusted relay whose signature verifies; else none. */
+  private decideUpstream(): void {
+    const ids: string[] = [];
+    const signatures: string[] = [];
+    for (const field of this.fields) {
+      if (field.name === UPSTREAM_ID_FIELD) ids.push(fieldValue(field.raw));
+      else if (field.name === UPSTREAM_SIGNATURE_FIELD) signatures.push(fieldValue(field.raw));
+    }
+    if (ids.length === 0) return;
+    if (!this.upstream?.trusted) {
+      this.upstreamRefused = 'not from a trusted relay';
+      return;
+    }
+    if (ids.length > 1 || signatures.length > 1) {
+      this.upstreamRefused = 'more than one id or signature';
+      return;
+    }
+    const verdict = this.upstream.verifier.verify(ids[0]!, signatures[0] ?? null);
+    if (verdict.ok) this.upstreamId = ids[0]!;
+    else this.upstreamRefused = verdict.reason;
   }
 }
 
@@ -191,5 +230,5 @@ function fieldValue(raw: Buffer[]): string {
 }
 
 const lineTooLong = (max: number) => new Rejection(552, '5.3.4', `Message line longer than ${max} bytes`);
-const headerTooLarge = (max: number) =>
+export const headerTooLarge = (max: number): Rejection =>
   new Rejection(552, '5.3.4', `Message header section larger than ${max} bytes`);

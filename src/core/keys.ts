@@ -2,16 +2,28 @@
  * API keys: creation, authentication, grants and valid_ips. A key's secret is 40 lowercase hex
  * characters (160 random bits), shown once at creation; only its SHA-256 is stored. A slow hash
  * would add nothing for secrets of this entropy, and lookup by hash keeps comparison off the secret.
+ * With `cacheMs` (the SMTP doors, which authenticate on every connection) a key found by its hash
+ * is reused for that long, so an AUTH costs a hash and a map lookup, not a store read; the bound
+ * is the contract: a key revoked or changed anywhere stops (or starts) applying within cacheMs, and
+ * at once when changed through this KeyService. Unknown hashes are never cached: a new key works
+ * at once.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ExpiringKeyCache } from '../store/expiring-keys.js';
 import type { ApiKeyRecord, KeyDefaults, KeyPatch, KeyStore } from '../store/types.js';
-import { type Grant, isGrant } from './grants.js';
+import { GRANTS, type Grant, isGrant } from './grants.js';
 import { NetworkSet } from './networks.js';
 
 export const KEY_PATTERN = /^[0-9a-f]{40}$/;
 
 export type AuthFailure = 'malformed' | 'unknown' | 'grant' | 'ip';
-export type AuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; reason: AuthFailure };
+/**
+ * A refused key that exists ('grant', 'ip') names its id and grants, for log lines and for errors
+ * that say which grant is missing; an unknown or malformed secret names nothing.
+ */
+export type AuthResult =
+  | { ok: true; key: ApiKeyRecord }
+  | { ok: false; reason: AuthFailure; keyId?: string; grants?: readonly Grant[] };
 
 export interface NewKey {
   label: string;
@@ -28,8 +40,14 @@ export class KeyService {
   /** last_used_at is written at most this often per key, so a busy key does not write on every AUTH. */
   private static readonly TOUCH_INTERVAL_MS = 60_000;
   private readonly touched = new Map<string, number>();
+  private readonly byHash: ExpiringKeyCache;
 
-  constructor(private readonly store: KeyStore) {}
+  constructor(
+    private readonly store: KeyStore,
+    options: { cacheMs?: number } = {},
+  ) {
+    this.byHash = new ExpiringKeyCache((hash) => store.findByHash(hash), options.cacheMs ?? 0);
+  }
 
   async create(input: NewKey, now = new Date()): Promise<{ record: ApiKeyRecord; secret: string }> {
     const grants = validateGrants(input.grants);
@@ -61,14 +79,15 @@ export class KeyService {
   ): Promise<AuthResult> {
     if (!KEY_PATTERN.test(secret)) return { ok: false, reason: 'malformed' };
     const hash = hashSecret(secret);
-    const key = await this.store.findByHash(hash);
+    const key = await this.byHash.get(hash);
     // The lookup is by hash; the comparison that decides is constant-time all the same.
     if (!key || !timingSafeEqual(Buffer.from(key.hash, 'hex'), Buffer.from(hash, 'hex'))) {
       return { ok: false, reason: 'unknown' };
     }
-    if (grant !== null && !key.grants.includes(grant)) return { ok: false, reason: 'grant' };
+    if (grant !== null && !key.grants.includes(grant))
+      return { ok: false, reason: 'grant', keyId: key.id, grants: key.grants };
     if (key.valid_ips.length > 0 && !new NetworkSet(key.valid_ips).has(clientIp))
-      return { ok: false, reason: 'ip' };
+      return { ok: false, reason: 'ip', keyId: key.id, grants: key.grants };
     const last = this.touched.get(key.id) ?? 0;
     if (now.getTime() - last >= KeyService.TOUCH_INTERVAL_MS) {
       this.touched.set(key.id, now.getTime());
@@ -98,17 +117,28 @@ export class KeyService {
       clean.valid_ips = patch.valid_ips;
     }
     if (patch.defaults !== undefined) clean.defaults = validateDefaults(patch.defaults);
-    return this.store.update(id, clean, now.toISOString());
+    try {
+      return await this.store.update(id, clean, now.toISOString());
+    } finally {
+      this.byHash.clear();
+    }
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.store.delete(id);
+  async delete(id: string): Promise<boolean> {
+    try {
+      return await this.store.delete(id);
+    } finally {
+      this.byHash.clear();
+    }
   }
 }
 
 function validateGrants(grants: string[]): Grant[] {
   const bad = grants.filter((g) => !isGrant(g));
-  if (bad.length > 0) throw new Error(`unknown grant(s): ${bad.join(', ')}`);
+  if (bad.length > 0)
+    throw new Error(
+      `unknown grant${bad.length > 1 ? 's' : ''} ${bad.join(', ')}; valid grants: ${GRANTS.join(', ')}`,
+    );
   return [...new Set(grants)] as Grant[];
 }
 

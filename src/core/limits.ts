@@ -48,14 +48,24 @@ interface Counted {
 }
 
 export class Limits {
-  private readonly active: boolean;
+  private active: boolean;
 
   constructor(
     private readonly store: CounterStore,
-    private readonly rules: LimitRules,
+    private rules: LimitRules,
     private readonly reservationTtlMs: number,
     private readonly clock: () => number = Date.now,
   ) {
+    this.active = LIMIT_SCOPES.some((scope) => rules[scope].length > 0);
+  }
+
+  /**
+   * A reload: the rules counted from now on. A counter's key holds its window and limit, so a
+   * changed rule starts a fresh counter; holds taken under the old rules are committed or released
+   * as before.
+   */
+  setRules(rules: LimitRules): void {
+    this.rules = rules;
     this.active = LIMIT_SCOPES.some((scope) => rules[scope].length > 0);
   }
 

@@ -10,7 +10,7 @@
  */
 import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import { type LimitExceeded, type LimitSubject, type Limits, senderDomain } from './limits.js';
-import { NetworkSet } from './networks.js';
+import { keyStillInjects } from './smtp-login.js';
 import { findSuppression } from './suppression.js';
 
 export type PolicyStage = 'recipient' | 'end-of-message' | 'other';
@@ -139,10 +139,7 @@ export class PolicyService {
   }
 
   private checkKey(key: ApiKeyRecord | null, clientAddress: string | null): PolicyDecision | null {
-    if (!key) return { kind: 'key-rejected', reason: 'unknown' };
-    if (!key.grants.includes('smtp/inject')) return { kind: 'key-rejected', reason: 'grant' };
-    if (key.valid_ips.length > 0 && (!clientAddress || !new NetworkSet(key.valid_ips).has(clientAddress)))
-      return { kind: 'key-rejected', reason: 'ip' };
-    return null;
+    const refusal = keyStillInjects(key, clientAddress);
+    return refusal ? { kind: 'key-rejected', reason: refusal } : null;
   }
 }

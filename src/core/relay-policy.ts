@@ -12,10 +12,16 @@ import { Rejection } from './reply.js';
 export type ListenerKind = 'smtp' | 'submission';
 
 export class RelayPolicy {
-  private readonly trusted: NetworkSet;
+  private trusted: NetworkSet;
 
-  constructor(private readonly relay: Config['relay']) {
+  constructor(private relay: Config['relay']) {
     this.trusted = new NetworkSet(relay.networks);
+  }
+
+  /** A reload: the networks and require_auth asked about from now on. */
+  update(relay: Config['relay']): void {
+    this.trusted = new NetworkSet(relay.networks);
+    this.relay = relay;
   }
 
   /** Whether a listener demands AUTH before MAIL. */

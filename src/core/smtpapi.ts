@@ -1,9 +1,14 @@
 /**
  * The X-MSYS-API header (SparkPost's SMTP API): parsed and validated here, once, for every door.
  * A valid header becomes MsysApi, which travels with the message into every event; an invalid one
- * is a 550 5.6.0 whose text names the field, so the sender can fix it.
+ * is a 550 5.6.0 whose text names the field, so the sender can fix it. That includes a message
+ * carrying the header twice, and JSON nested deeper than MAX_NESTING in any field: SparkPost
+ * documents no depth for metadata, only its 1000 bytes; real metadata is a few levels deep, while
+ * thousands of levels would overflow the stack of whatever serializes the value later (a
+ * RangeError, which would have been a temporary failure the sender retries for ever).
  */
 import { z } from 'zod';
+import { MAX_NESTING, nestsTooDeep, TOO_DEEP } from './json-nesting.js';
 import { Rejection } from './reply.js';
 
 export const MSYS_HEADER = 'x-msys-api';
@@ -44,13 +49,19 @@ const msysSchema = z.looseObject({
 
 export type MsysApi = z.output<typeof msysSchema>;
 
+/** The depth rule is core's, shared with the HTTP API (json-nesting.ts). */
+export { MAX_NESTING };
+
+/** The refusal of a second X-MSYS-API header, as soon as it is seen. */
+export const duplicateMsysApi = (): Rejection => invalid('the header appears more than once');
+
 /**
  * Parses the values of every X-MSYS-API header of a message (unfolded, without the name).
  * No header gives an empty MsysApi.
  */
 export function parseMsysApi(values: readonly string[]): MsysApi {
   if (values.length === 0) return {};
-  if (values.length > 1) throw invalid('the header appears more than once');
+  if (values.length > 1) throw duplicateMsysApi();
   let json: unknown;
   try {
     json = JSON.parse(values[0]!);
@@ -59,6 +70,8 @@ export function parseMsysApi(values: readonly string[]): MsysApi {
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json))
     throw invalid('must be a JSON object');
+  for (const [field, value] of Object.entries(json))
+    if (nestsTooDeep(value)) throw invalid(`${field} ${TOO_DEEP}`);
   const result = msysSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -26,5 +26,5 @@ export function parseStartTime(value: string, now: number, maxAheadMs: number): 
 
 function hours(ms: number): string {
   const h = ms / 3_600_000;
-  return Number.isInteger(h) ? `${h} hours` : `${Math.round(ms / 1000)} seconds`;
+  return Number.isInteger(h) ? `${h} hour${h === 1 ? '' : 's'}` : `${Math.round(ms / 1000)} seconds`;
 }

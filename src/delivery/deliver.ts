@@ -12,6 +12,7 @@
 import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
+import type { DestinationStatus } from './destination-status.js';
 import { IpPools } from './ip-pools.js';
 import type { ConnectionPool, Lease, Via } from './pool.js';
 import type { Route, Router } from './route.js';
@@ -27,6 +28,8 @@ export interface RcptResult {
   enhanced: string | undefined;
   text: string;
   mxHost: string | undefined;
+  /** The next hop that answered, as Postfix logs it: "mx.example.net[192.0.2.1]:25". */
+  relay?: string;
 }
 
 export interface Attempt {
@@ -66,11 +69,13 @@ export class Deliverer {
   private readonly shaping: Shaping;
 
   constructor(
-    private readonly router: Router,
+    private router: Router,
     private readonly pool: ConnectionPool,
     shaping?: Partial<Shaping>,
+    /** Told of each attempt's route and replies (the console's queue view); optional. */
+    private readonly status?: DestinationStatus,
     /** Routes sandbox mail to the sandbox relay; null: sandbox mail is dropped. */
-    private readonly sandboxRouter: Router | null = null,
+    private sandboxRouter: Router | null = null,
   ) {
     this.shaping = {
       policy:
@@ -85,6 +90,18 @@ export class Deliverer {
     };
   }
 
+  /**
+   * A reload: routing, shaping limits and ip pools for the attempts that start from now on. The
+   * shaper keeps its budgets (their counts are of deliveries running now); each budget takes the
+   * new limits at its next use.
+   */
+  reconfigure(router: Router, policy: ShapingPolicy, ipPools: IpPools, sandboxRouter: Router | null): void {
+    this.router = router;
+    this.sandboxRouter = sandboxRouter;
+    this.shaping.policy = policy;
+    this.shaping.ipPools = ipPools;
+  }
+
   /** Shutdown: attempts waiting for a shaping budget give up; their messages stay queued. */
   close(): void {
     this.shaping.shaper.close();
@@ -96,7 +113,24 @@ export class Deliverer {
   }
 
   async attempt(job: Attempt): Promise<RcptResult[]> {
-    if (job.sandbox && !this.sandboxRouter)
+    // Sandbox mail says nothing about its recipients' destination: the console's view ignores it.
+    if (job.sandbox) return await this.sandbox(job);
+    const results = await this.routeAndSend(job);
+    this.status?.attempted(job.domain, results);
+    return results;
+  }
+
+  /** Whether deliveries to this domain wait for a shaping budget (its own or its host set's). */
+  waitingForShaping(domain: string): boolean {
+    const { shaper } = this.shaping;
+    const name = domain.toLowerCase();
+    const hostSet = this.status?.get(name)?.hostSet;
+    return shaper.waiting(`domain:${name}`) > 0 || (hostSet ? shaper.waiting(`hosts:${hostSet}`) > 0 : false);
+  }
+
+  /** options.sandbox: to the sandbox relay, or dropped and reported delivered to host "sandbox". */
+  private async sandbox(job: Attempt): Promise<RcptResult[]> {
+    if (!this.sandboxRouter)
       return this.all(
         job,
         'delivered',
@@ -105,7 +139,16 @@ export class Deliverer {
         'sandbox: not sent (no transmissions.sandbox_relay)',
         'sandbox',
       );
-    const route = await (job.sandbox ? this.sandboxRouter! : this.router).route(job.domain);
+    return await this.send(job, await this.sandboxRouter.route(job.domain));
+  }
+
+  private async routeAndSend(job: Attempt): Promise<RcptResult[]> {
+    const route = await this.router.route(job.domain);
+    this.status?.routed(job.domain, route.ok ? route.hostSet : null);
+    return await this.send(job, route);
+  }
+
+  private async send(job: Attempt, route: Route): Promise<RcptResult[]> {
     if (!route.ok) {
       const status = route.permanent ? 'bounce' : 'defer';
       return this.all(job, status, route.permanent ? 550 : 451, route.enhanced, route.reason, undefined);
@@ -147,7 +190,7 @@ export class Deliverer {
     let last: RcptResult[] | null = null;
     for (const hop of route.hops) {
       const why = { error: '' };
-      const results = await this.tryHop(job, hop.name, () => this.pool.acquire(hop, via), why);
+      const results = await this.tryHop(job, hop, () => this.pool.acquire(hop, via), why);
       if (results) return results;
       last = this.all(
         job,
@@ -164,10 +207,13 @@ export class Deliverer {
   /** Results from this hop, or null when it could not be reached (try the next one). */
   private async tryHop(
     job: Attempt,
-    name: string,
+    hop: { name: string; address: string; port: number },
     acquire: () => ReturnType<ConnectionPool['acquire']>,
     why: { error: string },
   ) {
+    const { name } = hop;
+    const relay = `${hop.name}[${hop.address}]:${hop.port}`;
+    const answered = (results: RcptResult[]) => results.map((result) => ({ ...result, relay }));
     for (let tries = 0; tries < 2; tries++) {
       let lease: Lease;
       try {
@@ -179,7 +225,7 @@ export class Deliverer {
       }
       try {
         const info = await send(lease.connection, job);
-        const results = this.fromInfo(job, name, info.rejectedErrors ?? [], info.response);
+        const results = answered(this.fromInfo(job, name, info.rejectedErrors ?? [], info.response));
         // Still holding the connection: it carries no other message until this outcome is recorded.
         await job.settle?.(results).catch(() => {});
         lease.release(true);
@@ -193,11 +239,11 @@ export class Deliverer {
             error.responseCode !== 421 && (error.code === 'EMESSAGE' || (await reset(lease.connection)));
           lease.release(reusable);
           if (error.rejectedErrors && error.rejectedErrors.length > 0 && error.code === 'EENVELOPE') {
-            return this.fromInfo(job, name, error.rejectedErrors, null);
+            return answered(this.fromInfo(job, name, error.rejectedErrors, null));
           }
           // No reply code: nodemailer refused the envelope itself (an address it cannot send), which is permanent.
           const code = error.responseCode ?? 553;
-          return this.all(job, statusOf(code), code, ...reply(error), name);
+          return answered(this.all(job, statusOf(code), code, ...reply(error), name));
         }
         lease.release(false);
         why.error = error.message.replace(/\s+/g, ' ').slice(0, 300);

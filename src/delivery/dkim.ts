@@ -10,7 +10,9 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+
+/** mailauth, loaded on the first signature: a server without DKIM keys never pays for it at start. */
+let signing: Promise<typeof import('mailauth/lib/dkim/sign.js')> | null = null;
 
 export interface DkimKey {
   /** Sender domain this key signs for ("*": any). */
@@ -89,6 +91,8 @@ export class DkimSigner {
       algorithm: key.algorithm,
       canonicalization: 'relaxed/relaxed',
     };
+    signing ??= import('mailauth/lib/dkim/sign.js');
+    const { dkimSign } = await signing;
     const result = await dkimSign(message, {
       ...signature,
       headerList: SIGNED_HEADERS,

@@ -97,6 +97,11 @@ class HopPool {
     return await new Promise<Lease>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** Closes the connections waiting for a message; leased ones finish what they carry. */
+  closeIdle(): void {
+    for (const slot of this.idle.splice(0)) this.discard(slot);
+  }
+
   closeAll(): void {
     for (const slot of this.idle.splice(0)) this.discard(slot);
     for (const waiter of this.waiters.splice(0)) waiter.reject(new Error('delivery is shutting down'));
@@ -217,7 +222,18 @@ export class ConnectionPool {
   /** Swept of unused hops when it has doubled since the last sweep (amortised O(1)). */
   private sweepAt = 1024;
 
-  constructor(private readonly options: PoolOptions) {}
+  constructor(private options: PoolOptions) {}
+
+  /**
+   * A reload: new connections follow `options`. Idle connections (made under the old ones) are
+   * closed and every next hop starts afresh; a leased connection finishes its message and is then
+   * closed when idle, with its old hop.
+   */
+  reconfigure(options: PoolOptions): void {
+    this.options = options;
+    for (const pool of this.pools.values()) pool.closeIdle();
+    this.pools.clear();
+  }
 
   acquire(hop: Hop, via: Via = {}): Promise<Lease> {
     const tls = via.tls ?? this.options.tls;

@@ -29,11 +29,17 @@ export function wantsTracking(facts: MessageFacts): boolean {
 
 export class MessageRenderer {
   constructor(
-    private readonly tracking: RenderOptions,
+    private tracking: RenderOptions,
     private readonly log: Logger,
     /** Signs last, over the bytes exactly as they go on the wire (delivery.dkim). */
-    private readonly dkim: DkimSigner | null = null,
+    private dkim: DkimSigner | null = null,
   ) {}
+
+  /** A reload: tracking base URL, part size limit and DKIM keys for the messages rendered next. */
+  reconfigure(tracking: RenderOptions, dkim: DkimSigner | null): void {
+    this.tracking = tracking;
+    this.dkim = dkim;
+  }
 
   /**
    * The bytes for `rcpts` of this message. Tracking applies only to a transaction of one

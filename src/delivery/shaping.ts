@@ -166,6 +166,11 @@ export class Shaper {
     this.sweepAt = Math.max(1024, 2 * this.budgets.size);
   }
 
+  /** Deliveries waiting for a start under one budget (the console shows the destination throttled). */
+  waiting(key: string): number {
+    return this.budgets.get(key)?.waiters.length ?? 0;
+  }
+
   /** Deliveries in progress under one budget (for tests and metrics). */
   inUse(key: string): number {
     return this.budgets.get(key)?.inUse ?? 0;

@@ -8,14 +8,17 @@
  *   accepted untouched, no header processing, no events), `process` (as an injection) or
  *   `reject` (550 5.7.1).
  * - headers: X-MSYS-API values (and their positions), Subject, From and the MIME fields are noted.
+ *   Header bytes are counted: past maxHeaderSize the message is refused (core's 552 5.3.4, as the
+ *   SMTP door answers) and nothing more of it is kept; so is a second X-MSYS-API (550 5.6.0), as
+ *   soon as it arrives. Headers are negotiated without a reply, so the refusal is sent at EOM.
  * - EOH: core's parseMsysApi, then core's decideTracking (X-MSYS-API options, then the key's
  *   defaults, then tracking.open/click). EOH is negotiated without a reply (one round trip less
  *   per message): an invalid header gets its 550 5.6.0 naming the field at EOM, which the client
  *   sees at the same moment (after its final dot); the body is then neither tracked nor kept.
  * - body: with tracking on, each chunk goes through core's TrackingTransform (body-tracker.ts).
  * - EOM: each X-MSYS-API is deleted by index (change-header with an empty value, last first), so
- *   is any X-Sluice-Message-ID the message came with (a downstream Sluice believes that header),
- *   ours is added, the tracked body (if anything was tracked) replaces the body,
+ *   is any X-Sluice-Message-ID or X-Sluice-Message-Signature the message came with, ours are
+ *   added (the signature lets a downstream Sluice believe the id: core/upstream-id.ts), the tracked body (if anything was tracked) replaces the body,
  *   and an `injection` event per recipient is recorded with the SMTP door's fields. The events
  *   are stored before the reply (a message the MTA queues always has them; one the MTA then loses
  *   still has them), through a group commit shared by the EOMs of one loop turn (store/event-group-commit.ts);
@@ -26,21 +29,26 @@
  */
 import { injectionEvent, type MessageFacts, type SluiceEvent } from '../core/events.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
+import { headerTooLarge } from '../core/intake.js';
 import { addressOf, decodeMimeWords } from '../core/mime-words.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { PolicyService } from '../core/policy.js';
 import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
+import { injectionRefused } from '../core/smtp-login.js';
+import { duplicateMsysApi, MSYS_HEADER, type MsysApi, parseMsysApi } from '../core/smtpapi.js';
 import { decideTracking, type TrackingDefaults } from '../core/tracking-decision.js';
+import { UPSTREAM_ID_HEADER, UPSTREAM_SIGNATURE_HEADER, type UpstreamIdSigner } from '../core/upstream-id.js';
+import { logStoreFailure } from '../log.js';
 import type { ApiKeyRecord, EventStore } from '../store/types.js';
 import type { TokenSigner } from '../tracking/token.js';
 import { BodyTracker, WALK_FIELDS } from './body-tracker.js';
 import { SMFIF, SMFIP } from './constants.js';
 import type { EomResult, MilterContext, MilterHandlers, Modification, Verdict } from './handlers.js';
 
-export const MESSAGE_ID_HEADER = 'X-Sluice-Message-ID';
+export const MESSAGE_ID_HEADER = UPSTREAM_ID_HEADER;
 const MESSAGE_ID_LOWER = MESSAGE_ID_HEADER.toLowerCase();
+const SIGNATURE_LOWER = UPSTREAM_SIGNATURE_HEADER.toLowerCase();
 
 export interface FilterDeps {
   policy: Pick<PolicyService, 'decide'>;
@@ -58,6 +66,10 @@ export interface FilterDeps {
   findKey?: (id: string) => Promise<ApiKeyRecord | null>;
   /** Absent: never tracks. */
   tracking?: MilterTrackingConfig;
+  /** Header bytes of one message past which it is refused (milter.max_header_size). */
+  maxHeaderSize: number;
+  /** Signs the id it adds, so a downstream Sluice believes it; absent: the id goes unsigned. */
+  idSigner?: Pick<UpstreamIdSigner, 'sign'>;
   now?: () => Date;
 }
 
@@ -80,6 +92,8 @@ interface MessageState {
   msysValues: string[];
   /** X-Sluice-Message-ID fields the message came with (not ours: removed, so ours is the only one). */
   staleIds: number;
+  /** X-Sluice-Message-Signature fields it came with (removed likewise). */
+  staleSignatures: number;
   subject: string | null;
   from: string | null;
   headerBytes: number;
@@ -89,7 +103,7 @@ interface MessageState {
   walkFields: Array<[string, string]>;
   id: string | null;
   tracker: BodyTracker | null;
-  /** An invalid X-MSYS-API: the reply at EOM. */
+  /** An invalid X-MSYS-API or an over-large header section: the reply at EOM. */
   refusal: Rejection | null;
 }
 
@@ -145,10 +159,10 @@ export class SluiceFilter implements MilterHandlers {
       });
       if (decision.kind === 'key-rejected') {
         ctx.log.info({ key: keyId, reason: decision.reason }, 'key may not inject: rejected at MAIL');
-        return replyFor(new Rejection(550, '5.7.1', 'API key is not allowed to send mail'));
+        return replyFor(injectionRefused());
       }
       if (decision.kind === 'unavailable') {
-        ctx.log.error({ err: decision.error, key: keyId }, 'key lookup failed: tempfail at MAIL');
+        logStoreFailure(ctx.log, decision.error, { key: keyId }, 'key lookup failed: tempfail at MAIL');
         return replyFor(new Rejection(451, '4.3.0', 'Temporary key lookup failure, try again later'));
       }
     }
@@ -158,6 +172,7 @@ export class SluiceFilter implements MilterHandlers {
       rcpts: [],
       msysValues: [],
       staleIds: 0,
+      staleSignatures: 0,
       subject: null,
       from: null,
       headerBytes: 0,
@@ -176,14 +191,19 @@ export class SluiceFilter implements MilterHandlers {
     return undefined;
   }
 
-  header(_ctx: MilterContext, name: string, value: string): undefined {
+  header(ctx: MilterContext, name: string, value: string): undefined {
     const m = this.message;
-    if (!m) return undefined;
+    if (!m || m.refusal) return undefined;
     m.headerBytes += Buffer.byteLength(`${name}: ${value}\r\n`) + (value.match(/\n/g)?.length ?? 0);
+    if (m.headerBytes > this.deps.maxHeaderSize)
+      return this.refuse(ctx, m, headerTooLarge(this.deps.maxHeaderSize));
     const lower = name.toLowerCase();
     const unfolded = value.replace(/\r?\n(?=[ \t])/g, '').trim();
-    if (lower === MSYS_HEADER) m.msysValues.push(unfolded);
-    else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
+    if (lower === MSYS_HEADER) {
+      if (m.msysValues.length > 0) return this.refuse(ctx, m, duplicateMsysApi());
+      m.msysValues.push(unfolded);
+    } else if (lower === MESSAGE_ID_LOWER) m.staleIds++;
+    else if (lower === SIGNATURE_LOWER) m.staleSignatures++;
     else if (lower === 'subject' && m.subject === null) m.subject = decodeMimeWords(unfolded);
     else if (lower === 'from' && m.from === null) m.from = addressOf(decodeMimeWords(unfolded));
     if (WALK_FIELDS.test(name) && m.walkFields.length < 100) m.walkFields.push([name, value]);
@@ -192,7 +212,7 @@ export class SluiceFilter implements MilterHandlers {
 
   async eoh(ctx: MilterContext): Promise<Verdict | undefined> {
     const m = this.message;
-    if (!m) return undefined;
+    if (!m || m.refusal) return undefined;
     try {
       m.msys = parseMsysApi(m.msysValues);
     } catch (error) {
@@ -247,7 +267,15 @@ export class SluiceFilter implements MilterHandlers {
     // An id the message brought along (an app's, or a loop's) would be believed downstream.
     for (let index = m.staleIds; index >= 1; index--)
       modifications.push({ kind: 'chgheader', index, name: MESSAGE_ID_HEADER, value: '' });
+    for (let index = m.staleSignatures; index >= 1; index--)
+      modifications.push({ kind: 'chgheader', index, name: UPSTREAM_SIGNATURE_HEADER, value: '' });
     modifications.push({ kind: 'addheader', name: MESSAGE_ID_HEADER, value: id });
+    if (this.deps.idSigner)
+      modifications.push({
+        kind: 'addheader',
+        name: UPSTREAM_SIGNATURE_HEADER,
+        value: this.deps.idSigner.sign(id),
+      });
     const tracked = m.tracker ? await m.tracker.finish() : null;
     if (tracked?.error)
       ctx.log.warn({ message_id: id, err: tracked.error }, 'tracking failed: the body is left as it came');
@@ -294,6 +322,18 @@ export class SluiceFilter implements MilterHandlers {
           'injection recorded',
         ),
     };
+  }
+
+  /** Decided during the headers: answered at EOM; what was kept of the message is let go now. */
+  private refuse(ctx: MilterContext, m: MessageState, refusal: Rejection): undefined {
+    m.refusal = refusal;
+    m.msysValues = [];
+    m.walkFields = [];
+    ctx.log.info(
+      { queue_id: ctx.queueId(), key: m.keyId, from: m.sender, reply: refusal.toString() },
+      'message refused in its header',
+    );
+    return undefined;
   }
 
   abort(): void {

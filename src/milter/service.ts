@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { Limits } from '../core/limits.js';
 import { PolicyService } from '../core/policy.js';
 import { RelayPolicy } from '../core/relay-policy.js';
+import type { UpstreamIdSigner } from '../core/upstream-id.js';
 import type { Logger } from '../log.js';
 import { EmbeddedCounterStore } from '../store/embedded/counters.js';
 import { EventGroupCommit } from '../store/event-group-commit.js';
@@ -22,6 +23,8 @@ export interface MilterServiceDeps {
   findKey: (id: string) => Promise<ApiKeyRecord | null>;
   events: EventStore;
   signer: TokenSigner;
+  /** Signs the X-Sluice-Message-ID it adds (core/upstream-id.ts). */
+  idSigner: UpstreamIdSigner;
   log: Logger;
 }
 
@@ -29,7 +32,16 @@ const NO_LIMITS = { key: [], sender_domain: [], client_address: [] };
 /** A tracked body larger than this waits for EOM on disk (data_dir/tmp/milter), not in memory. */
 const BODY_MEMORY_LIMIT = 1_048_576;
 
-export async function startMilterService(deps: MilterServiceDeps): Promise<MilterServer> {
+export interface MilterService extends MilterServer {
+  /**
+   * A reload: relay networks, tracking base URL, part size limit and defaults for the messages
+   * that start from now on (milter.unauthenticated is read from the section at each connection;
+   * the signers are their owner's to rekey).
+   */
+  reload(next: Config): void;
+}
+
+export async function startMilterService(deps: MilterServiceDeps): Promise<MilterService> {
   const { config, log } = deps;
   const section = config.milter;
   if (!section.listen) throw new Error('milter.listen is null: there is nothing to listen on');
@@ -54,7 +66,9 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
       socketMode: Number.parseInt(section.socket_mode, 8),
       maxPacketSize: section.max_packet_size,
       idleTimeoutMs: section.idle_timeout,
+      messageIdleTimeoutMs: section.message_idle_timeout,
       maxConnections: section.max_connections,
+      maxConnectionsPerPeer: section.max_connections_per_peer,
       progressIntervalMs: section.progress_interval,
     },
     () =>
@@ -64,13 +78,21 @@ export async function startMilterService(deps: MilterServiceDeps): Promise<Milte
         record: (events) => batch.record(events),
         relay,
         unauthenticated: section.unauthenticated,
+        maxHeaderSize: section.max_header_size,
         findKey: deps.findKey,
         tracking,
+        idSigner: deps.idSigner,
       }),
     log,
   );
   return {
     address: server.address,
+    reload(next) {
+      relay.update(next.relay);
+      tracking.baseUrl = next.tracking.base_url.replace(/\/+$/, '');
+      tracking.maxPartSize = next.tracking.max_html_part_size;
+      tracking.defaults = { open: next.tracking.open, click: next.tracking.click };
+    },
     async stop() {
       await server.stop();
       batch.flush();

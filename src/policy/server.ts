@@ -6,12 +6,16 @@
  * progress on the connection, so that when a new instance appears, or the connection closes,
  * before END-OF-MESSAGE, core releases what the old one held.
  * Misbehaving clients never crash it: a malformed request is logged and answered with
- * MALFORMED_ACTION, an oversized one (past max_request_size) or an idle connection is closed.
+ * MALFORMED_ACTION, an oversized one (past max_request_size) or an idle connection is closed;
+ * connections past max_connections, or past max_connections_per_peer from one address, are closed
+ * at once (net/peer-connections.ts).
  */
 import net from 'node:net';
 import type { PolicyConfig } from '../config/sections/policy.js';
 import type { PolicyService } from '../core/policy.js';
 import type { Logger } from '../log.js';
+import { logDropped, PeerConnections } from '../net/peer-connections.js';
+import { isStoreOutage, outageSummary } from '../store/outage.js';
 import { actionFor, MALFORMED_ACTION, queryFrom } from './actions.js';
 import { type Decoded, encodeAction, PolicyDecoder } from './wire.js';
 
@@ -36,13 +40,17 @@ let nextSessionId = 0;
 export async function startPolicyServer(options: PolicyServerOptions): Promise<PolicyServer> {
   const { config, log } = options;
   const sessions = new Set<Session>();
+  const peers = new PeerConnections(config.max_connections_per_peer);
   const server = net.createServer((socket) => {
+    if (!peers.admit(socket, log)) return;
     const id = `p${++nextSessionId}`;
     const session = new Session(socket, options, log.child({ session_id: id }), `session:${id}`);
     sessions.add(session);
     socket.once('close', () => sessions.delete(session));
   });
   server.on('error', (error) => log.error({ err: error }, 'policy listener error'));
+  server.maxConnections = config.max_connections;
+  logDropped(server, log, config.max_connections);
   const at = options.listen.lastIndexOf(':');
   const host = options.listen.slice(0, at).replace(/^\[|\]$/g, '');
   await new Promise<void>((resolve, reject) => {
@@ -158,7 +166,15 @@ class Session {
         break;
       case 'unavailable':
         // Info, not warn: the store logs the outage itself once per change of state.
-        this.log.info({ ...fields, error: decision.error.message }, 'policy: store unavailable');
+        this.log.info(
+          {
+            ...fields,
+            ...(isStoreOutage(decision.error)
+              ? outageSummary(decision.error)
+              : { error: decision.error.message }),
+          },
+          'policy: store unavailable',
+        );
         break;
       default:
         if (this.log.isLevelEnabled('debug')) this.log.debug(fields, 'policy request');

@@ -13,7 +13,7 @@ import { composeDsn, dsnStatus, type FailedRecipient } from '../delivery/dsn.js'
 import type { Logger } from '../log.js';
 import type { SuppressionStore } from '../store/types.js';
 import { acceptMessage } from './accept.js';
-import type { BouncedRcpt, QueueManager } from './manager.js';
+import { type BouncedRcpt, idsOf, type QueueManager } from './manager.js';
 import type { Spool, SpooledMessage } from './spool.js';
 
 /** Longest original header section copied into a DSN. */
@@ -33,7 +33,8 @@ export class BounceHandler {
     private readonly spool: Spool,
     private readonly suppressions: SuppressionStore,
     private readonly log: Logger,
-    private readonly options: BounceHandlerOptions,
+    /** Read at each bounce: a reload may change dsn and suppressHardBounces in place. */
+    readonly options: BounceHandlerOptions,
   ) {}
 
   /** For QueueOptions.onBounced. */
@@ -58,7 +59,7 @@ export class BounceHandler {
       })),
     );
     this.log.info(
-      { message_id: message.id, rcpts: hard.map((h) => h.result.rcpt), type },
+      { ...idsOf(message), rcpts: hard.map((h) => h.result.rcpt), type },
       'hard bounce: recipients suppressed',
     );
   }
@@ -80,13 +81,13 @@ export class BounceHandler {
     const bytes = await composeDsn({
       reportingMta: this.options.hostname,
       to: envelope.mail_from,
-      queueId: message.id,
+      queueId: message.envelope.facts.message_id,
       arrival: new Date(envelope.facts.injection_time),
       failed,
       originalHeaders: await this.headersOf(message),
     });
     await this.enqueue(bytes, envelope.mail_from);
-    this.log.info({ message_id: message.id, to: envelope.mail_from, rcpts: failed.length }, 'DSN queued');
+    this.log.info({ ...idsOf(message), to: envelope.mail_from, rcpts: failed.length }, 'DSN queued');
   }
 
   /** Spools and queues a generated message from <> to one recipient. */

@@ -1,16 +1,42 @@
 /**
  * The queue tools' operations (Sluice's postqueue/postsuper) on a running QueueManager: summary by
  * domain, list, show, flush (deferred jobs run now), hold and release (the hold is persisted in the
- * spool, so it survives a restart), delete (silently, as postsuper -d) and bounce (bounce events
- * with class 25, admin failure, and a DSN as for any bounce). Operations that remove a message
- * refuse while one of its attempts is running (`busy`): the peer may be accepting it right now.
- * Jobs are withdrawn from the manager's queues by marking them cancelled; the manager skips them.
+ * spool, so it survives a restart), requeue (postsuper -r: every pending recipient starts over as
+ * if just accepted, routed afresh, hold lifted, arrival kept), delete (no DSN, as postsuper -d)
+ * and bounce (a DSN as for any bounce). Delete and bounce both record a `bounce` event of class 25
+ * (Admin Failure) per pending recipient, their raw_reason saying which: SparkPost has no event for
+ * a deleted message, and an event stream where an injected recipient never ends would leave its
+ * consumers waiting. Operations that remove a message refuse while one of its attempts is running
+ * (`busy`): the peer may be accepting it right now. Jobs are withdrawn from the manager's queues
+ * by marking them cancelled; the manager skips them.
+ * A message is named by its message id (the one in its 250 reply and its events) or its queue id
+ * (the spool's); they differ only for a message an upstream milter named, and then a message id
+ * may name several queued messages (an MTA relaying one message in several transactions): every
+ * operation applies to each of them.
  */
-import { bounceEvent } from '../core/events.js';
+import { bounceEvent, type SluiceEvent } from '../core/events.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
-import type { BouncedRcpt, Entry, Job, QueueManager } from './manager.js';
+import { type BouncedRcpt, type Entry, entryIds, type QueueManager } from './manager.js';
 import type { Spool, SpooledMessage } from './spool.js';
+import { type DomainSummary, lastDeferrals, newestError, type QueuedMessage, summarise } from './view.js';
+
+export type { DomainSummary, QueuedMessage };
+
+export const DELETE_REASON = '550 5.0.0 [internal] Message deleted by the administrator (no DSN sent)';
+export const BOUNCE_REASON = '550 5.0.0 Message bounced by the administrator';
+
+/** The operations that act on a selection of messages. */
+export const BULK_OPERATIONS = ['hold', 'release', 'delete', 'bounce', 'requeue'] as const;
+export type BulkOperation = (typeof BULK_OPERATIONS)[number];
+
+/** Messages chosen by what they are rather than by id (postsuper's ALL, narrowed). */
+export interface Selection {
+  /** With a recipient at this domain. */
+  domain?: string | undefined;
+  /** Arrived at least this long ago (ms). */
+  olderThanMs?: number | undefined;
+}
 
 export class QueueControlError extends Error {
   constructor(
@@ -19,25 +45,6 @@ export class QueueControlError extends Error {
   ) {
     super(message);
   }
-}
-
-export interface DomainSummary {
-  domain: string;
-  messages: number;
-  recipients: number;
-  held: number;
-  oldest: string;
-  last_error: string | null;
-}
-
-export interface QueuedMessage {
-  id: string;
-  mail_from: string;
-  size: number;
-  arrival: string;
-  held: boolean;
-  recipients: Array<{ rcpt: string; domain: string; state: string; attempts: number; due: string | null }>;
-  last_error: string | null;
 }
 
 /** Per message or domain operations report as they go, so a long one can show progress. */
@@ -53,40 +60,16 @@ export class QueueControl {
   ) {}
 
   summary(): DomainSummary[] {
-    const byDomain = new Map<string, DomainSummary & { lastAt: number }>();
+    const messages = [];
     for (const entry of this.queue.entries.values()) {
-      const arrival = new Date(entry.arrival).toISOString();
-      const seen = new Set<string>();
-      for (const job of entry.jobs) {
-        let row = byDomain.get(job.domain);
-        if (!row) {
-          row = {
-            domain: job.domain,
-            messages: 0,
-            recipients: 0,
-            held: 0,
-            oldest: arrival,
-            last_error: null,
-            lastAt: 0,
-          };
-          byDomain.set(job.domain, row);
-        }
-        row.recipients += job.rcpts.length;
-        if (!seen.has(job.domain)) {
-          seen.add(job.domain);
-          row.messages++;
-          if (entry.held) row.held++;
-          if (arrival < row.oldest) row.oldest = arrival;
-        }
-        if (job.lastError && arrival >= new Date(row.lastAt).toISOString()) {
-          row.last_error = job.lastError;
-          row.lastAt = Date.parse(arrival);
-        }
-      }
+      const recipients = [...entry.jobs].map((job) => ({
+        domain: job.domain,
+        last_error: job.lastError ?? null,
+        count: job.rcpts.length,
+      }));
+      messages.push({ arrival: new Date(entry.arrival).toISOString(), held: entry.held, recipients });
     }
-    return [...byDomain.values()]
-      .map(({ lastAt: _lastAt, ...row }) => row)
-      .sort((a, b) => b.messages - a.messages || a.domain.localeCompare(b.domain));
+    return summarise(messages);
   }
 
   /** Messages by state: held, else running if an attempt is, else ready if a job is due, else deferred. */
@@ -127,8 +110,14 @@ export class QueueControl {
     return { messages, total: chosen.length };
   }
 
+  /** The first queued message the id names (see the header for message ids naming several). */
   async show(id: string): Promise<QueuedMessage> {
-    return await this.describe(this.entry(id));
+    return await this.describe(this.entries(id)[0]!);
+  }
+
+  /** Queue ids of what an id names: itself when it is a queue id, else the entries with that message id. */
+  resolve(id: string): string[] {
+    return this.entries(id).map((entry) => entry.id);
   }
 
   /** Deferred jobs (of one message, one domain, or all) are due now. Held messages stay held. */
@@ -136,7 +125,7 @@ export class QueueControl {
     target: { id?: string | undefined; domain?: string | undefined },
     progress?: Progress,
   ): Promise<number> {
-    const entries = target.id ? [this.entry(target.id)] : [...this.queue.entries.values()];
+    const entries = target.id ? this.entries(target.id) : [...this.queue.entries.values()];
     let flushed = 0;
     for (const [i, entry] of entries.entries()) {
       // Deleted or bounced while an earlier batch yielded: nothing of it may run again.
@@ -162,57 +151,90 @@ export class QueueControl {
   }
 
   async hold(id: string): Promise<void> {
-    const entry = this.entry(id);
-    entry.held = true;
-    await this.spool.setHold(id, true);
-    this.log.info({ message_id: id }, 'queue: held');
+    for (const entry of this.entries(id)) {
+      entry.held = true;
+      await this.spool.setHold(entry.id, true);
+      this.log.info(entryIds(entry), 'queue: held');
+    }
   }
 
   async release(id: string): Promise<void> {
-    const entry = this.entry(id);
-    entry.held = false;
-    await this.spool.setHold(id, false);
-    for (const job of entry.parked.splice(0)) {
-      entry.jobs.delete(job);
-      this.queue.enqueue({ ...job, due: 0 });
+    for (const entry of this.entries(id)) {
+      entry.held = false;
+      await this.spool.setHold(entry.id, false);
+      for (const job of entry.parked.splice(0)) {
+        entry.jobs.delete(job);
+        this.queue.enqueue({ ...job, due: 0 });
+      }
+      this.log.info(entryIds(entry), 'queue: released');
     }
     this.queue.rearm();
-    this.log.info({ message_id: id }, 'queue: released');
   }
 
-  /** Removes the message without a trace beyond the log (postsuper -d). */
+  /** Removes the message without a DSN (postsuper -d); each pending recipient gets its class 25 bounce event. */
   async delete(id: string): Promise<void> {
-    const entry = this.take(id);
-    await this.removeFromSpool(entry);
-    this.log.info({ message_id: id }, 'queue: deleted by the administrator');
+    for (const queueId of this.resolve(id)) {
+      const { entry, message } = await this.withdraw(queueId);
+      const events = this.adminBounces(entry, message, DELETE_REASON);
+      for (const { event } of events) this.events.append(event);
+      await this.removeFromSpool(entry);
+      this.log.info({ ...entryIds(entry), rcpts: events.length }, 'queue: deleted by the administrator');
+    }
   }
 
   /** Bounces every pending recipient now: bounce events (class 25), then a DSN as for any bounce. */
   async bounce(id: string): Promise<number> {
-    const entry = this.take(id);
-    const message = await this.queue.load(entry);
+    let count = 0;
+    for (const queueId of this.resolve(id)) count += await this.bounceOne(queueId);
+    return count;
+  }
+
+  private async bounceOne(id: string): Promise<number> {
+    const { entry, message } = await this.withdraw(id);
+    const bounced = this.adminBounces(entry, message, BOUNCE_REASON);
+    for (const { event } of bounced) this.events.append(event);
+    if (this.onBounced && bounced.length > 0) await this.onBounced(message, bounced);
+    await this.removeFromSpool(entry);
+    this.log.info({ ...entryIds(entry), rcpts: bounced.length }, 'queue: bounced by the administrator');
+    return bounced.length;
+  }
+
+  /**
+   * postsuper -r: the pending recipients start over as a message just accepted (new jobs, no
+   * attempts counted, due now, routed afresh by the current transport map and relayhost), the
+   * hold lifted. The id and the arrival time stay: max_queue_lifetime still counts from arrival.
+   */
+  async requeue(id: string): Promise<void> {
+    for (const queueId of this.resolve(id)) {
+      const { entry } = await this.withdraw(queueId);
+      await entry.writes.catch(() => {});
+      const fresh = await this.spool.read(queueId);
+      if (!fresh) throw new QueueControlError('not-found', `no queued message ${queueId}`);
+      if (entry.held) await this.spool.setHold(queueId, false);
+      this.queue.add(fresh, false);
+      this.log.info(entryIds(entry), 'queue: requeued by the administrator');
+    }
+  }
+
+  /** The recipients still pending, each with a class 25 bounce event saying why. */
+  private adminBounces(entry: Entry, message: SpooledMessage, reason: string): BouncedRcpt[] {
     const now = new Date();
-    const reason = '550 5.0.0 Message bounced by the administrator';
     const bounced: BouncedRcpt[] = [];
     for (const job of entry.jobs) {
       for (const rcpt of job.rcpts) {
-        const event = bounceEvent(
+        const event: SluiceEvent = bounceEvent(
           message.envelope.facts,
           rcpt,
           { num_retries: job.attempts, error_code: '550', raw_reason: reason, bounce_class: '25' },
           now,
         );
-        this.events.append(event);
         bounced.push({
           result: { rcpt, status: 'bounce', code: 550, enhanced: '5.0.0', text: reason, mxHost: undefined },
           event,
         });
       }
     }
-    if (this.onBounced && bounced.length > 0) await this.onBounced(message, bounced);
-    await this.removeFromSpool(entry);
-    this.log.info({ message_id: id, rcpts: bounced.length }, 'queue: bounced by the administrator');
-    return bounced.length;
+    return bounced;
   }
 
   /** Applies a per-message operation to several messages, reporting progress. */
@@ -235,12 +257,32 @@ export class QueueControl {
     return { done, failed };
   }
 
-  /** Ids of queued messages with a recipient at this domain. */
-  idsForDomain(domain: string): string[] {
+  /**
+   * Ids of the messages a selection names, oldest first: every message, narrowed to those with a
+   * recipient at `domain` and those older than `olderThanMs`. Hold picks only messages not held,
+   * release only held ones (postsuper -h ALL / -H ALL).
+   */
+  select(operation: BulkOperation, selection: Selection, now = Date.now()): string[] {
     const ids: string[] = [];
-    for (const [id, entry] of this.queue.entries)
-      if ([...entry.jobs].some((job) => job.domain === domain)) ids.push(id);
-    return ids;
+    for (const [id, entry] of this.queue.entries) {
+      if (operation === 'hold' && entry.held) continue;
+      if (operation === 'release' && !entry.held) continue;
+      if (selection.olderThanMs !== undefined && now - entry.arrival < selection.olderThanMs) continue;
+      if (selection.domain && ![...entry.jobs].some((job) => job.domain === selection.domain)) continue;
+      ids.push(id);
+    }
+    return ids.sort();
+  }
+
+  /** The entries an id names (a queue id, or a message id), in queue id order; not-found when none. */
+  private entries(id: string): Entry[] {
+    const entry = this.queue.entries.get(id);
+    if (entry) return [entry];
+    const named: Entry[] = [];
+    for (const candidate of this.queue.entries.values())
+      if (candidate.messageId === id) named.push(candidate);
+    if (named.length === 0) throw new QueueControlError('not-found', `no queued message ${id}`);
+    return named.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   private entry(id: string): Entry {
@@ -249,15 +291,19 @@ export class QueueControl {
     return entry;
   }
 
-  /** Withdraws every job of a message not being delivered right now, and forgets the message. */
-  private take(id: string): Entry {
-    const entry = this.entry(id);
+  /**
+   * Withdraws every job of a message not being delivered right now, and forgets the message; its
+   * envelope is read first, so a message that cannot be read stays queued and the error is reported.
+   */
+  private async withdraw(id: string): Promise<{ entry: Entry; message: SpooledMessage }> {
+    const message = await this.queue.load(this.entry(id));
+    const entry = this.entry(id); // still queued after the read?
     if ([...entry.jobs].some((job) => job.state === 'running'))
       throw new QueueControlError('busy', `message ${id} is being delivered right now; try again`);
     for (const job of entry.jobs) job.cancelled = true;
     entry.parked = [];
     this.queue.entries.delete(id);
-    return entry;
+    return { entry, message };
   }
 
   private async removeFromSpool(entry: Entry): Promise<void> {
@@ -265,35 +311,41 @@ export class QueueControl {
     await entry.writes;
   }
 
+  /**
+   * The message as the queue tools show it. Its last deferral comes from memory, or, for jobs not
+   * attempted since this server started (their attempts and reason were another run's), from the
+   * event store.
+   */
   private async describe(entry: Entry): Promise<QueuedMessage> {
     const message = entry.message ?? (await this.spool.read(entry.id).catch(() => null));
     if (!message) throw new QueueControlError('not-found', `no queued message ${entry.id}`);
-    return describeMessage(entry, message);
+    const jobs = [...entry.jobs];
+    const remembered = jobs.some((job) => !job.lastError)
+      ? await lastDeferrals(this.events, message.envelope.facts.message_id)
+      : new Map();
+    const recipients: QueuedMessage['recipients'] = [];
+    for (const job of jobs) {
+      for (const rcpt of job.rcpts) {
+        const known = job.lastError ? undefined : remembered.get(rcpt.toLowerCase());
+        recipients.push({
+          rcpt,
+          domain: job.domain,
+          state: entry.held && job.state !== 'running' ? 'held' : (job.state ?? 'ready'),
+          attempts: Math.max(job.attempts, known?.attempts ?? 0),
+          due: job.state === 'deferred' ? new Date(job.due).toISOString() : null,
+          last_error: job.lastError || known?.reason || null,
+        });
+      }
+    }
+    return {
+      id: message.id,
+      message_id: message.envelope.facts.message_id,
+      mail_from: message.envelope.mail_from,
+      size: message.messageLength,
+      arrival: new Date(entry.arrival).toISOString(),
+      held: entry.held,
+      recipients,
+      last_error: newestError(recipients),
+    };
   }
-}
-
-function describeMessage(entry: Entry, message: SpooledMessage): QueuedMessage {
-  const recipients: QueuedMessage['recipients'] = [];
-  let lastError: string | null = null;
-  const jobs: Job[] = [...entry.jobs];
-  for (const job of jobs) {
-    if (job.lastError) lastError = job.lastError;
-    for (const rcpt of job.rcpts)
-      recipients.push({
-        rcpt,
-        domain: job.domain,
-        state: entry.held && job.state !== 'running' ? 'held' : (job.state ?? 'ready'),
-        attempts: job.attempts,
-        due: job.state === 'deferred' ? new Date(job.due).toISOString() : null,
-      });
-  }
-  return {
-    id: message.id,
-    mail_from: message.envelope.mail_from,
-    size: message.messageLength,
-    arrival: new Date(entry.arrival).toISOString(),
-    held: entry.held,
-    recipients,
-    last_error: lastError,
-  };
 }

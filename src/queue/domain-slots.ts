@@ -28,6 +28,11 @@ export class DomainSlots {
     return true;
   }
 
+  /** Jobs of this domain waiting for a slot (the console shows the destination throttled). */
+  waitingIn(domain: string): number {
+    return this.waiting.get(domain)?.length ?? 0;
+  }
+
   /** A job of this domain finished: returns the next one waiting for it, if any. */
   release(domain: string): Job | undefined {
     const busy = (this.busy.get(domain) ?? 1) - 1;

@@ -29,6 +29,11 @@ export interface WholeMessage {
   facts: Omit<MessageFacts, 'friendly_from' | 'subject' | 'msg_size' | 'msys'>;
   /** Merges the message's own X-MSYS-API (if any) with the caller's options. */
   msys(fromHeader: MsysApi): MsysApi;
+  /**
+   * Once the message's facts are known (its X-MSYS-API read), the recipients to accept (a door
+   * drops suppressed ones here); a Rejection refuses the message. Absent: all of `rcpts`.
+   */
+  acceptRcpts?(facts: MessageFacts): Promise<string[]>;
 }
 
 export async function injectWhole(message: WholeMessage, deps: InjectDeps): Promise<MessageFacts> {
@@ -53,7 +58,8 @@ export async function injectWhole(message: WholeMessage, deps: InjectDeps): Prom
       msg_size: result.size,
       msys: message.msys(result.msys),
     };
-    await acceptMessage(writer, { v: 1, mail_from: message.mailFrom, rcpts: message.rcpts, facts }, deps);
+    const rcpts = message.acceptRcpts ? await message.acceptRcpts(facts) : message.rcpts;
+    await acceptMessage(writer, { v: 1, mail_from: message.mailFrom, rcpts, facts }, deps);
     return facts;
   } catch (error) {
     if (writer) await writer.abort().catch(() => {});

@@ -46,11 +46,22 @@ export interface BouncedRcpt {
   event: SluiceEvent;
 }
 
+/** The status word of a delivery log line, Postfix's. */
+const LOGGED_STATUS = {
+  delivered: 'sent',
+  defer: 'deferred',
+  bounce: 'bounced',
+  expired: 'expired',
+} as const;
+
 /** Hot messages queued to run now, at most; later arrivals wait cold. */
 const HOT_BACKLOG = 1000;
 
 export interface Entry {
+  /** The spool's id (the queue id). */
   id: string;
+  /** The message id when it differs from the queue id (an upstream milter named it); else undefined. */
+  messageId: string | undefined;
   /** Injection time, ms since the epoch (expiry and the queue tools read it without the envelope). */
   arrival: number;
   /** The envelope (and maybe body) in memory, or null when cold: see load(). */
@@ -110,6 +121,20 @@ export class QueueManager {
     this.slots = new DomainSlots((domain) => deliverer.concurrencyFor(domain));
   }
 
+  /**
+   * A reload: concurrency, retry schedule and jitter, lifetime and bounce rules for what is decided
+   * from now on (a retry already scheduled keeps its time). Starts more attempts if now allowed.
+   */
+  configure(
+    options: Pick<
+      QueueOptions,
+      'maxConcurrent' | 'retrySchedule' | 'retryJitter' | 'maxLifetime' | 'bounceRules'
+    >,
+  ): void {
+    Object.assign(this.options, options);
+    this.pump();
+  }
+
   /** Writes events with everything else recorded in this turn; resolves once they are stored. */
   recordEvents(events: readonly SluiceEvent[]): Promise<void> {
     return this.outcomes.record(events);
@@ -122,8 +147,10 @@ export class QueueManager {
 
   add(message: SpooledMessage, held = false): void {
     const pending = message.envelope.rcpts.filter((r) => !message.done.has(r));
+    const messageId = message.envelope.facts.message_id;
     const entry: Entry = {
       id: message.id,
+      messageId: messageId === message.id ? undefined : messageId,
       arrival: Date.parse(message.envelope.facts.injection_time),
       message: this.ready.length < HOT_BACKLOG ? message : null,
       loading: null,
@@ -142,9 +169,7 @@ export class QueueManager {
     if (byDomain.size === 0) {
       this.spool
         .remove(message.id)
-        .catch((error: unknown) =>
-          this.log.error({ err: error, message_id: message.id }, 'spool remove failed'),
-        );
+        .catch((error: unknown) => this.log.error({ err: error, ...idsOf(message) }, 'spool remove failed'));
       return;
     }
     this.entries.set(message.id, entry);
@@ -161,6 +186,11 @@ export class QueueManager {
 
   get stats() {
     return { messages: this.entries.size, inFlight: this.inFlight, deferred: this.deferred.size };
+  }
+
+  /** Jobs of a domain waiting because its shaping allows no more at once (the console reads it). */
+  waitingForSlot(domain: string): number {
+    return this.slots.waitingIn(domain);
   }
 
   /** Stops starting attempts and waits (up to timeoutMs) for those in flight to finish. */
@@ -201,7 +231,7 @@ export class QueueManager {
       job.state = 'running';
       this.inFlight++;
       this.run(job)
-        .catch((error: unknown) => this.log.error({ err: error, message_id: job.entry.id }, 'queue error'))
+        .catch((error: unknown) => this.log.error({ err: error, ...entryIds(job.entry) }, 'queue error'))
         .finally(() => {
           this.inFlight--;
           const next = this.slots.release(job.domain);
@@ -264,10 +294,7 @@ export class QueueManager {
       message = await this.load(job.entry);
     } catch (error) {
       // Unreadable now (disk trouble): try again later rather than lose the job.
-      this.log.error(
-        { err: error, message_id: job.entry.id },
-        'cannot read a queued message; retrying later',
-      );
+      this.log.error({ err: error, ...entryIds(job.entry) }, 'cannot read a queued message; retrying later');
       job.entry.jobs.delete(job);
       this.enqueue({ ...job, due: Date.now() + this.backoff(job.attempts) });
       this.armTimer();
@@ -316,9 +343,19 @@ export class QueueManager {
       events.push(event);
       if (kind === 'bounce' || kind === 'expired') bounced.push({ result, event });
       if (kind === 'defer') lastError ??= result.text;
+      // Postfix's fields (to, relay, delay, dsn, status): log.format text prints them as Postfix does.
+      const status = LOGGED_STATUS[kind];
       this.log[kind === 'delivered' ? 'info' : 'warn'](
-        { message_id: message.id, rcpt: result.rcpt, status: kind, mx: result.mxHost, reply: result.text },
-        `${kind}`,
+        {
+          ...idsOf(message),
+          to: result.rcpt,
+          relay: result.relay ?? 'none',
+          delay: Math.round((now - job.entry.arrival) / 10) / 100,
+          dsn: result.enhanced ?? `${String(result.code || (kind === 'defer' ? 4 : 5))[0]}.0.0`,
+          status,
+          reply: result.text,
+        },
+        status,
       );
       if (kind === 'defer') retry.push(result.rcpt);
       else final.push(result.rcpt);
@@ -344,7 +381,7 @@ export class QueueManager {
       await this.options
         .onBounced(message, bounced)
         .catch((error: unknown) =>
-          this.log.error({ err: error, message_id: message.id }, 'bounce handling failed'),
+          this.log.error({ err: error, ...idsOf(message) }, 'bounce handling failed'),
         );
     }
     // One spool write at a time per message: a side-file append still running when another job's
@@ -387,4 +424,24 @@ export class QueueManager {
   private backoff(attempts: number): number {
     return retryDelay(this.options.retrySchedule, this.options.retryJitter ?? 0.1, attempts);
   }
+}
+
+/**
+ * Log fields naming a message: `message_id` is always the message's id (the one in its 250 reply
+ * and its events); `queue_id`, the spool's, is added where it differs (a message an upstream
+ * milter named).
+ */
+export function idsOf(message: SpooledMessage): LogIds {
+  return logIds(message.envelope.facts.message_id, message.id);
+}
+
+export function entryIds(entry: Entry): LogIds {
+  return logIds(entry.messageId ?? entry.id, entry.id);
+}
+
+type LogIds = { message_id: string; queue_id?: string };
+
+/** queue_id only where it tells something: a line in Postfix's manner is not made longer for nothing. */
+function logIds(messageId: string, queueId: string): LogIds {
+  return messageId === queueId ? { message_id: messageId } : { message_id: messageId, queue_id: queueId };
 }

@@ -34,7 +34,7 @@ async function recordMissingInjection(
   const { rcpts, facts } = message.envelope;
   if (message.envelope.upstream) return;
   const recorded = await events.search({
-    messageId: message.id,
+    messageId: facts.message_id,
     types: ['injection'],
     limit: rcpts.length + 100,
   });
@@ -44,7 +44,7 @@ async function recordMissingInjection(
   const now = new Date();
   for (const rcpt of missing) events.append(injectionEvent(facts, rcpt, now));
   log.info(
-    { message_id: message.id, rcpts: missing.length },
+    { message_id: facts.message_id, queue_id: message.id, rcpts: missing.length },
     'recorded the injection of a message spooled without its 250 being sent',
   );
 }

@@ -8,14 +8,14 @@
 
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DirSync } from './dir-sync.js';
-import { decodeFooter, encodeTrailer, FOOTER_LENGTH, type SpoolEnvelope } from './spool-format.js';
+import { encodeTrailer, type SpoolEnvelope } from './spool-format.js';
 import { SpoolIo } from './spool-io.js';
+import { ID_PATTERN, readDone, readEnvelope, spoolQueueDir } from './spool-read.js';
 
-const ID_PATTERN = /^[0-9a-f]{20}$/;
 const SIDE_PATTERN = /^([0-9a-f]{20})\.(done|hold)$/;
 /** Bodies up to this size are kept in memory for their first delivery attempt (no re-read). */
 const KEEP_IN_MEMORY = 256 * 1024;
@@ -41,7 +41,7 @@ export class Spool {
   private readonly freeRoot: string;
 
   constructor(dataDir: string, options: { writingThreads?: number; onError?: (error: Error) => void } = {}) {
-    this.dir = path.join(dataDir, 'spool', 'queue');
+    this.dir = spoolQueueDir(dataDir);
     this.dirSync = new DirSync(this.dir);
     // Recycled files live next to the queue, in a directory of this Spool's own, one per writing
     // thread (spool-recycle.ts): two threads never share a free file.
@@ -52,7 +52,8 @@ export class Spool {
 
   /** Creates the spool; free files an earlier run kept for reuse are let go (they are empty slots). */
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // Messages are private: data_dir/spool and data_dir/spool/queue are made 0700 whatever the umask.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await rm(this.freeRoot, { recursive: true, force: true });
   }
 
@@ -109,26 +110,9 @@ export class Spool {
   }
 
   async read(id: string): Promise<SpooledMessage | null> {
-    const file = this.fileOf(id);
-    const { size } = await stat(file);
-    if (size < FOOTER_LENGTH) return null;
-    const handle = await open(file, 'r');
-    try {
-      const footer = Buffer.alloc(FOOTER_LENGTH);
-      await handle.read(footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
-      const layout = decodeFooter(footer, size);
-      if (!layout) return null;
-      const json = Buffer.alloc(layout.jsonLength);
-      await handle.read(json, 0, layout.jsonLength, layout.messageLength);
-      const { spool_id, ...envelope } = JSON.parse(json.toString('utf8')) as SpoolEnvelope & {
-        spool_id?: string;
-      };
-      // A recycled file never reads as another message (spool-recycle.ts).
-      if (spool_id !== undefined && spool_id !== id) return null;
-      return { id, envelope, messageLength: layout.messageLength, done: await this.readDone(id), body: null };
-    } finally {
-      await handle.close();
-    }
+    const read = await readEnvelope(this.fileOf(id), id);
+    if (!read) return null;
+    return { id, ...read, done: await readDone(this.dir, id), body: null };
   }
 
   /** The message bytes: from memory when kept, else streamed from the file. */
@@ -166,15 +150,6 @@ export class Spool {
 
   async count(): Promise<number> {
     return (await readdir(this.dir)).filter((n) => ID_PATTERN.test(n)).length;
-  }
-
-  private async readDone(id: string): Promise<Set<string>> {
-    try {
-      const text = await readFile(this.doneFileOf(id), 'utf8');
-      return new Set(text.split('\n').filter(Boolean));
-    } catch {
-      return new Set();
-    }
   }
 
   fileOf(id: string): string {

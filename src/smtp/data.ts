@@ -3,11 +3,13 @@
  * then hands it to acceptMessage. The client gets 250 only after the spool commit; any refusal
  * is answered after the whole message was read, as SMTP requires, and the partial file removed.
  * A message relayed by a trusted upstream MTA (unauthenticated, from relay.networks: stage 1
- * behind a Postfix or Sendmail running `sluice milter`) that carries X-Sluice-Message-ID keeps
- * that id: the milter already recorded its injection (with the X-MSYS-API values it removed)
+ * behind a Postfix or Sendmail running `sluice milter`) that carries an X-Sluice-Message-ID whose
+ * signature verifies (core/upstream-id.ts) keeps that id as its message id, in the 250 reply, the
+ * Received line, events and logs; it is spooled under a fresh queue id, recorded beside it
+ * (`queue_id`). The milter already recorded its injection (with the X-MSYS-API values it removed)
  * and tracked its body, so here it gets neither again, only its delivery events under that id;
  * with a shared store those carry the campaign, tags, metadata and key the milter recorded
- * (upstream.ts).
+ * (upstream.ts). Any other X-Sluice-Message-ID is removed, with a warning in the log.
  */
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/schema.js';
@@ -18,6 +20,7 @@ import type { RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
 import { checkSuppressedAmong, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
 import { resolveMessageOptions } from '../core/tracking-decision.js';
+import type { UpstreamIdSigner } from '../core/upstream-id.js';
 import type { Logger } from '../log.js';
 import { acceptMessage } from '../queue/accept.js';
 import type { QueueManager } from '../queue/manager.js';
@@ -37,6 +40,8 @@ export interface DataDeps {
   relay: Pick<RelayPolicy, 'isTrusted'>;
   /** When given, recipients are checked again once X-MSYS-API has said whether the mail is transactional. */
   suppressions?: SuppressionStore;
+  /** Verifies an upstream milter's X-Sluice-Message-Signature. */
+  idSigner: Pick<UpstreamIdSigner, 'verify'>;
 }
 
 export interface SessionUser {
@@ -52,21 +57,24 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
   const rcpts = session.envelope.rcptTo.map((r) => r.address);
   const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
   const user = session.user as SessionUser | undefined;
-  const trace = receivedHeader({
-    helo: session.hostNameAppearsAs,
-    clientIp: session.remoteAddress,
-    hostname: deps.hostname,
-    secure: session.secure,
-    authenticated: Boolean(user),
-    esmtp: session.transmissionType !== 'SMTP',
-    id,
-    rcpts,
-    now,
-  });
+  // The Received line names the message's id: the upstream one when it is believed.
+  const trace = (upstreamId: string | null) =>
+    receivedHeader({
+      helo: session.hostNameAppearsAs,
+      clientIp: session.remoteAddress,
+      hostname: deps.hostname,
+      secure: session.secure,
+      authenticated: Boolean(user),
+      esmtp: session.transmissionType !== 'SMTP',
+      id: upstreamId ?? id,
+      rcpts,
+      now,
+    });
   const { smtp } = deps.config;
   const intake = new MessageIntake(
     { maxHeaderSize: smtp.max_header_size, maxLineLength: smtp.max_line_length },
     trace,
+    { trusted: !user && deps.relay.isTrusted(session.remoteAddress), verifier: deps.idSigner },
   );
   let writer: SpoolWriter | null = null;
   let refusal: Rejection | null = null;
@@ -104,13 +112,24 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     if (refusal) throw refusal;
     const { tail, result } = intake.end();
     for (const piece of tail) await writer.write(piece);
-    const upstream = result.upstreamId !== null && !user && deps.relay.isTrusted(session.remoteAddress);
+    if (result.upstreamRefused)
+      deps.log.warn(
+        {
+          message_id: id,
+          session_id: session.id,
+          ip: session.remoteAddress,
+          reason: result.upstreamRefused,
+        },
+        'X-Sluice-Message-ID not believed: removed, the message gets its own id',
+      );
+    const upstream = result.upstreamId !== null;
     const messageId = upstream ? result.upstreamId! : id;
     // What the milter recorded for it (campaign, tags, metadata, key), when the store is shared.
     const origin = upstream ? await upstreamInjection(deps.events, messageId, deps.log) : null;
     const facts: MessageFacts = {
       ...known(),
       message_id: messageId,
+      ...(upstream ? { queue_id: id } : {}),
       transmission_id: transmissionIdFor(messageId),
       friendly_from: result.from,
       subject: result.subject,
@@ -146,7 +165,7 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
     deps.log.info(
       {
         message_id: messageId,
-        ...(upstream ? { queue_id: id } : {}),
+        ...(messageId !== id ? { queue_id: id } : {}),
         session_id: session.id,
         from: mailFrom,
         rcpts: rcpts.length,
@@ -155,7 +174,7 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       },
       'accepted',
     );
-    return id;
+    return messageId;
   } catch (error) {
     const rejection = asRejection(error);
     if (error instanceof Rejection) {
@@ -163,7 +182,7 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       deps.log.info({ message_id: id, session_id: session.id, reply }, 'message refused');
       // The sender learns from the reply; whoever reads events learns from a policy_rejection.
       for (const rcpt of rcpts) deps.events.append(policyRejectionEvent(known(), rcpt, rejection));
-    } else if (clientWentAway(error)) {
+    } else if (clientWentAway(error, stream)) {
       deps.log.info(
         { message_id: id, session_id: session.id },
         'client disconnected during DATA; message dropped',
@@ -172,8 +191,11 @@ export async function receiveData(stream: SMTPServerDataStream, session: SMTPSer
       deps.log.error({ err: error, message_id: id }, 'failed to receive message');
     }
     if (writer) await writer.abort().catch(() => {});
-    // Drain what the client still sends so the reply lands after its final dot.
-    if (!stream.readableEnded) for await (const _ of stream as AsyncIterable<Buffer>);
+    // Drain what the client still sends so the reply lands after its final dot (if it is still there).
+    if (!stream.readableEnded && !stream.destroyed)
+      await drain(stream).catch(() => {
+        // It left after all: nobody is waiting for the reply.
+      });
     throw rejection;
   }
 }
@@ -205,7 +227,23 @@ async function dropSuppressed(
   return rcpts.filter((rcpt) => !suppressed.includes(rcpt));
 }
 
-function clientWentAway(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE';
+/**
+ * The client hung up mid-DATA: any client can do that at will, so it is an info line, not an error
+ * with a stack. smtp-server then destroys the data stream before its end (its error says
+ * ECONNECTION in this version; other versions give no code), or the socket reports a reset.
+ */
+function clientWentAway(error: unknown, stream: SMTPServerDataStream): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  if (
+    code === 'ECONNECTION' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE'
+  )
+    return true;
+  return stream.destroyed && !stream.readableEnded;
+}
+
+async function drain(stream: SMTPServerDataStream): Promise<void> {
+  for await (const _ of stream as AsyncIterable<Buffer>);
 }

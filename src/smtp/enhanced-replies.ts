@@ -8,11 +8,16 @@
  * refuses AUTH before STARTTLS (538) but still advertises it, so clients such as Python's smtplib or
  * swaks send the API key in clear text first and only then learn it was refused (RFC 4954 section 4;
  * Postfix's smtpd_tls_auth_only).
+ *
+ * And it gives smtp-server's refusal at maxClients (smtp.max_connections) the enhanced code it
+ * lacks: 421 4.3.2, "system not accepting network messages", as Postfix's postscreen answers when
+ * all its ports are busy.
  */
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { Rejection } from '../core/reply.js';
 
 const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+const TOO_MANY_CLIENTS = ' Too many connected clients, try again in a moment';
 let installed = false;
 
 export function installEnhancedReplies(): void {
@@ -21,6 +26,8 @@ export function installEnhancedReplies(): void {
   const original = SMTPConnection.prototype.send;
   SMTPConnection.prototype.send = function send(code, data, context) {
     if (typeof data === 'string' && OWN_ENHANCED.test(data)) return original.call(this, code, data, false);
+    if (code === 421 && typeof data === 'string' && data.endsWith(TOO_MANY_CLIENTS))
+      return original.call(this, code, `4.3.2 ${data}`, false);
     // The EHLO reply is the only one smtp-server sends as a list of lines.
     if (code === 250 && Array.isArray(data) && !this.secure && !this._server.options.allowInsecureAuth)
       return original.call(

@@ -2,26 +2,38 @@
  * The SMTP door: one smtp-server instance per listener ("smtp" for injection from trusted
  * networks, "submission" for AUTH with API keys). It keeps session state only; every decision
  * (who is this key, may this client relay, is this recipient suppressed, is this message
- * acceptable) is asked of core.
+ * acceptable) is asked of core. A session that authenticated has its key checked again at each
+ * MAIL (core's keyStillInjects, through a short-lived key cache, not a store read per message),
+ * so a key deleted or narrowed mid-session stops sending at the next message (550 5.7.1).
  */
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
 import type { AuthThrottle } from '../core/auth-throttle.js';
 import { policyRejectionEvent } from '../core/events.js';
+import { EARLY_TALKER, GreetPause } from '../core/greet-pause.js';
 import { newMessageId, transmissionIdFor } from '../core/ids.js';
 import type { KeyService } from '../core/keys.js';
 import { unmapIPv4 } from '../core/networks.js';
 import type { ListenerKind, RelayPolicy } from '../core/relay-policy.js';
 import { Rejection } from '../core/reply.js';
-import { checkSmtpLogin } from '../core/smtp-login.js';
+import {
+  checkSmtpLogin,
+  injectionRefused,
+  keyStillInjects,
+  type SmtpLoginResult,
+} from '../core/smtp-login.js';
 import { checkSuppression, smtpSuppressionOutage, suppressedRejection } from '../core/suppression.js';
+import { logStoreFailure } from '../log.js';
 import type { SluiceMetrics } from '../metrics/metrics.js';
 import type { ApiKeyRecord, SuppressionStore } from '../store/types.js';
 import type { TlsPair } from '../tls/certificate.js';
 import { type DataDeps, receiveData, type SessionUser } from './data.js';
 import { asRejection, installEnhancedReplies, smtpError } from './enhanced-replies.js';
+import { greetAsConfigured } from './greeting.js';
 
 export interface ListenerDeps extends DataDeps {
   keys: KeyService;
+  /** A key record by id, through a cache of smtp.key_cache (the re-check at MAIL). */
+  findKey: (id: string) => Promise<ApiKeyRecord | null>;
   throttle: AuthThrottle;
   relay: RelayPolicy;
   tls: TlsPair;
@@ -60,7 +72,7 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onConnect(session, callback) {
       const ip = clientIp(session);
       const current = perIp.get(ip) ?? 0;
-      if (current >= smtp.max_connections_per_ip) {
+      if (current >= smtp.max_connections_per_ip && liveFrom(ip) > smtp.max_connections_per_ip) {
         log.warn({ ip, connections: current }, 'too many connections from one address');
         return callback(smtpError(new Rejection(421, '4.7.0', 'Too many connections from your address')));
       }
@@ -80,16 +92,26 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     onAuth(auth: SMTPServerAuthentication, session, callback) {
       const ip = clientIp(session);
       authenticate(auth, ip, deps).then(
-        (key) => {
-          if (key) {
+        (result) => {
+          if (result.ok) {
+            const { key } = result;
             deps.throttle.succeeded(ip);
             log.info({ session_id: session.id, ip, key: key.id }, 'authenticated');
             const user: SessionUser = { keyId: key.id, defaults: key.defaults };
             return callback(null, { user });
           }
           const delay = deps.throttle.failed(ip);
+          // The key id when the key exists (it lacks smtp/inject, or the address is not in its
+          // valid_ips): the reply stays generic, the log says which key and why.
           log.warn(
-            { session_id: session.id, ip, user: auth.username?.slice(0, 64), delay_ms: delay },
+            {
+              session_id: session.id,
+              ip,
+              user: auth.username?.slice(0, 64),
+              reason: result.reason,
+              ...('keyId' in result && result.keyId && { key: result.keyId }),
+              delay_ms: delay,
+            },
             'auth failed',
           );
           setTimeout(() => {
@@ -97,14 +119,34 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
           }, delay);
         },
         (error: unknown) => {
-          log.error({ err: error }, 'auth lookup failed');
+          logStoreFailure(log, error, { session_id: session.id, ip }, 'auth lookup failed: 454 4.7.0');
           callback(smtpError(new Rejection(454, '4.7.0', 'Temporary authentication failure')));
         },
       );
     },
 
-    onMailFrom(_address, _session, callback) {
-      callback();
+    onMailFrom(_address, session, callback) {
+      const user = session.user as SessionUser | undefined;
+      if (!user) return callback();
+      const ip = clientIp(session);
+      deps.findKey(user.keyId).then(
+        (key) => {
+          const refusal = keyStillInjects(key, ip);
+          if (!refusal) return callback();
+          log.info(
+            { session_id: session.id, ip, key: user.keyId, reason: refusal },
+            'key may not inject: refused at MAIL',
+          );
+          callback(smtpError(injectionRefused()));
+        },
+        (error: unknown) => {
+          log.error(
+            { err: error, session_id: session.id, key: user.keyId },
+            'key lookup failed: deferred at MAIL',
+          );
+          callback(smtpError(new Rejection(451, '4.3.0', 'Temporary key lookup failure, try again later')));
+        },
+      );
     },
 
     onRcptTo(address, session, callback) {
@@ -138,20 +180,47 @@ export function createSmtpListener(kind: ListenerKind, deps: ListenerDeps): SMTP
     },
   });
 
+  // Greeted at once, not after smtp-server's fixed 100 ms; smtp.greet_pause where configured.
+  const pause = new GreetPause(smtp.greet_pause, smtp.greet_pause_networks, deps.relay);
+  greetAsConfigured(server, {
+    pauseFor: (address) => pause.pauseFor(unmapIPv4(address)),
+    earlyTalker: EARLY_TALKER,
+    onEarlyTalker: (address) =>
+      log.info(
+        { ip: unmapIPv4(address), reply: EARLY_TALKER.toString() },
+        'client talked before the greeting',
+      ),
+  });
+  /**
+   * Connections from `ip` still in session, this new one included. The counter above only drops
+   * when a socket has closed, which comes a moment after the 221 to QUIT: a client that reconnects
+   * at once (greeted without delay now) would otherwise find its own finished session counted.
+   */
+  const liveFrom = (ip: string) => {
+    let live = 0;
+    for (const connection of server.connections)
+      if (!connection._closing && !connection._closed && unmapIPv4(connection.remoteAddress) === ip) live++;
+    return live;
+  };
   server.on('error', (error) => log.warn({ err: error }, 'smtp connection error'));
   return server;
 }
 
-/** The key when the credentials name an active key with smtp/inject from this address. */
+/**
+ * Core's verdict on the credentials. For PLAIN, the authentication identity is the authcid as
+ * sent (smtp-server's username falls back to the authzid when the authcid is empty, which
+ * `sluice auth` would not do) and the authzid goes to core too.
+ */
 async function authenticate(
   auth: SMTPServerAuthentication,
   ip: string,
   deps: ListenerDeps,
-): Promise<ApiKeyRecord | null> {
-  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return null;
-  if (typeof auth.username !== 'string' || typeof auth.password !== 'string') return null;
-  const result = await checkSmtpLogin(deps.keys, auth.username, auth.password, ip);
-  return result.ok ? result.key : null;
+): Promise<SmtpLoginResult | { ok: false; reason: 'mechanism' }> {
+  if (auth.method !== 'PLAIN' && auth.method !== 'LOGIN') return { ok: false, reason: 'mechanism' };
+  const plain = auth.method === 'PLAIN';
+  const username = plain ? (auth.authcid ?? auth.username) : auth.username;
+  if (typeof username !== 'string' || typeof auth.password !== 'string') return { ok: false, reason: 'user' };
+  return await checkSmtpLogin(deps.keys, username, auth.password, ip, plain ? (auth.authzid ?? '') : '');
 }
 
 /**

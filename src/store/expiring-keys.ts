@@ -1,10 +1,11 @@
 /**
- * A short-lived cache of API key records by id, for the policy service: a busy key is read from a
- * shared store at most once per `ttlMs` per process instead of on every request. The bound is the
- * contract: a key revoked, deleted or changed on another node stops (or starts) applying here at
- * most `ttlMs` after the change. Only keys that exist are cached, so a key created elsewhere works
- * at once; lookups of one id that overlap share one store read. A failing read is never cached.
- * Bounded: past `maxEntries` the oldest entry goes. `ttlMs` 0 turns caching off.
+ * A short-lived cache of API key records by a lookup key (the id for the policy service, the
+ * secret's hash for SMTP AUTH): a busy key is read from a shared store at most once per `ttlMs`
+ * per process instead of on every request. The bound is the contract: a key revoked, deleted or
+ * changed on another node stops (or starts) applying here at most `ttlMs` after the change. Only
+ * keys that exist are cached, so a key created elsewhere works at once; lookups of one id that
+ * overlap share one store read. A failing read is never cached. Bounded: past `maxEntries` the
+ * oldest entry goes. `ttlMs` 0 turns caching off; clear() forgets everything (a local change).
  */
 import type { ApiKeyRecord } from './types.js';
 
@@ -13,6 +14,8 @@ type Lookup = (id: string) => Promise<ApiKeyRecord | null>;
 export class ExpiringKeyCache {
   private readonly entries = new Map<string, { record: ApiKeyRecord; until: number }>();
   private readonly inFlight = new Map<string, Promise<ApiKeyRecord | null>>();
+  /** Bumped by clear(): a read that started before it does not fill the cache. */
+  private generation = 0;
 
   constructor(
     private readonly lookup: Lookup,
@@ -32,19 +35,29 @@ export class ExpiringKeyCache {
     return read;
   }
 
+  /** Forgets every entry; what reads in flight return is not kept either. */
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.inFlight.clear();
+  }
+
   private async read(id: string): Promise<ApiKeyRecord | null> {
     // The entry's life starts before the read: a change made during the read is seen within ttlMs.
     const started = this.clock();
+    const generation = this.generation;
     try {
       const record = await this.lookup(id);
-      this.entries.delete(id);
-      if (record) {
-        this.entries.set(id, { record, until: started + this.ttlMs });
-        if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      if (generation === this.generation) {
+        this.entries.delete(id);
+        if (record) {
+          this.entries.set(id, { record, until: started + this.ttlMs });
+          if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+        }
       }
       return record;
     } finally {
-      this.inFlight.delete(id);
+      if (generation === this.generation) this.inFlight.delete(id);
     }
   }
 }

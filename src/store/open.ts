@@ -7,6 +7,7 @@
  * behaviour until Redis appears, without a restart) and fails only on errors no reconnect can
  * cure (wrong password, missing ACL rights, an untrusted certificate).
  */
+import { usingOption } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { EmbeddedCounterStore } from './embedded/counters.js';
@@ -25,7 +26,8 @@ export interface OpenOptions {
 }
 
 export async function openStores(config: Config, log?: Logger, options: OpenOptions = {}): Promise<Stores> {
-  if (config.store.backend !== 'redis') return openEmbeddedStores(config);
+  if (config.store.backend !== 'redis')
+    return await usingOption('data_dir', config.data_dir, () => openEmbeddedStores(config));
   // Loaded only when used: ioredis costs an embedded node start-up time and, until repaired
   // (runtime/string-prototype.ts), string speed.
   const { openRedisStores } = await import('./redis/open.js');

@@ -51,8 +51,15 @@ export interface EventFilter {
   types?: string[];
   recipient?: string;
   messageId?: string;
+  /** campaign_id, exactly. */
+  campaign?: string;
+  /** The envelope sender (msg_from), case-insensitive. */
+  sender?: string;
+  transmissionId?: string;
   /** ISO timestamp; events at or after it. */
   since?: string;
+  /** ISO timestamp; events at or before it. */
+  until?: string;
   limit?: number;
 }
 

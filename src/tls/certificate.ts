@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generate } from 'selfsigned';
+import { usingOption } from '../config/errors.js';
 
 export interface TlsPair {
   key: string;
@@ -20,7 +20,12 @@ export async function loadTlsPair(
 ) {
   if (tls.cert || tls.key) {
     if (!tls.cert || !tls.key) throw new Error('tls.cert and tls.key must be given together');
-    return { cert: await readFile(tls.cert, 'utf8'), key: await readFile(tls.key, 'utf8'), generated: false };
+    const { cert, key } = tls;
+    return {
+      cert: await usingOption('tls.cert', cert, () => readFile(cert, 'utf8')),
+      key: await usingOption('tls.key', key, () => readFile(key, 'utf8')),
+      generated: false,
+    };
   }
   const dir = path.join(dataDir, 'tls');
   const certFile = path.join(dir, 'cert.pem');
@@ -28,6 +33,8 @@ export async function loadTlsPair(
   if (existsSync(certFile) && existsSync(keyFile)) {
     return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8'), generated: false };
   }
+  // Loaded only to make a pair (the first start): it is large, and every later start reads files.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: hostname }], {
     keyType: 'ec',
     curve: 'P-256',
@@ -46,6 +53,7 @@ export async function loadTlsPair(
   } as Parameters<typeof generate>[1]);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(keyFile, pems.private, { mode: 0o600 });
-  await writeFile(certFile, pems.cert, { mode: 0o644 });
+  // Public, but kept like everything in data_dir: for Sluice's user only.
+  await writeFile(certFile, pems.cert, { mode: 0o600 });
   return { cert: pems.cert, key: pems.private, generated: true } satisfies TlsPair;
 }

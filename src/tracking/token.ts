@@ -50,8 +50,8 @@ export const MAX_TOKEN_LENGTH = 8192;
 
 export class TokenSigner {
   /** One keyed HMAC per key: the key's pad blocks are hashed once, not per token. */
-  private readonly byId = new Map<string, HmacSha256>();
-  private readonly signing: { id: string; mac: HmacSha256 };
+  private byId = new Map<string, HmacSha256>();
+  private signing: { id: string; mac: HmacSha256 };
   /** Where sign() writes a token's bytes; `scratchHolds` is the prefix its first bytes hold. */
   private readonly scratch = Buffer.allocUnsafe(4096);
   private scratchHolds: object | null = null;
@@ -71,15 +71,29 @@ export class TokenSigner {
   /** ttlMs: how long a token stays valid; now: the clock (injected by tests). */
   constructor(
     keys: readonly SigningKey[],
-    private readonly ttlMs: number,
+    private ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {
+    this.signing = this.rekey(keys);
+  }
+
+  /** A reload: new keys (the first signs from now on) and link lifetime, for the tokens made next. */
+  setKeys(keys: readonly SigningKey[], ttlMs: number): void {
+    this.signing = this.rekey(keys);
+    this.ttlMs = ttlMs;
+    this.prefix = null;
+    this.scratchHolds = null;
+  }
+
+  private rekey(keys: readonly SigningKey[]): { id: string; mac: HmacSha256 } {
     if (keys.length === 0) throw new Error('tracking: at least one signing key is needed');
+    const byId = new Map<string, HmacSha256>();
     for (const key of keys) {
       if (Buffer.byteLength(key.id) > 255) throw new Error('tracking: key id longer than 255 bytes');
-      this.byId.set(key.id, new HmacSha256(Buffer.from(key.secret, 'utf8')));
+      byId.set(key.id, new HmacSha256(Buffer.from(key.secret, 'utf8')));
     }
-    this.signing = { id: keys[0]!.id, mac: new HmacSha256(Buffer.from(keys[0]!.secret, 'utf8')) };
+    this.byId = byId;
+    return { id: keys[0]!.id, mac: new HmacSha256(Buffer.from(keys[0]!.secret, 'utf8')) };
   }
 
   sign(payload: Omit<TokenPayload, 'expires'>): string {

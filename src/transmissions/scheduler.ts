@@ -31,7 +31,7 @@ export interface SchedulerDeps extends GenerateDeps {
 export interface SchedulerOptions {
   pollMs?: number;
   leaseMs?: number;
-  /** Recipients generated between two progress records. */
+  /** Recipients generated between two progress records (else transmissions.generation_chunk, read at each chunk). */
   chunk?: number;
   retentionMs: number;
 }
@@ -46,7 +46,6 @@ export class TransmissionScheduler {
   private prunedAt = 0;
   private readonly pollMs: number;
   private readonly leaseMs: number;
-  readonly chunk: number;
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -54,7 +53,11 @@ export class TransmissionScheduler {
   ) {
     this.pollMs = options.pollMs ?? 1000;
     this.leaseMs = options.leaseMs ?? 15_000;
-    this.chunk = options.chunk ?? 500;
+  }
+
+  /** Read each time: a reload's new transmissions.generation_chunk applies from the next chunk. */
+  private get chunk(): number {
+    return this.options.chunk ?? this.deps.config.transmissions.generation_chunk;
   }
 
   start(): void {
@@ -145,7 +148,7 @@ export class TransmissionScheduler {
           planError = error.message;
         }
       }
-      for (let at = record.progress; at < recipients.length; at += this.chunk) {
+      for (let at = record.progress; at < recipients.length; ) {
         if (this.stopping) return;
         const chunk = recipients.slice(at, at + this.chunk);
         if (plan) {
@@ -165,6 +168,7 @@ export class TransmissionScheduler {
           { progress: at + chunk.length, num_generated: generated, num_failed_gen: failed },
           lease(),
         );
+        at += chunk.length;
       }
       await transmissions.update(
         record.id,

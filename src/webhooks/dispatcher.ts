@@ -24,6 +24,13 @@ export interface DispatcherOptions {
   allowPrivateTargets: boolean;
 }
 
+/** The last attempt at a webhook's target, as this process made it (the operator console shows it). */
+export interface WebhookAttemptStatus {
+  last_batch: { id: string; at: string; attempts: number; ok: boolean; detail: string } | null;
+  /** Attempts in a row the target did not accept. */
+  failures: number;
+}
+
 /** Batches attempted at once, across webhooks. */
 const PARALLEL = 16;
 /** Events held while the webhook list has never been read (store away at start), at most. */
@@ -67,6 +74,7 @@ export class WebhookDispatcher {
    */
   private held: SluiceEvent[] | null = [];
   private heldDropped = 0;
+  private readonly attempts = new Map<string, WebhookAttemptStatus>();
 
   constructor(
     private readonly store: WebhookStore,
@@ -85,10 +93,17 @@ export class WebhookDispatcher {
     this.tick();
   }
 
+  /** The last attempt this process made for a webhook, and its failures in a row. */
+  statusOf(webhookId: string): WebhookAttemptStatus {
+    return this.attempts.get(webhookId) ?? { last_batch: null, failures: 0 };
+  }
+
   /** Re-reads the webhooks (after the API changed one). */
   async reload(): Promise<void> {
     this.webhooks = await this.store.list();
     this.loadedAt = Date.now();
+    for (const id of this.attempts.keys())
+      if (!this.webhooks.some((w) => w.id === id)) this.attempts.delete(id);
     const held = this.held;
     if (held === null) return;
     this.held = null;
@@ -194,6 +209,17 @@ export class WebhookDispatcher {
 
   private async attempt(webhook: WebhookRecord, batch: WebhookBatch): Promise<void> {
     const result = await postBatch(webhook, batch.id, batch.payload, this.options);
+    const failures = result.ok ? 0 : this.statusOf(webhook.id).failures + 1;
+    this.attempts.set(webhook.id, {
+      last_batch: {
+        id: batch.id,
+        at: new Date().toISOString(),
+        attempts: batch.attempts + 1,
+        ok: result.ok,
+        detail: result.detail,
+      },
+      failures,
+    });
     const log = {
       webhook_id: webhook.id,
       batch_id: batch.id,

@@ -11,22 +11,31 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { BATCH_HEADER, SIGNATURE_HEADER, signBatch } from '../core/webhooks.js';
 import type { WebhookRecord } from '../store/types.js';
-import { internalAddress, refuseTarget } from './target-guard.js';
+import {
+  addressRefusal,
+  localAddressValues,
+  PRIVATE_TARGET_HINT,
+  type Refusal,
+  refuseTarget,
+  type TargetPolicy,
+} from './target-guard.js';
 
 export interface PostResult {
   ok: boolean;
   status: number | null;
-  /** "HTTP 500" or the network error, for logs and the validate answer. */
+  /** "HTTP 500", the network error or the guard's reason: for logs only, never for API callers. */
   detail: string;
   body: string;
+  /** Set when the target guard refused the target (before or at connect) rather than the peer. */
+  refused: Refusal['kind'] | null;
 }
 
-export interface PostLimits {
+export interface PostLimits extends TargetPolicy {
   timeoutMs: number;
-  allowPrivateTargets: boolean;
-  /** Name resolution; the system resolver unless a test serves its own answers. */
-  resolve?: LookupFunction;
 }
+
+/** The error a refused lookup fails the connection with, so the result can say it was the guard. */
+const REFUSED_TARGET = 'EREFUSEDTARGET';
 
 /** Bytes of the receiver's answer kept for logs and the validate endpoint. */
 const BODY_CAP = 1024;
@@ -40,8 +49,8 @@ export async function postBatch(
   payload: string,
   limits: PostLimits,
 ): Promise<PostResult> {
-  const refusal = await refuseTarget(webhook.target, limits.allowPrivateTargets, limits.resolve);
-  if (refusal) return { ok: false, status: null, detail: refusal, body: '' };
+  const refusal = await refuseTarget(webhook.target, limits);
+  if (refusal) return { ok: false, status: null, detail: refusal.detail, body: '', refused: refusal.kind };
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'content-length': String(Buffer.byteLength(payload)),
@@ -56,7 +65,7 @@ export async function postBatch(
   const url = new URL(webhook.target);
   const lookup = limits.allowPrivateTargets
     ? (limits.resolve ?? systemLookup)
-    : guardedLookup(limits.resolve ?? systemLookup);
+    : guardedLookup(limits.resolve ?? systemLookup, localAddressValues(limits));
   return new Promise<PostResult>((resolve) => {
     const transport = url.protocol === 'https:' ? https : http;
     const request = transport.request(url, {
@@ -66,7 +75,18 @@ export async function postBatch(
       agent: false,
       signal: AbortSignal.timeout(limits.timeoutMs),
     });
-    request.on('error', (error) => resolve({ ok: false, status: null, detail: error.message, body: '' }));
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      resolve({
+        ok: false,
+        status: null,
+        detail:
+          error.code && !error.message.includes(error.code)
+            ? `${error.message} (${error.code})`
+            : error.message,
+        body: '',
+        refused: error.code === REFUSED_TARGET ? 'address' : null,
+      }),
+    );
     request.on('response', (response) => {
       const status = response.statusCode ?? 0;
       let body = '';
@@ -82,6 +102,7 @@ export async function postBatch(
           status,
           detail: `HTTP ${status}`,
           body: body.slice(0, BODY_CAP),
+          refused: null,
         });
       response.on('end', done);
       response.on('close', done);
@@ -90,8 +111,8 @@ export async function postBatch(
   });
 }
 
-/** A lookup that fails the connection when any resolved address is internal. */
-function guardedLookup(resolveName: LookupFunction): LookupFunction {
+/** A lookup that fails the connection when any resolved address is refused by the guard. */
+function guardedLookup(resolveName: LookupFunction, local: ReadonlySet<bigint>): LookupFunction {
   return (hostname, options, callback) => {
     resolveName(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, '', 0);
@@ -99,12 +120,13 @@ function guardedLookup(resolveName: LookupFunction): LookupFunction {
         address: string;
         family: number;
       }[];
-      const inside = list.find(({ address }) => internalAddress(address));
-      if (inside || list.length === 0) {
-        const reason = inside
-          ? `the target resolves to an internal address (${inside.address}) at connect time; set webhooks.allow_private_targets to allow it`
-          : 'the target host does not resolve';
-        return callback(Object.assign(new Error(reason), { code: 'EREFUSEDTARGET' }), '', 0);
+      if (list.length === 0)
+        return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+      for (const { address } of list) {
+        const why = addressRefusal(address, local);
+        if (!why) continue;
+        const reason = `the target ${hostname} resolves to ${address} at connect time, ${why}; ${PRIVATE_TARGET_HINT}`;
+        return callback(Object.assign(new Error(reason), { code: REFUSED_TARGET }), '', 0);
       }
       if (options.all) return callback(null, list);
       const first = list[0] as { address: string; family: number };

@@ -1,60 +1,88 @@
 /**
  * Where webhook batches may go. A key holding `webhooks/modify` chooses the target URL, so without
- * a guard it could make Sluice POST to its own loopback services or the internal network (SSRF).
- * By default a target whose host resolves to a loopback, private, link-local or unspecified
- * address is refused; `webhooks.allow_private_targets` lifts that for operators whose receivers
+ * a guard it could make Sluice POST to its own loopback services, the internal network or the
+ * host itself (SSRF), and read their answers. By default a target whose host is, or resolves to,
+ * an address that is not ordinary global unicast (core/special-addresses.ts: loopback, private,
+ * link-local, shared, benchmarking, documentation, multicast, reserved, NAT64, 6to4, Teredo, …;
+ * IPv4-mapped forms as their IPv4 address) or any address of this host's own interfaces is
+ * refused. `webhooks.allow_private_targets` lifts the address check for operators whose receivers
  * live inside. Checked before every POST, not only at creation, so a name that later resolves
  * inside is caught too; post.ts checks again inside the connection's own lookup, which closes
  * the window between this check and the connect (DNS rebinding).
  */
 import { lookup as systemLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { NetworkSet } from '../core/networks.js';
+import { networkInterfaces } from 'node:os';
+import { addressValue } from '../core/address-ranges.js';
+import { specialPurpose } from '../core/special-addresses.js';
 
-const INTERNAL = new NetworkSet([
-  '0.0.0.0/8',
-  '10.0.0.0/8',
-  '100.64.0.0/10',
-  '127.0.0.0/8',
-  '169.254.0.0/16',
-  '172.16.0.0/12',
-  '192.168.0.0/16',
-  '::/128',
-  '::1/128',
-  'fc00::/7',
-  'fe80::/10',
-]);
+export interface TargetPolicy {
+  allowPrivateTargets: boolean;
+  /** Name resolution; the system resolver unless a test serves its own answers. */
+  resolve?: LookupFunction | undefined;
+  /** This host's addresses; os.networkInterfaces() unless a test names others. */
+  localAddresses?: (() => readonly string[]) | undefined;
+}
+
+/**
+ * Why a target may not be posted to. `address`: the policy refused where it points (the API may
+ * say so); `unresolved`: its name has no address (the API says no more than for an unreachable
+ * target, so names cannot be probed); `url`: not an http(s) URL.
+ */
+export interface Refusal {
+  kind: 'url' | 'address' | 'unresolved';
+  /** For logs: names the address and why. */
+  detail: string;
+}
+
+export const PRIVATE_TARGET_HINT = 'set webhooks.allow_private_targets to allow it';
 
 /** Why this target may not be posted to, or null when it may. */
-export async function refuseTarget(
-  target: string,
-  allowPrivate: boolean,
-  resolveName: LookupFunction = systemLookup,
-): Promise<string | null> {
+export async function refuseTarget(target: string, policy: TargetPolicy): Promise<Refusal | null> {
   let url: URL;
   try {
     url = new URL(target);
   } catch {
-    return 'the target is not a URL';
+    return { kind: 'url', detail: 'the target is not a URL' };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'the target must be http(s)';
-  if (allowPrivate) return null;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { kind: 'url', detail: 'the target must be http(s)' };
+  if (policy.allowPrivateTargets) return null;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: { address: string }[];
   try {
-    addresses = await lookupAll(resolveName, host);
+    addresses = await lookupAll(policy.resolve ?? systemLookup, host);
   } catch (error) {
-    return `the target host does not resolve (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return { kind: 'unresolved', detail: `the target host ${host} does not resolve (${code})` };
   }
-  const inside = addresses.find(({ address }) => internalAddress(address));
-  return inside
-    ? `the target resolves to an internal address (${inside.address}); set webhooks.allow_private_targets to allow it`
-    : null;
+  if (addresses.length === 0) return { kind: 'unresolved', detail: `the target host ${host} has no address` };
+  const local = localAddressValues(policy);
+  for (const { address } of addresses) {
+    const why = addressRefusal(address, local);
+    if (why)
+      return {
+        kind: 'address',
+        detail: `the target ${host} resolves to ${address}, ${why}; ${PRIVATE_TARGET_HINT}`,
+      };
+  }
+  return null;
 }
 
-/** Whether an address is loopback, private, link-local or unspecified (IPv4-mapped included). */
-export function internalAddress(address: string): boolean {
-  return INTERNAL.has(unmapped(address));
+/** Why a resolved address may not be connected to ("loopback (RFC 1122)"), or null. */
+export function addressRefusal(address: string, local: ReadonlySet<bigint>): string | null {
+  if (isIP(address) === 0) return 'not an IP address';
+  const special = specialPurpose(address);
+  if (special) return `in ${special}`;
+  return local.has(addressValue(address)) ? "an address of this host's own interfaces" : null;
+}
+
+/** This host's interface addresses as values, read at each check (interfaces come and go). */
+export function localAddressValues(policy: Pick<TargetPolicy, 'localAddresses'>): Set<bigint> {
+  const addresses = policy.localAddresses
+    ? policy.localAddresses()
+    : Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((info) => info.address));
+  return new Set(addresses.filter((address) => isIP(address) !== 0).map(addressValue));
 }
 
 function lookupAll(resolveName: LookupFunction, host: string): Promise<{ address: string }[]> {
@@ -66,14 +94,4 @@ function lookupAll(resolveName: LookupFunction, host: string): Promise<{ address
       else resolve(Array.isArray(addresses) ? addresses : [{ address: addresses }]);
     });
   });
-}
-
-/** An IPv4-mapped IPv6 address as IPv4 (URL parsing writes ::ffff:10.1.2.3 as ::ffff:a01:203). */
-function unmapped(address: string): string {
-  const mapped = /^::ffff:(.+)$/i.exec(address)?.[1];
-  if (!mapped) return address;
-  if (isIP(mapped) === 4) return mapped;
-  const [high, low] = mapped.split(':').map((part) => Number.parseInt(part, 16));
-  if (high === undefined || low === undefined || Number.isNaN(high) || Number.isNaN(low)) return address;
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }

@@ -1,6 +1,7 @@
 /**
  * Specifies the `sluice auth` process on a real socket: the handshake and AUTH over TCP, many
- * requests in flight on one connection (a slowed failure does not hold up a success), connections
+ * requests in flight on one connection (a slowed failure does not hold up a success), a PLAIN
+ * authzid other than the user refused (core's rule, as at the SMTP door), connections
  * closed on an oversized line or binary garbage while the server keeps serving others, and a clean
  * exit (status 0) on SIGTERM with a client still connected.
  */
@@ -12,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { AuthClient } from '../harness/auth-client.js';
 import { type SluiceAuthProcess, startSluiceAuth } from '../harness/auth-process.js';
 import { sluiceCli } from '../harness/clients.js';
+import { waitFor } from '../harness/net.js';
 
 let dir: string;
 let auth: SluiceAuthProcess;
@@ -69,6 +71,72 @@ describe('sluice auth over TCP', () => {
     } finally {
       await client.close();
     }
+  });
+
+  test('PLAIN with an authzid other than the user fails; the user itself as authzid is fine', async () => {
+    const client = await AuthClient.connect(auth.port);
+    try {
+      const good = { mechanism: 'PLAIN' as const, user: 'SMTP_Injection', password: key };
+      const [other, same] = await Promise.all([
+        client.auth({ ...good, authzid: 'postmaster' }),
+        client.auth({ ...good, authzid: 'SMTP_Injection' }),
+      ]);
+      assert.deepEqual([other.verdict, other.params['reason']], ['FAIL', 'Authentication failed']);
+      assert.equal(other.params['user'], undefined);
+      assert.deepEqual([same.verdict, same.params['user']], ['OK', keyId]);
+      await waitFor(() => /"reason":"authzid"/.test(auth.output()), 5_000, 'the reason in the log');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a failure with an existing key logs its id and why; an unknown key logs no id', async () => {
+    const created = await sluiceCli([
+      'keys',
+      'create',
+      '--label',
+      'api only',
+      '--grant',
+      'transmissions/modify',
+      '--json',
+      '-o',
+      `data_dir=${dir}`,
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const apiOnly = JSON.parse(created.stdout) as { key: string; id: string };
+    const client = await AuthClient.connect(auth.port);
+    try {
+      const lacking = await client.auth({
+        mechanism: 'PLAIN',
+        user: 'SMTP_Injection',
+        password: apiOnly.key,
+      });
+      const unknown = await client.auth({
+        mechanism: 'PLAIN',
+        user: 'SMTP_Injection',
+        password: 'e'.repeat(40),
+      });
+      assert.deepEqual(
+        [lacking, unknown].map((r) => [r.verdict, r.params['reason']]),
+        [
+          ['FAIL', 'Authentication failed'],
+          ['FAIL', 'Authentication failed'],
+        ],
+        'Postfix learns nothing more',
+      );
+    } finally {
+      await client.close();
+    }
+    const failures = auth
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"auth failed"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const withKey = failures.find((f) => f.key === apiOnly.id);
+    assert.ok(withKey, auth.output());
+    assert.equal(withKey.reason, 'grant');
+    assert.ok(failures.some((f) => f.reason === 'unknown' && f.key === undefined));
+    assert.ok(!auth.output().includes(apiOnly.key), 'never the secret');
   });
 
   test('an oversized line or binary garbage closes that connection only', async () => {

@@ -21,7 +21,7 @@ interface Harness {
   session: AuthSession;
   sent: string[];
   closed: () => boolean;
-  calls: Array<{ user: string; pass: string; ip: string }>;
+  calls: Array<{ user: string; pass: string; ip: string; authzid?: string }>;
   feed(...lines: string[]): void;
   /** Lines sent after the handshake. */
   replies(): string[];
@@ -41,8 +41,10 @@ function harness(options: Partial<SessionOptions> = {}, delayMs = 0): Harness {
   let closed = false;
   const calls: Harness['calls'] = [];
   const session = new AuthSession({
-    async verify(user, pass, ip): Promise<SmtpLoginResult> {
-      calls.push({ user, pass, ip });
+    async verify(user, pass, ip, authzid): Promise<SmtpLoginResult> {
+      calls.push({ user, pass, ip, ...(authzid ? { authzid } : {}) });
+      // Stands in for core's rule (test/core/smtp-login.test.ts): the session only passes it on.
+      if (authzid !== '' && authzid !== user) return { ok: false, reason: 'authzid' };
       if (pass === 'explode') throw new Error('store down');
       if (user !== 'SMTP_Injection') return { ok: false, reason: 'user' };
       return pass === GOOD ? { ok: true, key: KEY } : { ok: false, reason: 'unknown' };
@@ -148,6 +150,11 @@ describe('PLAIN', () => {
     assert.deepEqual(
       h.replies().sort(),
       [1, 2, 3].map((id) => `FAIL\t${id}\treason=Authentication failed`),
+    );
+    assert.deepEqual(
+      h.calls.find((c) => c.authzid),
+      { user: 'SMTP_Injection', pass: GOOD, ip: '127.0.0.1', authzid: 'root' },
+      'the authzid goes to core, which decides',
     );
   });
 

@@ -231,6 +231,19 @@ describe('loadConfig: -o overrides', () => {
     names(problems, 'smtp.no_such_option');
     names(problems, 'smtp.max_recipients');
   });
+
+  test('HTTP listener timeouts: 0 is refused, and headers may not outlast the whole request', () => {
+    names(problemsOf({ overrides: ['http.body_timeout=0'] }), 'http.body_timeout');
+    names(problemsOf({ overrides: ['http.keep_alive_timeout=0s'] }), 'http.keep_alive_timeout');
+    const problems = problemsOf({ overrides: ['http.headers_timeout=2m', 'http.request_timeout=1m'] });
+    names(problems, 'http.headers_timeout');
+    assert.match(problems.join('\n'), /must not be longer than http\.request_timeout/);
+    const config = loadConfig({
+      overrides: ['http.headers_timeout=10s', 'http.max_connections_per_client=0'],
+    });
+    assert.equal(config.http.headers_timeout, 10_000);
+    assert.equal(config.http.max_connections_per_client, 0);
+  });
 });
 
 describe('loadConfig: bad files', () => {
@@ -343,5 +356,122 @@ describe('parseDuration', () => {
     assert.equal(parseDuration(Number.NaN), null);
     for (const bad of ['', 'soon', '-5s', '5 parsecs', '1w', '5mm'])
       assert.equal(parseDuration(bad), null, bad);
+  });
+});
+
+describe('loadConfig: ranges, sizes and the nearest option name', () => {
+  test('ports of every address are 1-65535', () => {
+    const problems = problemsOf({
+      overrides: [
+        'listen.smtp=127.0.0.1:99999',
+        'listen.submission=[::1]:0',
+        'delivery.relayhost=[192.0.2.1]:70000',
+        'milter.listen=inet:127.0.0.1:65536',
+        'policy.listen=127.0.0.1:65535',
+        'store.redis.sentinels=["10.0.0.1:26379", "10.0.0.2:99999"]',
+      ],
+    });
+    assert.ok(problems.includes('listen.smtp: port must be 1-65535, got 99999'), problems.join('\n'));
+    assert.ok(problems.includes('listen.submission: port must be 1-65535, got 0'));
+    assert.ok(problems.includes('delivery.relayhost: port must be 1-65535, got 70000'));
+    assert.ok(problems.includes('milter.listen: port must be 1-65535, got 65536'));
+    assert.ok(problems.includes('store.redis.sentinels.1: port must be 1-65535, got 99999'));
+    assert.ok(!problems.some((p) => p.startsWith('policy.listen')), '65535 is a port');
+    assert.equal(
+      loadConfig({ overrides: ['delivery.relayhost=relay.example.test'] }).delivery.relayhost,
+      'relay.example.test',
+      'a relayhost without a port',
+    );
+  });
+
+  test('every size takes bytes or a unit (KB = 1024 bytes), within its bounds', () => {
+    const config = loadConfig({
+      file: yamlFile(
+        [
+          'smtp:',
+          '  max_message_size: 25MB',
+          '  max_header_size: 512KB',
+          '  max_line_length: 1.5KB',
+          '  max_command_length: 4k',
+          'http:',
+          '  max_body: 1GiB',
+          'milter:',
+          '  max_packet_size: 2 mb',
+          'tracking:',
+          '  max_html_part_size: 3000',
+          'auth:',
+          '  max_line_length: 2KiB',
+          'policy:',
+          '  max_request_size: 64KB',
+        ].join('\n'),
+      ),
+    });
+    assert.equal(config.smtp.max_message_size, 26_214_400, '25MB is the default, 25 * 1024 * 1024');
+    assert.equal(config.smtp.max_header_size, 512 * 1024);
+    assert.equal(config.smtp.max_line_length, 1536);
+    assert.equal(config.smtp.max_command_length, 4096);
+    assert.equal(config.http.max_body, 1024 ** 3);
+    assert.equal(config.milter.max_packet_size, 2 * 1024 ** 2);
+    assert.equal(config.tracking.max_html_part_size, 3000);
+    assert.equal(config.auth.max_line_length, 2048);
+    assert.equal(config.policy.max_request_size, 65_536);
+
+    const problems = problemsOf({
+      overrides: [
+        'smtp.max_message_size=lots',
+        'smtp.max_header_size=0',
+        'smtp.max_command_length=256',
+        'milter.max_packet_size=1GB',
+        'http.max_body=1.5',
+        'policy.max_request_size=-5KB',
+      ],
+    });
+    assert.ok(
+      problems.includes('smtp.max_message_size: expected a size in bytes, or with a unit: 512KB, 25MB, 1GB'),
+    );
+    assert.ok(
+      problems.includes('smtp.max_header_size: must be at least 1 bytes, got 0'),
+      problems.join('\n'),
+    );
+    assert.ok(problems.includes('smtp.max_command_length: must be at least 512 bytes, got 256'));
+    assert.ok(problems.includes('milter.max_packet_size: must be 64KB to 64MB, got 1GB'));
+    names(problems, 'http.max_body');
+    names(problems, 'policy.max_request_size');
+  });
+
+  test('a duration Sluice waits with a timer is at most 24 days; others may be longer', () => {
+    const problems = problemsOf({
+      overrides: ['delivery.retry_schedule=[1m, 30d]', 'smtp.idle_timeout=25d', 'events.retention=90d'],
+    });
+    assert.ok(
+      problems.includes('delivery.retry_schedule.1: at most 24d (a timer cannot wait longer), got 30d'),
+      problems.join('\n'),
+    );
+    names(problems, 'smtp.idle_timeout');
+    assert.ok(!problems.some((p) => p.startsWith('events.retention')), 'a retention is no timer');
+  });
+
+  test('an unknown option names the nearest known one, nearby or under another section', () => {
+    const problems = problemsOf({
+      file: yamlFile(
+        [
+          'lisen:',
+          '  smtp: "127.0.0.1:25"',
+          'listen:',
+          '  submision: "127.0.0.1:587"',
+          'max_message_size: 1000',
+          'delivery:',
+          '  relay_host: "[10.0.0.1]"',
+          'zzzzzzzz: 1',
+        ].join('\n'),
+      ),
+    });
+    assert.ok(problems.includes('lisen: unknown option; did you mean listen?'), problems.join('\n'));
+    assert.ok(problems.includes('listen.submision: unknown option; did you mean listen.submission?'));
+    assert.ok(problems.includes('max_message_size: unknown option; did you mean smtp.max_message_size?'));
+    assert.ok(problems.includes('delivery.relay_host: unknown option; did you mean delivery.relayhost?'));
+    assert.ok(problems.includes('zzzzzzzz: unknown option'), 'nothing near: no guess');
+    const viaO = problemsOf({ overrides: ['listen.smpt=127.0.0.1:25'] });
+    assert.deepEqual(viaO, ['listen.smpt: unknown option; did you mean listen.smtp?']);
   });
 });

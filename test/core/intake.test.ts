@@ -9,8 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { newMessageId } from '../../src/core/ids.js';
 import { type IntakeLimits, type IntakeResult, MessageIntake } from '../../src/core/intake.js';
 import { Rejection } from '../../src/core/reply.js';
+import { UPSTREAM_ID_MAX_AGE_MS, UpstreamIdSigner } from '../../src/core/upstream-id.js';
 
 const LIMITS: IntakeLimits = { maxHeaderSize: 4096, maxLineLength: 998 };
 const TRACE = Buffer.from('Received: from client.test by sluice.test; Mon, 1 Jan 2024 00:00:00 +0000\r\n');
@@ -129,14 +131,62 @@ describe('MessageIntake: header section', () => {
     assert.deepEqual(result.msys, { campaign_id: 'spring', tags: ['t1'], options: { open_tracking: false } });
   });
 
-  test('X-Sluice-Message-ID (an upstream milter’s id) is noted when well-formed and left in place', () => {
-    const header = 'X-Sluice-Message-ID: 0123456789abcdef0123\r\n';
-    const { out, result } = run(`From: a@example.test\r\n${header}\r\nbody\r\n`);
-    assert.equal(result.upstreamId, '0123456789abcdef0123');
-    assert.ok(out.toString().includes(header));
-    for (const bad of ['not-an-id', '0123456789ABCDEF0123', '0123456789abcdef01234'])
-      assert.equal(run(`X-Sluice-Message-ID: ${bad}\r\n\r\nbody\r\n`).result.upstreamId, null, bad);
-    assert.equal(run('From: a@example.test\r\n\r\nbody\r\n').result.upstreamId, null);
+  test('X-Sluice-Message-ID is believed only from a trusted relay with a valid signature, else removed', () => {
+    const signer = new UpstreamIdSigner([{ id: 'k1', secret: 'a-secret-of-sixteen-chars' }]);
+    const id = newMessageId();
+    const idField = `X-Sluice-Message-ID: ${id}\r\n`;
+    const signed = `${idField}X-Sluice-Message-Signature: ${signer.sign(id)}\r\n`;
+    const through = (input: string, trusted: boolean) => {
+      const intake = new MessageIntake(LIMITS, TRACE, { trusted, verifier: signer });
+      const out = Buffer.concat(intake.push(Buffer.from(input)));
+      const { tail, result } = intake.end();
+      return { text: Buffer.concat([out, ...tail]).toString(), result };
+    };
+    // Trusted and signed: kept, the signature taken out.
+    const kept = through(`From: a@example.test\r\n${signed}\r\nbody\r\n`, true);
+    assert.equal(kept.result.upstreamId, id);
+    assert.equal(kept.result.upstreamRefused, null);
+    assert.ok(kept.text.includes(idField));
+    assert.doesNotMatch(kept.text, /X-Sluice-Message-Signature/i);
+    // Anything else: removed with its signature, and the reason said.
+    const refused: Array<[string, boolean, string]> = [
+      [signed, false, 'not from a trusted relay'],
+      [idField, true, 'no signature'],
+      [`${idField}X-Sluice-Message-Signature: 1:k1:AAAAAAAAAAAAAAAAAAAAAA\r\n`, true, 'bad signature'],
+      [`${idField}X-Sluice-Message-Signature: 1:k9:${signer.sign(id).slice(5)}\r\n`, true, 'unknown key'],
+      [`X-Sluice-Message-ID: 0123456789ABCDEF0123\r\n`, true, 'malformed id'],
+      [`${signed}${idField}`, true, 'more than one id or signature'],
+    ];
+    for (const [fields, trusted, reason] of refused) {
+      const { text, result } = through(`From: a@example.test\r\n${fields}\r\nbody\r\n`, trusted);
+      assert.equal(result.upstreamId, null, reason);
+      assert.equal(result.upstreamRefused, reason);
+      assert.doesNotMatch(text, /X-Sluice-Message-(ID|Signature)/i, reason);
+    }
+    // Without any: nothing to refuse; a stray signature alone is removed too.
+    const none = through('From: a@example.test\r\nX-Sluice-Message-Signature: x\r\n\r\nbody\r\n', true);
+    assert.equal(none.result.upstreamRefused, null);
+    assert.equal(none.text.slice(TRACE.length), 'From: a@example.test\r\n\r\nbody\r\n');
+    // Without upstream trust given (the HTTP API's path), the id is never believed.
+    assert.equal(run(`From: a@example.test\r\n${signed}\r\nbody\r\n`).result.upstreamId, null);
+  });
+
+  test('an upstream id is believed for 7 days after the time it carries', () => {
+    let now = Date.now();
+    const signer = new UpstreamIdSigner([{ id: 'k1', secret: 'a-secret-of-sixteen-chars' }], () => now);
+    const id = newMessageId(now);
+    const signature = signer.sign(id);
+    assert.deepEqual(signer.verify(id, signature), { ok: true });
+    now += UPSTREAM_ID_MAX_AGE_MS + 1;
+    assert.deepEqual(signer.verify(id, signature), { ok: false, reason: 'expired' });
+    // Rotation: a signature by an older key still verifies while that key is listed.
+    const rotated = new UpstreamIdSigner([
+      { id: 'k2', secret: 'another-secret-of-16' },
+      { id: 'k1', secret: 'a-secret-of-sixteen-chars' },
+    ]);
+    const fresh = newMessageId();
+    assert.deepEqual(rotated.verify(fresh, signer.sign(fresh)), { ok: true });
+    assert.match(rotated.sign(fresh), /^1:k2:/);
   });
 
   test('a folded X-MSYS-API is removed with all its continuation lines and unfolded before parsing', () => {

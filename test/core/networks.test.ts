@@ -2,7 +2,7 @@
  * Specifies NetworkSet, the address matcher behind relay networks and key valid_ips: CIDR blocks
  * and single addresses of both families, IPv4-mapped IPv6 clients (as dual-stack sockets report
  * them) matching their IPv4 networks, non-addresses never matching, and invalid entries refused
- * when the set is built. Also unmapIPv4.
+ * when the set is built; remembered answers stay right. Also unmapIPv4.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -44,6 +44,17 @@ describe('NetworkSet', () => {
     assert.equal(empty.size, 0);
     assert.equal(empty.has('127.0.0.1'), false);
     assert.equal(set.size, 4);
+  });
+
+  test('repeated questions get the same answers, also past the memo bound', () => {
+    const small = new NetworkSet(['10.0.0.0/8']);
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 5000; i++) {
+        assert.equal(small.has(`10.0.${i >> 8}.${i & 255}`), true);
+        assert.equal(small.has(`11.0.${i >> 8}.${i & 255}`), false);
+      }
+    assert.equal(small.has('::ffff:10.0.0.1'), true);
+    assert.equal(small.has('not an address'), false);
   });
 
   test('invalid entries are refused when the set is built', () => {

@@ -8,7 +8,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rejection } from '../../src/core/reply.js';
-import { parseMsysApi } from '../../src/core/smtpapi.js';
+import { MAX_NESTING, parseMsysApi } from '../../src/core/smtpapi.js';
+
+/** `{"k":{"k":…1…}}` with `levels` objects, as JSON text (built as text: JSON.stringify would overflow). */
+function nestedObjects(levels: number): string {
+  return `${'{"k":'.repeat(levels - 1)}{"k":1}${'}'.repeat(levels - 1)}`;
+}
 
 /** Asserts that the header is refused with 550 5.6.0 and that the reply text mentions `field`. */
 function refuses(value: unknown, field: string) {
@@ -69,6 +74,18 @@ describe('parseMsysApi: valid headers', () => {
     const metadata = { k: 'v'.repeat(1000 - '{"k":""}'.length) };
     assert.equal(JSON.stringify(metadata).length, 1000);
     assert.deepEqual(parseMsysApi([JSON.stringify({ metadata })]).metadata, metadata);
+  });
+
+  test(`nesting of exactly ${MAX_NESTING} levels inside a field is accepted`, () => {
+    const parsed = parseMsysApi([`{"metadata":${nestedObjects(MAX_NESTING)}}`]);
+    let node: unknown = parsed.metadata;
+    let depth = 0;
+    while (node !== null && typeof node === 'object') {
+      node = (node as { k: unknown }).k;
+      depth++;
+    }
+    assert.equal(depth, MAX_NESTING);
+    assert.equal(node, 1);
   });
 
   test('whitespace and line breaks left by unfolding do not matter', () => {
@@ -133,6 +150,16 @@ describe('parseMsysApi: every refusal is 550 5.6.0 and names the field', () => {
     refuses({ options: { ip_pool: '' } }, 'options.ip_pool');
     refuses({ options: { ip_pool: 'p'.repeat(65) } }, 'options.ip_pool');
     refuses({ options: { ip_pool: 42 } }, 'options.ip_pool');
+  });
+
+  test(`nesting deeper than ${MAX_NESTING} levels: a permanent refusal naming the field, never a crash`, () => {
+    refuses(`{"metadata":${nestedObjects(MAX_NESTING + 1)}}`, 'metadata nests too deep');
+    // What the attack sent: 5,000 levels, deep enough to overflow JSON.stringify's stack.
+    refuses(`{"metadata":${nestedObjects(5000)}}`, 'metadata nests too deep');
+    refuses(`{"metadata":{"a":${'['.repeat(5000)}${']'.repeat(5000)}}}`, 'metadata nests too deep');
+    // Fields SparkPost does not know pass through to events too: the same bound applies there.
+    refuses(`{"future":${'['.repeat(100_000)}${']'.repeat(100_000)}}`, 'future nests too deep');
+    refuses(`{"options":{"x":${nestedObjects(MAX_NESTING)}}}`, 'options nests too deep');
   });
 
   test('the header given twice', () => {

@@ -6,12 +6,14 @@
  * and in DATA, bare LF line ends (accepted, delivered as CRLF), 8-bit bodies without BODY=8BITMIME
  * (accepted, bytes intact), messages over smtp.max_message_size, a 1 MB header line, an over-large
  * header section, invalid X-MSYS-API headers, too many recipients, binary junk at connect, and a client
- * that hangs up in the middle of DATA (nothing delivered, nothing left in the spool).
+ * that hangs up in the middle of DATA (nothing delivered, nothing left in the spool, one info line
+ * in the log and nothing at error level).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { queuedId, RawSmtp, type Reply, searchEvents } from '../harness/clients.js';
 import { waitFor } from '../harness/net.js';
 import { type Sink, startSink } from '../harness/sink.js';
@@ -261,6 +263,34 @@ test('an invalid X-MSYS-API header gets 550 5.6.0 naming what is wrong', async (
   await stillWorks(small);
 });
 
+test('X-MSYS-API nested 5,000 levels deep gets 550 5.6.0 naming the field (not a 451 retried for ever); the log says why', async () => {
+  const rcpt = uniqueRcpt('deep');
+  const metadata = `${'{"k":'.repeat(4999)}{"k":1}${'}'.repeat(4999)}`;
+  const client = await session(roomy);
+  try {
+    const reply = await transaction(
+      client,
+      rcpt,
+      `X-MSYS-API: {"metadata":${metadata}}\r\nSubject: deep\r\n\r\nbody\r\n`,
+    );
+    assert.match(reply.raw, /^550 5\.6\.0 X-MSYS-API: metadata nests too deep/, reply.raw);
+    // The same session goes on.
+    assert.equal((await client.command('RSET')).code, 250);
+  } finally {
+    await client.quit();
+  }
+  await waitFor(
+    () =>
+      /"reply":"550 5\.6\.0 X-MSYS-API: metadata nests too deep[^"]*","msg":"message refused"/.test(
+        roomy.output(),
+      ),
+    5_000,
+    'the refusal logged with its reason',
+  );
+  await nothingQueuedFor(roomy, rcpt);
+  await stillWorks(roomy);
+});
+
 test('recipients past smtp.max_recipients get 452 4.5.3; the accepted ones are delivered', async () => {
   const rcpts = [1, 2, 3, 4].map(() => uniqueRcpt('many'));
   const client = await session(small);
@@ -290,11 +320,14 @@ test('recipients past smtp.max_recipients get 452 4.5.3; the accepted ones are d
 test('binary junk right after connect gets a reply with an enhanced code; the server stays up', async () => {
   const client = await RawSmtp.connect(small.smtpPort);
   try {
-    // Before the greeting: what a TLS ClientHello or a confused client would send.
+    // At once, without waiting for the greeting: what a TLS ClientHello or a confused client would
+    // send. The 220 goes out as the client connects (no greet pause by default), so it may come
+    // first; the answer to the junk follows it.
     client.write(
       Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x01, 0x00, 0xfe, 0x80, 0x0d, 0x0a, 0xc3, 0x28, 0x0d, 0x0a]),
     );
-    const reply = await client.read();
+    let reply = await client.read();
+    if (reply.code === 220) reply = await client.read();
     assert.match(reply.raw, ENHANCED, reply.raw);
     assert.ok(reply.code === 421 || reply.code >= 500, reply.raw);
   } finally {
@@ -303,7 +336,16 @@ test('binary junk right after connect gets a reply with an enhanced code; the se
   await stillWorks(small);
 });
 
-test('a client that hangs up mid-DATA leaves nothing delivered and nothing in the spool', async () => {
+/** The JSON log lines a process wrote. */
+function logLines(sluice: SluiceProcess): Array<{ level: number; msg: string; session_id?: string }> {
+  return sluice
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string; session_id?: string });
+}
+
+test('a client that hangs up mid-DATA leaves nothing delivered, nothing in the spool, and one info line', async () => {
   await waitFor(() => spoolFiles(roomy).length === 0, 15_000, 'an empty spool to start from');
   const rcpt = uniqueRcpt('cut');
   const client = await session(roomy);
@@ -318,6 +360,37 @@ test('a client that hangs up mid-DATA leaves nothing delivered and nothing in th
   await client.closed;
   await waitFor(() => spoolFiles(roomy).length === 0, 5_000, 'the partial spool file removed');
   await nothingQueuedFor(roomy, rcpt);
+
+  // A second one, cut after a few bytes (before anything reached the spool file).
+  const early = await session(roomy);
+  assert.equal((await early.command('MAIL FROM:<sender@example.com>')).code, 250);
+  assert.equal((await early.command(`RCPT TO:<${uniqueRcpt('cut-early')}>`)).code, 250);
+  assert.equal((await early.command('DATA')).code, 354);
+  early.write('Subject: cut early\r\n\r\nonly');
+  await sleep(200);
+  early.destroy();
+  await early.closed;
+
+  // Any client can do this at will: an info line each, never an error with a stack trace.
+  const cuts = await waitFor(
+    () => {
+      const found = logLines(roomy).filter(
+        (l) => l.msg === 'client disconnected during DATA; message dropped',
+      );
+      return found.length === 2 ? found : null;
+    },
+    5_000,
+    'an info line per cut',
+  );
+  assert.deepEqual(
+    cuts!.map((l) => l.level),
+    [30, 30],
+  );
+  assert.deepEqual(
+    logLines(roomy).filter((l) => l.level >= 50),
+    [],
+    'nothing at error level',
+  );
   await stillWorks(roomy);
   // Delivered messages leave the spool too; whatever the cut session left would stay.
   await waitFor(() => spoolFiles(roomy).length === 0, 5_000, 'an empty spool at the end');

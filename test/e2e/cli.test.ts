@@ -2,7 +2,7 @@
  * Specifies the `sluice` command line as a user runs it (node bin/sluice.js): `--help` exits 0 and
  * lists the commands; an unknown command exits non-zero; `config check` accepts a good file and, for a
  * bad one, exits non-zero naming the path of every bad key (and the line of a YAML syntax error);
- * `events search --type delivery --json` prints one JSON event a line, deliveries only, next to the
+ * `events search --type delivery --json` prints a JSON array of deliveries only, next to the
  * injection and bounce events a real `sluice serve` recorded in the same data dir.
  */
 import assert from 'node:assert/strict';
@@ -41,6 +41,64 @@ test('sluice --help exits 0 and lists the commands; an unknown command exits non
   const unknown = await sluiceCli(['frobnicate']);
   assert.notEqual(unknown.code, 0);
   assert.match(unknown.stderr, /unknown command/);
+});
+
+test('help for a group of commands and for one command, however it is asked', async () => {
+  for (const args of [
+    ['keys', '--help'],
+    ['help', 'keys'],
+  ]) {
+    const group = await sluiceCli(args);
+    assert.equal(group.code, 0, `${args.join(' ')}: ${group.stderr}`);
+    for (const sub of ['create', 'list', 'update', 'delete'])
+      assert.match(group.stdout, new RegExp(`sluice keys ${sub}\\b`), `${args.join(' ')} shows keys ${sub}`);
+  }
+  const queue = await sluiceCli(['help', 'queue']);
+  assert.equal(queue.code, 0, queue.stderr);
+  assert.match(queue.stdout, /sluice queue show ID/);
+  assert.match(queue.stdout, /sluice queue hold /);
+
+  for (const args of [
+    ['keys', 'create', '--help'],
+    ['help', 'keys', 'create'],
+  ]) {
+    const one = await sluiceCli(args);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^usage: sluice keys create /m);
+    assert.match(one.stdout, /--config FILE/, 'the common options are listed too');
+  }
+
+  const bare = await sluiceCli(['keys']);
+  assert.notEqual(bare.code, 0, 'a group without its command is a usage error');
+  assert.match(bare.stderr, /sluice keys list/);
+
+  const wrong = await sluiceCli(['keys', 'frobnicate']);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.stderr, /unknown command "keys frobnicate"/);
+  assert.match(wrong.stderr, /sluice keys create/, "the group's commands are shown");
+
+  const nothing = await sluiceCli(['help', 'frobnicate']);
+  assert.notEqual(nothing.code, 0);
+  assert.match(nothing.stderr, /no command "frobnicate"/);
+});
+
+test('keys create --help and an unknown grant list the valid grants', async () => {
+  const all = 'smtp/inject, transmissions/modify, transmissions/view, api_keys/manage, message_events/view';
+  const help = await sluiceCli(['keys', 'create', '--help']);
+  assert.equal(help.code, 0, help.stderr);
+  assert.ok(help.stdout.includes(`grants: ${all}`), help.stdout);
+  const bogus = await sluiceCli([
+    'keys',
+    'create',
+    '--label',
+    'x',
+    '--grant',
+    'bogus/grant',
+    '-o',
+    `data_dir=${path.join(scratch, 'grants')}`,
+  ]);
+  assert.notEqual(bogus.code, 0);
+  assert.match(bogus.stderr, /unknown grant bogus\/grant; valid grants: smtp\/inject, transmissions\/modify/);
 });
 
 test('config check: a good file is ok; a bad one exits non-zero and names every bad key path', async () => {
@@ -90,7 +148,7 @@ test('config check: a good file is ok; a bad one exits non-zero and names every 
   assert.match(syntax.stderr, /YAML syntax.*line \d+/);
 });
 
-test('events search --type delivery --json prints only delivery events, one JSON object a line', async () => {
+test('events search --type delivery --json prints a JSON array of delivery events only', async () => {
   let sink: Sink | undefined;
   let sluice: SluiceProcess | undefined;
   try {
@@ -125,9 +183,8 @@ test('events search --type delivery --json prints only delivery events, one JSON
       '--json',
     ]);
     assert.equal(search.code, 0, search.stderr);
-    const lines = search.stdout.split('\n').filter((l) => l !== '');
-    assert.equal(lines.length, 2, search.stdout);
-    const events = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = JSON.parse(search.stdout) as Array<Record<string, unknown>>;
+    assert.equal(events.length, 2, search.stdout);
     assert.ok(events.every((e) => e.type === 'delivery'));
     assert.deepEqual(events.map((e) => e.rcpt_to).sort(), ['one@cli.example', 'two@cli.example']);
     assert.ok(events.every((e) => e.message_id === result.queuedId));

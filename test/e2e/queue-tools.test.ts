@@ -3,9 +3,10 @@
  * `sluice serve` whose next hop is the fault sink, through the local admin socket: deferred messages
  * are summarised by domain with their last error; flush makes a deferred message's next attempt
  * happen now; hold keeps a message from delivery, also across a restart, until release; delete
- * removes it silently; bounce records class-25 bounce events and sends a DSN; a message whose
+ * removes it without a DSN, recording a class-25 bounce event; bounce records class-25 bounce events
+ * and sends a DSN; a message whose
  * attempt is running cannot be deleted (busy); unknown or malformed IDs, garbage on the socket and
- * a stopped server give clear errors and the server stays up.
+ * a stopped server give clear errors (reading the queue then goes to the spool) and the server stays up.
  */
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
@@ -160,7 +161,7 @@ test('hold keeps a message back across a restart; flush --domain delivers the re
   assert.equal(sink.messages.filter((m) => m.rcptTo.includes('two@down.example')).length, 1);
 });
 
-test('delete removes a message silently; bounce records class 25 and sends a DSN', async () => {
+test('delete removes a message without a DSN; delete and bounce record class 25 events; bounce sends a DSN', async () => {
   downIsUp = false;
   const gone = await send('gone@down.example', 'to delete');
   const back = await send('back@down.example', 'to bounce');
@@ -169,7 +170,11 @@ test('delete removes a message silently; bounce records class 25 and sends a DSN
   const deleted = await queue('delete', gone);
   assert.equal(deleted.code, 0, deleted.stderr);
   assert.ok(!existsSync(spoolFile(gone)));
-  assert.ok(!(await eventTypes(gone, () => true)).includes('bounce'));
+  const deletion = await searchEvents(sluice.dataDir, { messageId: gone, type: 'bounce' });
+  assert.equal(deletion.length, 1, 'one bounce event for its one recipient');
+  assert.equal(deletion[0]!.bounce_class, '25');
+  assert.equal(deletion[0]!.rcpt_to, 'gone@down.example');
+  assert.match(String(deletion[0]!.raw_reason), /deleted by the administrator \(no DSN sent\)/);
 
   const bounced = await queue('bounce', back);
   assert.equal(bounced.code, 0, bounced.stderr);
@@ -183,6 +188,10 @@ test('delete removes a message silently; bounce records class 25 and sends a DSN
     'DSN',
   );
   assert.match(dsn!.text, /Status: 5\.0\.0/);
+  assert.ok(
+    !sink.messages.some((m) => m.mailFrom === '' && m.text.includes('Subject: to delete')),
+    'no DSN for the deleted message',
+  );
 
   const list = await queueJson<Shown[]>('list');
   assert.ok(!list.some((m) => m.id === gone || m.id === back));
@@ -229,7 +238,10 @@ test('a message being delivered cannot be deleted; errors are clear and the serv
   const stoppedDir = sluice.dataDir;
   await sink.stop(); // unblocks the stalled attempt so the server can stop
   await sluice.stop();
-  const down = await sluiceCli(['queue', 'summary', '-o', `data_dir=${stoppedDir}`]);
+  const down = await sluiceCli(['queue', 'flush', '-o', `data_dir=${stoppedDir}`]);
   assert.equal(down.code, 69);
   assert.match(down.stderr, /no sluice serve is running/);
+  const read = await sluiceCli(['queue', 'summary', '-o', `data_dir=${stoppedDir}`]);
+  assert.equal(read.code, 0, 'reading the queue needs no server (the spool is read directly)');
+  assert.match(read.stderr, /no sluice serve is running .*read from the spool directly/);
 });

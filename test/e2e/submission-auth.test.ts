@@ -2,7 +2,7 @@
  * Specifies AUTH on the submission listener against a real `sluice serve`: user SMTP_Injection with an
  * API key as the password, only after STARTTLS. The matrix: a key with smtp/inject is accepted and its
  * id lands in the events; a wrong key, a key without the smtp/inject grant, and a key whose valid_ips
- * exclude the client all get 535 5.7.8; AUTH before STARTTLS is neither advertised nor accepted (538);
+ * exclude the client all get 535 5.7.8, and so does PLAIN with an authzid other than the user; AUTH before STARTTLS is neither advertised nor accepted (538);
  * MAIL without AUTH gets 530 5.7.0; and repeated failures from one address are answered ever more slowly.
  * Failing cases use their own loopback source address so one case's failures do not slow another's.
  */
@@ -174,6 +174,55 @@ test('a key without the smtp/inject grant gets 535 5.7.8', async () => {
   assert.equal(login.code, 535);
   assert.match(login.text, /^5\.7\.8 /);
   assert.ok(!steps.some((s) => s.step === 'mail'), 'no MAIL after a failed AUTH');
+  // The reply stays generic; the log names the key and why, never the key itself.
+  const failure = sluice
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('"auth failed"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .find((line) => line.key === noGrant.id);
+  assert.ok(failure, 'an auth failed line with the key id');
+  assert.equal(failure.reason, 'grant');
+  assert.ok(!sluice.output().includes(noGrant.key));
+});
+
+test('PLAIN with an authzid other than the user gets 535 5.7.8, as from sluice auth; the user itself is fine', async () => {
+  const acting = await pythonSmtp({
+    port: sluice.submissionPort,
+    localAddress: '127.0.1.6',
+    starttls: true,
+    login: { user: USER, password: good.key, authzid: 'postmaster@example.com' },
+    from: 'app@example.com',
+    to: ['user@submission.example'],
+    data: MESSAGE,
+  });
+  const refused = acting.find((s) => s.step === 'login');
+  assert.ok(refused, JSON.stringify(acting));
+  assert.equal(refused.code, 535);
+  assert.match(refused.text, /^5\.7\.8 /);
+  assert.ok(!acting.some((s) => s.step === 'mail'), 'no MAIL after a failed AUTH');
+  await waitFor(() => /"reason":"authzid","delay_ms"/.test(sluice.output()), 5_000, 'the reason logged');
+
+  // The user name in the authzid field only (the authcid empty): refused too, not read as the user.
+  const swapped = await pythonSmtp({
+    port: sluice.submissionPort,
+    localAddress: '127.0.1.7',
+    starttls: true,
+    login: { user: '', password: good.key, authzid: USER },
+  });
+  assert.equal(swapped.find((s) => s.step === 'login')?.code, 535, JSON.stringify(swapped));
+
+  const same = await pythonSmtp({
+    port: sluice.submissionPort,
+    localAddress: '127.0.1.8',
+    starttls: true,
+    login: { user: USER, password: good.key, authzid: USER },
+    from: 'app@example.com',
+    to: ['user@submission.example'],
+    data: MESSAGE,
+  });
+  assert.equal(same.find((s) => s.step === 'login')?.code, 235, JSON.stringify(same));
+  assert.equal(same.at(-1)?.code, 250, JSON.stringify(same));
 });
 
 test('valid_ips: a key for 10.0.0.0/8 is refused from 127.0.0.1; one for 127.0.0.0/8 is accepted', async () => {

@@ -14,6 +14,8 @@ export interface AuthRequest {
   secured?: boolean;
   /** PLAIN: send the credentials as resp= (default) or after an empty CONT. */
   initialResponse?: boolean;
+  /** PLAIN: the authorization identity (RFC 4616 authzid); empty by default. */
+  authzid?: string;
 }
 
 export interface AuthReply {
@@ -51,9 +53,13 @@ export class AuthClient {
   }
 
   /** Connects and completes the handshake (through DONE). */
-  static async connect(port: number, options: { version?: string } = {}): Promise<AuthClient> {
+  static async connect(
+    port: number,
+    options: { version?: string; localAddress?: string } = {},
+  ): Promise<AuthClient> {
     const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(s));
+      const local = options.localAddress ? { localAddress: options.localAddress } : {};
+      const s = net.connect({ port, host: '127.0.0.1', ...local }, () => resolve(s));
       s.once('error', reject);
     });
     const client = new AuthClient(socket);
@@ -96,7 +102,7 @@ export class AuthClient {
   auth(request: AuthRequest): Promise<AuthReply> {
     const id = this.nextId++;
     const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const plain = b64(`\0${request.user}\0${request.password}`);
+    const plain = b64(`${request.authzid ?? ''}\0${request.user}\0${request.password}`);
     const challenges: string[] = [];
     return new Promise<AuthReply>((resolve, reject) => {
       this.closed.then(() => reject(new Error(`auth connection closed before request ${id} ended`)));

@@ -66,10 +66,7 @@ export async function searchEvents<T = Record<string, unknown>>(
   if (filter.recipient) args.push('--recipient', filter.recipient);
   const result = await sluiceCli(args);
   if (result.code !== 0) throw new Error(`events search failed (${result.code}): ${result.stderr}`);
-  return result.stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
+  return JSON.parse(result.stdout) as T[];
 }
 
 /** `sluice keys create --json`: returns the key id and secret. */
@@ -169,7 +166,8 @@ export interface PythonSmtpOptions {
   port: number;
   localAddress?: string;
   starttls?: boolean;
-  login?: { user: string; password: string };
+  /** With authzid, AUTH PLAIN is sent with that authorization identity (smtplib's auth() with our own blob). */
+  login?: { user: string; password: string; authzid?: string };
   from?: string;
   to?: string[];
   /** Exact DATA bytes (smtplib dot-stuffs and adds the final dot). */
@@ -204,7 +202,11 @@ try:
             s.ehlo('python.client.test')
     if ok and p.get('login'):
         try:
-            note('login', *s.login(p['login'][0], p['login'][1]))
+            if p['login'][2] is None:
+                note('login', *s.login(p['login'][0], p['login'][1]))
+            else:
+                blob = lambda challenge=None: p['login'][2] + '\\0' + p['login'][0] + '\\0' + p['login'][1]
+                note('login', *s.auth('PLAIN', blob))
         except smtplib.SMTPAuthenticationError as e:
             note('login', e.smtp_code, e.smtp_error)
             ok = False
@@ -237,7 +239,7 @@ export async function pythonSmtp(options: PythonSmtpOptions): Promise<PythonStep
     port: options.port,
     localAddress: options.localAddress ?? null,
     starttls: options.starttls ?? false,
-    login: options.login ? [options.login.user, options.login.password] : null,
+    login: options.login ? [options.login.user, options.login.password, options.login.authzid ?? null] : null,
     from: options.from ?? null,
     to: options.to ?? [],
     data: options.data ? options.data.toString('base64') : null,

@@ -24,6 +24,8 @@ export interface ServiceOptions {
   configFile?: string;
   overrides?: Record<string, string | number | boolean>;
   port?: number;
+  /** How long to wait for the port to answer (default 15 s; a test starting many at once may need more). */
+  readyTimeoutMs?: number;
 }
 
 /** The listen option each service reads, in its own syntax. */
@@ -52,7 +54,7 @@ export async function startSluiceService(name: ServiceName, options: ServiceOpti
   });
   early.catch(() => {});
   try {
-    await Promise.race([waitForPort(port), early]);
+    await Promise.race([waitForPort(port, '127.0.0.1', options.readyTimeoutMs), early]);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

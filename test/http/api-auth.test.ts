@@ -1,6 +1,6 @@
 /**
  * Specifies the API's doors and bad input against the real `sluice serve` binary over HTTP:
- * 401 without or with an unknown key, 403 for a missing grant or an address outside valid_ips,
+ * 401 without or with an unknown key, 403 for a missing grant (naming it) or an address outside valid_ips,
  * HTTP Basic with the key as user name; api-keys CRUD (the secret shown once, a deleted key
  * stops working at once), GET /authenticate/grants; suppression-list get/put/delete; 422 naming
  * the field, 400 for malformed JSON, 413 over http.max_body, a JSON 404, 429 with Retry-After
@@ -23,7 +23,7 @@ before(async () => {
   });
   admin = await createKey(sluice.dataDir, {
     label: 'admin',
-    grants: ['api_keys/manage', 'suppression_lists/manage', 'transmissions/modify'],
+    grants: ['api_keys/manage', 'suppression_lists/manage', 'transmissions/modify', 'message_events/view'],
   });
   api = apiClient(sluice.httpPort, admin.key);
 });
@@ -45,7 +45,31 @@ describe('authentication and grants', () => {
     const viewer = await createKey(sluice.dataDir, { label: 'viewer', grants: ['message_events/view'] });
     const denied = await apiClient(sluice.httpPort, viewer.key)('GET', '/api/v1/api-keys');
     assert.equal(denied.status, 403);
-    assert.deepEqual(denied.body, { errors: [{ message: 'Forbidden.' }] });
+    assert.deepEqual(denied.body, {
+      errors: [
+        {
+          message: 'Forbidden.',
+          description: `this request needs an API key with the grant api_keys/manage; key ${viewer.id} has message_events/view`,
+        },
+      ],
+    });
+    for (const [method, url, grant] of [
+      ['POST', '/api/v1/transmissions', 'transmissions/modify'],
+      ['GET', '/api/v1/suppression-list', 'suppression_lists/manage'],
+      ['GET', '/api/v1/webhooks', 'webhooks/view'],
+    ] as const) {
+      const answer = await apiClient(sluice.httpPort, viewer.key)(
+        method,
+        url,
+        method === 'POST' ? {} : undefined,
+      );
+      assert.equal(answer.status, 403, url);
+      assert.match(
+        answer.body.errors[0].description,
+        new RegExp(`needs an API key with the grant ${grant};`),
+        url,
+      );
+    }
     const basic = `Basic ${Buffer.from(`${viewer.key}:`).toString('base64')}`;
     const events = await apiClient(sluice.httpPort, basic)('GET', '/api/v1/events/message');
     assert.equal(events.status, 200);
@@ -61,7 +85,12 @@ describe('authentication and grants', () => {
       grants: ['message_events/view'],
       validIps: ['10.9.9.0/24'],
     });
-    assert.equal((await apiClient(sluice.httpPort, far.key)('GET', '/api/v1/events/message')).status, 403);
+    const refused = await apiClient(sluice.httpPort, far.key)('GET', '/api/v1/events/message');
+    assert.equal(refused.status, 403);
+    assert.match(
+      refused.body.errors[0].description,
+      new RegExp(`key ${far.id} may not be used from 127\\.0\\.0\\.1`),
+    );
     const near = await createKey(sluice.dataDir, {
       grants: ['message_events/view'],
       validIps: ['127.0.0.0/8'],

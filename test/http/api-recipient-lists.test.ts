@@ -26,7 +26,13 @@ before(async () => {
   sluice = await startSluice({ overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}` } });
   const key = await createKey(sluice.dataDir, {
     label: 'lists',
-    grants: ['recipient_lists/manage', 'transmissions/modify', 'transmissions/view', 'message_events/view'],
+    grants: [
+      'recipient_lists/manage',
+      'transmissions/modify',
+      'transmissions/view',
+      'message_events/view',
+      'templates/modify',
+    ],
   });
   api = apiClient(sluice.httpPort, key.key);
 });
@@ -243,6 +249,19 @@ test('bad input to the templates and recipient lists endpoints: 400 for broken J
       assert.equal(answer.body.errors[0].message, 'invalid JSON');
     }
   }
+  // The key and its grant are checked before the body is read: without the grant, the body (broken
+  // or not) is never parsed.
+  const listsOnly = await createKey(sluice.dataDir, {
+    label: 'lists only',
+    grants: ['recipient_lists/manage'],
+  });
+  const withoutGrant = await apiClient(sluice.httpPort, listsOnly.key)(
+    'POST',
+    '/api/v1/templates',
+    '{bad json}',
+  );
+  assert.equal(withoutGrant.status, 403);
+  assert.match(withoutGrant.body.errors[0].description, /templates\/modify/);
   const notArray = await api('POST', '/api/v1/recipient-lists', { recipients: { address: 'a@b.example' } });
   assert.equal(notArray.status, 422);
   assert.match(notArray.body.errors[0].description, /^recipients:/);

@@ -3,9 +3,14 @@
  * reaches its recipient. Without transmissions.sandbox_relay it is generated and recorded
  * (injection, then a delivery event from the host "sandbox", marked `sandbox: true`) and dropped: the sink that gets every
  * other message gets nothing of it, whether it came over HTTP or over SMTP with X-MSYS-API. With a
- * sandbox relay it goes there, and only there.
+ * sandbox relay it goes there, and only there. The transmissions section applies on SIGHUP: a
+ * sandbox relay set by a reload takes the next sandbox message, a new max_schedule_ahead the next
+ * request.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import { type ApiCall, apiClient, type Json } from '../harness/api-client.js';
 import { createKey, swaks } from '../harness/clients.js';
@@ -18,11 +23,12 @@ after(async () => {
   for (const stop of cleanup.reverse()) await stop();
 });
 
-async function setup(overrides: Record<string, string> = {}) {
+async function setup(overrides: Record<string, string> = {}, configFile?: string) {
   const sink = await startSink();
   cleanup.push(() => sink.stop());
   const sluice: SluiceProcess = await startSluice({
     overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}`, ...overrides },
+    ...(configFile ? { configFile } : {}),
   });
   cleanup.push(() => sluice.stop());
   const key = await createKey(sluice.dataDir, {
@@ -110,4 +116,58 @@ test('with transmissions.sandbox_relay: sandbox mail goes there and nowhere else
   assert.equal(delivery.mx_hostname, '127.0.0.1');
   assert.equal(delivery.sandbox, true);
   assert.equal(sink.messages.length, 0, 'the real route was never used');
+});
+
+test('SIGHUP: a sandbox relay and a schedule bound set by a reload apply to the next message and request', async () => {
+  const sandboxSink = await startSink();
+  cleanup.push(() => sandboxSink.stop());
+  const dir = mkdtempSync(path.join(tmpdir(), 'sluice-sandbox-reload-'));
+  cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const configFile = path.join(dir, 'sluice.yaml');
+  writeFileSync(configFile, 'transmissions:\n  sandbox_relay: null\n');
+  const { sink, sluice, api, events } = await setup({}, configFile);
+  const send = (n: number) =>
+    api('POST', '/api/v1/transmissions', {
+      campaign_id: `reload-${n}`,
+      options: { sandbox: true },
+      recipients: [{ address: 'real.person@customer.example', substitution_data: { n } }],
+      content,
+    });
+  assert.equal((await send(1)).status, 200);
+  await waitFor(
+    async () => (await events('events=delivery&campaigns=reload-1')).length === 1,
+    20_000,
+    'the dropped sandbox delivery',
+  );
+  assert.equal(sandboxSink.messages.length, 0);
+
+  writeFileSync(
+    configFile,
+    `transmissions:\n  sandbox_relay: "[127.0.0.1]:${sandboxSink.port}"\n  max_schedule_ahead: 1h\n`,
+  );
+  const reloads = () =>
+    sluice
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"configuration reloaded"'));
+  sluice.child.kill('SIGHUP');
+  const line = (await waitFor(() => reloads()[0], 15_000, 'the reload'))!;
+  assert.deepEqual(JSON.parse(line).applied.sort(), [
+    'transmissions.max_schedule_ahead',
+    'transmissions.sandbox_relay',
+  ]);
+
+  assert.equal((await send(2)).status, 200);
+  await waitFor(() => sandboxSink.messages.length === 1, 20_000, 'the sandbox relay delivery');
+  assert.match(sandboxSink.messages[0]!.text, /Subject: test 2/);
+  assert.equal(sink.messages.length, 0, 'the real route was never used');
+
+  const later = new Date(Date.now() + 2 * 3_600_000).toISOString();
+  const tooFar = await api('POST', '/api/v1/transmissions', {
+    options: { start_time: later },
+    recipients: [{ address: 'real.person@customer.example' }],
+    content,
+  });
+  assert.equal(tooFar.status, 422, JSON.stringify(tooFar.body));
+  assert.match(tooFar.body.errors[0].description, /^options\.start_time: must be at most 1 hour ahead/);
 });

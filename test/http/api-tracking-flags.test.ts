@@ -24,7 +24,9 @@ before(async () => {
       'tracking.click': false,
     },
   });
-  const key = await createKey(sluice.dataDir, { grants: ['api_keys/manage', 'message_events/view'] });
+  const key = await createKey(sluice.dataDir, {
+    grants: ['api_keys/manage', 'message_events/view', 'transmissions/modify'],
+  });
   admin = apiClient(sluice.httpPort, key.key);
 });
 

@@ -4,12 +4,15 @@
  * accept it); a transmission's injection and delivery events arrive in SparkPost's batch shape
  * with X-MessageSystems-Batch-ID, Basic auth and a verifiable HMAC signature; a batch the receiver
  * refuses (the first two) is sent again, same id and same bytes, until accepted; pending batches
- * survive a restart (at-least-once); list/get/update/delete.
+ * survive a restart (at-least-once); list/get/update/delete. A target that answers non-2xx or
+ * cannot be reached gets one generic sentence at the API (no status, no network error: no port
+ * scanning through Sluice) while the log line has the detail; validate says the same.
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { UNREACHABLE_TARGET } from '../../src/http/api/webhooks-v1.js';
 import { type ApiCall, apiClient, type Json } from '../harness/api-client.js';
 import { createKey } from '../harness/clients.js';
 import { freePort, waitFor } from '../harness/net.js';
@@ -159,21 +162,58 @@ describe('webhooks', () => {
     }
   });
 
-  test('a target that refuses the test batch (or is not there) is not made a webhook', async () => {
+  test('a target that refuses the test batch (or is not there) is not made a webhook; the API gets one generic sentence, the log the detail', async () => {
     const receiver = await startReceiver(() => 404);
     try {
       const refused = await api('POST', '/api/v1/webhooks', { name: 'x', target: receiver.url });
       assert.equal(refused.status, 400);
-      assert.match(refused.body.errors[0].description, /HTTP 404/);
+      const closedPort = await freePort();
       const nobody = await api('POST', '/api/v1/webhooks', {
         name: 'x',
-        target: `http://127.0.0.1:${await freePort()}/`,
+        target: `http://127.0.0.1:${closedPort}/`,
       });
       assert.equal(nobody.status, 400);
+      // A key holder must not tell a closed port from a listening one, nor learn the status.
+      assert.deepEqual(nobody.body, refused.body, 'the same answer for a 404 and a refused connection');
+      assert.equal(refused.body.errors[0].description, `target: ${UNREACHABLE_TARGET}`);
+      assert.doesNotMatch(JSON.stringify(refused.body), /404|ECONN|refused/i);
+      const logged = (text: RegExp) =>
+        sluice
+          .output()
+          .split('\n')
+          .some((line) => line.includes('webhook test batch not accepted') && text.test(line));
+      await waitFor(
+        () => logged(/HTTP 404/) && logged(new RegExp(`127\\.0\\.0\\.1:${closedPort}.*ECONNREFUSED`)),
+      );
+
       const bad = await api('POST', '/api/v1/webhooks', { name: 'x', target: 'ftp://127.0.0.1/' });
       assert.equal(bad.status, 422);
       assert.match(bad.body.errors[0].description, /^target:/);
       assert.equal((await api('GET', '/api/v1/webhooks')).body.results.length, 0);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
+  test('validate reports a failure without the status or answer; a success with them', async () => {
+    let status = 200;
+    const receiver = await startReceiver(() => status);
+    try {
+      const created = await api('POST', '/api/v1/webhooks', { name: 'v', target: receiver.url });
+      assert.equal(created.status, 200);
+      const id = created.body.results.id;
+      const ok = await api('POST', `/api/v1/webhooks/${id}/validate`);
+      assert.deepEqual(ok.body.results, {
+        msg: 'Test POST to endpoint succeeded',
+        response: { status: 200, body: 'ok' },
+      });
+      status = 503;
+      const failed = await api('POST', `/api/v1/webhooks/${id}/validate`);
+      assert.deepEqual(failed.body.results, {
+        msg: 'Test POST to endpoint failed',
+        description: UNREACHABLE_TARGET,
+      });
+      assert.equal((await api('DELETE', `/api/v1/webhooks/${id}`)).status, 204);
     } finally {
       await receiver.stop();
     }

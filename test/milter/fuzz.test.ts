@@ -129,6 +129,7 @@ test('fuzz: mutated milter conversations through framer, session and filter neve
         page: async () => ({ events: [], next: null, total: 0 }),
       },
       relay: new RelayPolicy({ networks: ['127.0.0.0/8', '::1/128'], require_auth: false }),
+      maxHeaderSize: 102_400,
       unauthenticated: pick(['pass', 'process', 'reject'] as const),
       findKey: async () => null,
       tracking: {

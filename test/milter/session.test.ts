@@ -216,6 +216,7 @@ describe('Sluice filter', () => {
         page: async () => ({ events: [], next: null, total: 0 }),
       },
       relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
+      maxHeaderSize: 102_400,
     });
     return { ...harness(filter), events, queries };
   }
@@ -304,6 +305,7 @@ describe('Sluice filter', () => {
             };
           }),
         relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
+        maxHeaderSize: 102_400,
       });
       const { run, session } = harness(filter);
       await run(

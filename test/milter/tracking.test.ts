@@ -52,6 +52,7 @@ function setup(
       page: async () => ({ events: [], next: null, total: 0 }),
     },
     relay: new RelayPolicy({ networks: ['127.0.0.0/8'], require_auth: false }),
+    maxHeaderSize: 102_400,
     unauthenticated: options.unauthenticated ?? 'pass',
     findKey: async (id) => ({ id, defaults: options.keyDefaults ?? {} }) as ApiKeyRecord,
     tracking: {

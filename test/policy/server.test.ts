@@ -2,7 +2,8 @@
  * Specifies the policy server at the protocol level, with the exact attribute sets Postfix sends
  * (authenticated ones included, which a scratch Postfix cannot produce without SASL): API key
  * grants, per-key limits with instance handling, configurable replies, store failure, and abuse
- * (malformed, binary, truncated and oversized requests, many concurrent persistent connections).
+ * (malformed, binary, truncated and oversized requests, many concurrent persistent connections,
+ * one address over its connection cap).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -81,8 +82,8 @@ class Client {
     });
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
-  static async connect(port: number): Promise<Client> {
-    const socket = net.connect({ port, host: '127.0.0.1' });
+  static async connect(port: number, localAddress = '127.0.0.1'): Promise<Client> {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress });
     await new Promise((resolve) => socket.once('connect', resolve));
     return new Client(socket);
   }
@@ -269,5 +270,17 @@ describe('abuse', () => {
       }),
     );
     for (const r of replies) assert.deepEqual(r, Array(20).fill('action=DUNNO'));
+  });
+
+  test('an address over max_connections_per_peer is closed at once; another address is still served', async () => {
+    const s = await server(['policy.max_connections_per_peer=3']);
+    const held = await Promise.all([1, 2, 3].map(() => Client.connect(s.port)));
+    const fourth = await Client.connect(s.port);
+    await fourth.closed;
+    const other = await Client.connect(s.port, '127.0.0.2');
+    assert.equal(await other.ask(rcpt('p1', '')), 'action=DUNNO');
+    // The held ones still answer: the cap refused only the one over it.
+    assert.equal(await held[0]!.ask(rcpt('p2', '')), 'action=DUNNO');
+    for (const c of [...held, other]) c.end();
   });
 });

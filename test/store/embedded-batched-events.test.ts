@@ -111,15 +111,28 @@ test('the lookup a click makes (its injection) is one index probe, not a scan of
   );
 });
 
-test('every event carries three secondary indexes; a search by message alone uses (message_id, type)', () => {
+test('every event carries three secondary indexes (a fourth, partial, only when it has a queue id); a search by message id uses (message_id, type) and the queue id index', () => {
   const indexes = scratch.db
     .prepare(
       "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL",
     )
     .all() as { name: string }[];
-  assert.deepEqual(indexes.map((i) => i.name).sort(), ['events_message_type', 'events_rcpt', 'events_time']);
+  assert.deepEqual(indexes.map((i) => i.name).sort(), [
+    'events_message_type',
+    'events_queue',
+    'events_rcpt',
+    'events_time',
+  ]);
+  const partial = scratch.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'events_queue'").get() as {
+    sql: string;
+  };
+  assert.match(partial.sql, /WHERE queue_id IS NOT NULL/);
   const plan = scratch.db
-    .prepare('EXPLAIN QUERY PLAN SELECT body FROM events WHERE message_id = ? ORDER BY seq DESC LIMIT ?')
-    .all('aa01', 10) as { detail: string }[];
-  assert.match(plan.map((p) => p.detail).join('; '), /USING INDEX events_message_type \(message_id=\?\)/);
+    .prepare(
+      'EXPLAIN QUERY PLAN SELECT body FROM events WHERE (message_id = ? OR queue_id = ?) ORDER BY seq DESC LIMIT ?',
+    )
+    .all('aa01', 'aa01', 10) as { detail: string }[];
+  const details = plan.map((p) => p.detail).join('; ');
+  assert.match(details, /USING INDEX events_message_type \(message_id=\?\)/);
+  assert.match(details, /USING INDEX events_queue \(queue_id=\?\)/);
 });

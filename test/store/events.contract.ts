@@ -72,6 +72,49 @@ export function eventContract(name: string, open: () => Promise<EventStore>): vo
     assert.deepEqual(await store.search({ messageId: 'no-such-message' }), []);
   });
 
+  test(`${name}: events are found by campaign, sender, transmission id and a time range`, async () => {
+    const store = await open();
+    const base = Date.parse('2026-06-01T00:00:00.000Z');
+    const at = (s: number) => new Date(base + s * 1000).toISOString();
+    const written: SluiceEvent[] = [];
+    for (let i = 0; i < 12; i++) {
+      const e = {
+        ...event('delivery', `cs-${i}`, `c${i}@filters.example`, at(i)),
+        campaign_id: i % 3 === 0 ? 'spring' : 'autumn',
+        msg_from: i % 2 === 0 ? 'News@Shop.Example' : 'billing@shop.example',
+        transmission_id: `77${i % 4}`,
+      };
+      store.append(e);
+      written.push(e);
+    }
+    const subjects = (events: SluiceEvent[]) => events.map((e) => e.subject);
+    const expect = (pick: (e: SluiceEvent, i: number) => boolean) => subjects(written.filter(pick).reverse());
+
+    assert.deepEqual(
+      subjects(await store.search({ campaign: 'spring' })),
+      expect((e) => e.campaign_id === 'spring'),
+    );
+    assert.deepEqual(
+      subjects(await store.search({ sender: 'news@shop.example' })),
+      expect((_, i) => i % 2 === 0),
+      'the sender matches whatever its case',
+    );
+    assert.deepEqual(
+      subjects(await store.search({ transmissionId: '771' })),
+      expect((e) => e.transmission_id === '771'),
+    );
+    assert.deepEqual(
+      subjects(await store.search({ since: at(3), until: at(6), recipient: undefined })),
+      expect((_, i) => i >= 3 && i <= 6),
+      'since and until both inclusive',
+    );
+    assert.deepEqual(
+      subjects(await store.search({ until: at(2), campaign: 'spring', sender: 'NEWS@shop.example' })),
+      expect((_, i) => i === 0),
+    );
+    assert.deepEqual(await store.search({ campaign: 'winter' }), []);
+  });
+
   test(`${name}: page filters, counts and pages newest first with a cursor; appendMany`, async () => {
     const store = await open();
     const batch = Array.from({ length: 12 }, (_, i) =>
@@ -118,5 +161,24 @@ export function eventContract(name: string, open: () => Promise<EventStore>): vo
     };
     store.append(e);
     assert.deepEqual(await store.search({ messageId: 'msg-whole' }), [e]);
+  });
+
+  test(`${name}: a message's events are found by its queue id as by its message id`, async () => {
+    const store = await open();
+    const now = new Date().toISOString();
+    const injection = event('injection', 'msg-named-upstream', 'q@events.example', now);
+    const delivery = event('delivery', 'msg-named-upstream', 'q@events.example', now);
+    delivery.queue_id = 'q-local';
+    store.append(injection);
+    store.appendMany([delivery]);
+    const subjects = (events: SluiceEvent[]) => events.map((e) => e.subject);
+    assert.deepEqual(subjects(await store.search({ messageId: 'msg-named-upstream' })), [
+      delivery.subject,
+      injection.subject,
+    ]);
+    assert.deepEqual(subjects(await store.search({ messageId: 'q-local' })), [delivery.subject]);
+    assert.deepEqual(subjects(await store.search({ messageId: 'q-local', types: ['injection'] })), []);
+    const page = await store.page({ messageIds: ['q-local'], limit: 10 });
+    assert.deepEqual([subjects(page.events), page.total], [[delivery.subject], 1]);
   });
 }

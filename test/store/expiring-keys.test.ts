@@ -2,7 +2,8 @@
  * Specifies the policy service's key cache on a hand-driven clock: a record read from the store is
  * reused for ttl and read again after it, so a revoked key stops applying within ttl; unknown keys
  * and failed reads are not cached; overlapping lookups of one id share one read; ttl 0 reads
- * every time; the number of entries is bounded.
+ * every time; the number of entries is bounded; clear() forgets everything, including what a
+ * read in flight at that moment returns.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -89,6 +90,24 @@ describe('ExpiringKeyCache', () => {
     await cache.get('k');
     await cache.get('k');
     assert.equal(store.state.reads, 2);
+  });
+
+  test('clear() forgets every entry, and a read in flight then does not fill the cache', async () => {
+    const store = fakeStore();
+    store.records.set('k', record('k'));
+    const cache = new ExpiringKeyCache(store.lookup, 60_000, () => 0);
+    await cache.get('k');
+    cache.clear();
+    await cache.get('k');
+    assert.equal(store.state.reads, 2, 'read again after clear()');
+    // A read that started before a change (clear() is what a local revocation calls)...
+    cache.clear();
+    const inFlight = cache.get('k');
+    cache.clear();
+    store.records.delete('k');
+    assert.equal((await inFlight)?.id, 'k');
+    // ...is not what the next lookup gets.
+    assert.equal(await cache.get('k'), null, 'the answer from before clear() was not kept');
   });
 
   test('past maxEntries the oldest entry is read again', async () => {

@@ -98,11 +98,13 @@ export function keyContract(name: string, open: () => Promise<KeyStoreViews>): v
       }
     });
 
-    test('authenticate: a key without the grant asked for is refused with reason grant', async () => {
-      const { secret } = await cli.create({ label: 'viewer', grants: ['message_events/view'] });
+    test('authenticate: a key without the grant asked for is refused with reason grant, naming the key', async () => {
+      const { secret, record } = await cli.create({ label: 'viewer', grants: ['message_events/view'] });
       assert.deepEqual(await server.authenticate(secret, '127.0.0.1', 'smtp/inject'), {
         ok: false,
         reason: 'grant',
+        keyId: record.id,
+        grants: ['message_events/view'],
       });
       assert.equal((await server.authenticate(secret, '127.0.0.1', 'message_events/view')).ok, true);
     });
@@ -160,12 +162,16 @@ export function keyContract(name: string, open: () => Promise<KeyStoreViews>): v
       assert.deepEqual(await server.authenticate(secret, '10.0.0.1', 'smtp/inject'), {
         ok: false,
         reason: 'grant',
+        keyId: record.id,
+        grants: ['message_events/view'],
       });
 
       await cli.update(record.id, { grants: ['smtp/inject'], valid_ips: ['192.0.2.0/24'] });
       assert.deepEqual(await server.authenticate(secret, '10.0.0.1', 'smtp/inject'), {
         ok: false,
         reason: 'ip',
+        keyId: record.id,
+        grants: ['smtp/inject'],
       });
       assert.equal((await server.authenticate(secret, '192.0.2.1', 'smtp/inject')).ok, true);
 

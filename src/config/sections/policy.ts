@@ -3,7 +3,7 @@
  * the replies it gives (Postfix access(5) actions) and the sending limits it enforces.
  */
 import { z } from 'zod';
-import { duration, listener } from '../validators.js';
+import { duration, listener, size, timerDuration } from '../validators.js';
 
 /** One line of Postfix access(5) action syntax; no line breaks (they would end the policy reply). */
 const ACTION =
@@ -53,7 +53,7 @@ export const policySection = z
       .enum(['defer', 'dunno'])
       .default('defer')
       .describe('When keys or counters cannot be read: defer (DEFER_IF_PERMIT 4.3.0) or dunno (fail open)'),
-    reservation_timeout: duration
+    reservation_timeout: timerDuration
       .prefault('10m')
       .describe('Quota held at RCPT is released if END-OF-MESSAGE does not come within this time'),
     key_cache: duration
@@ -61,12 +61,25 @@ export const policySection = z
       .describe(
         'Reuse a key record read from the store for this long: a key revoked or changed on another node stops applying within it. 0: read on every request',
       ),
-    idle_timeout: duration.prefault('30m').describe('Close a policy connection idle this long'),
-    max_request_size: z
+    idle_timeout: timerDuration.prefault('30m').describe('Close a policy connection idle this long'),
+    max_connections: z
       .number()
       .int()
-      .min(1024)
-      .default(65_536)
+      .positive()
+      .default(500)
+      .describe(
+        'Concurrent connections in all (Postfix keeps one per smtpd process that asked, up to its process_limit of each smtpd service); more are closed at once, with a log line',
+      ),
+    max_connections_per_peer: z
+      .number()
+      .int()
+      .positive()
+      .default(250)
+      .describe(
+        "Concurrent connections from one address (half of max_connections, as Postfix's smtpd_client_connection_count_limit is half its process limit): one peer cannot lock the others out. More are closed at once, with a log line; Postfix then applies its policy_service_default_action",
+      ),
+    max_request_size: size({ min: 1024 })
+      .prefault(65_536)
       .describe('Largest request accepted, in bytes; a larger one closes the connection'),
     limits: limitsSchema,
   })

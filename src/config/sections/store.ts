@@ -5,7 +5,7 @@
  * reached is chosen here for SMTP and in `policy.store_unavailable` for the policy service.
  */
 import { z } from 'zod';
-import { duration, hostPort } from '../validators.js';
+import { hostPort, timerDuration } from '../validators.js';
 
 const redisSection = z
   .strictObject({
@@ -41,8 +41,8 @@ const redisSection = z
       .regex(/^[^\s{}]*$/, 'expected no spaces or braces (the braces are the cluster hash tags)')
       .default('sluice:')
       .describe('Put before every key, so several installations can share one Redis'),
-    connect_timeout: duration.prefault('5s').describe('Give up one connection attempt after this long'),
-    command_timeout: duration
+    connect_timeout: timerDuration.prefault('5s').describe('Give up one connection attempt after this long'),
+    command_timeout: timerDuration
       .prefault('2s')
       .describe('A command unanswered this long fails, so a door can take its unavailable path'),
     events_max_length: z

@@ -1,6 +1,6 @@
 /** The `tracking` section: open and click tracking (rewriting, signed tokens, the tracking server). */
 import { z } from 'zod';
-import { cidr, duration } from '../validators.js';
+import { cidr, duration, size } from '../validators.js';
 
 const signingKey = z.strictObject({
   id: z
@@ -35,11 +35,8 @@ export const trackingSection = z
       .array(cidr)
       .default([])
       .describe('X-Forwarded-For is believed only from these networks (a reverse proxy in front)'),
-    max_html_part_size: z
-      .number()
-      .int()
-      .positive()
-      .default(5_242_880)
+    max_html_part_size: size()
+      .prefault(5_242_880)
       .describe('Largest text part rewritten, in bytes (it is held in memory); larger parts pass untracked'),
   })
   .prefault({});

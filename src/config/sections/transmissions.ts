@@ -4,10 +4,11 @@
  * options.sandbox goes (by default: nowhere, it never reaches a recipient).
  */
 import { z } from 'zod';
-import { duration } from '../validators.js';
+import { duration, portProblem } from '../validators.js';
 
 export const transmissionsSection = z
   .strictObject({
+    // A bound on a date, not a timer: a scheduled transmission is found by polling the store.
     max_schedule_ahead: duration
       .prefault('72h')
       .describe('How far ahead options.start_time may be (later gets 422). SparkPost allows three days'),
@@ -26,6 +27,10 @@ export const transmissionsSection = z
         /^(\[[^\]\s]+\]|[^\s:[\]]+)(:\d{1,5})?$/,
         'expected Postfix syntax: "[host]:port" or "host:port"',
       )
+      .superRefine((value, ctx) => {
+        const problem = portProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .nullable()
       .default(null)
       .describe(

@@ -1,11 +1,14 @@
 /**
  * /api/v1/api-keys (grant api_keys/manage) and GET /api/v1/authenticate/grants (any valid key).
  * The same KeyService the `sluice keys` commands use: the secret is returned once, at creation,
- * and only its hash is kept; listings show the first four characters as `short_key`.
+ * and only its hash is kept; listings show the first four characters as `short_key`. Creating,
+ * changing and deleting go through core's DelegatedKeys, so the calling key can only act within
+ * its own grants and valid_ips (403 naming the field otherwise).
  */
+import { DelegatedKeys, KeyAuthorityError } from '../../core/key-authority.js';
 import type { KeyService } from '../../core/keys.js';
 import type { ApiKeyRecord } from '../../store/types.js';
-import { notFound } from './errors.js';
+import { ApiError, notFound } from './errors.js';
 import { type ApiRoute, route } from './route.js';
 import { createKeyBody, grantSchema, keyIdParams, keyView, updateKeyBody } from './schemas.js';
 
@@ -34,8 +37,8 @@ export function apiKeyRoutes(keys: KeyService): ApiRoute[] {
       tag,
       body: createKeyBody,
       results: keyView.pick({ id: true, label: true }).extend({ key: keyView.shape.id }),
-      async handler({ body }) {
-        const { record, secret } = await keys.create(body);
+      async handler({ key, body }) {
+        const { record, secret } = await withinAuthority(() => new DelegatedKeys(keys, key).create(body));
         return { results: { id: record.id, key: secret, label: record.label } };
       },
     }),
@@ -73,8 +76,8 @@ export function apiKeyRoutes(keys: KeyService): ApiRoute[] {
       params: keyIdParams,
       body: updateKeyBody,
       results: keyView,
-      async handler({ params, body }) {
-        const record = await keys.update(params.id, body);
+      async handler({ key, params, body }) {
+        const record = await withinAuthority(() => new DelegatedKeys(keys, key).update(params.id, body));
         if (!record) throw notFound(`no API key ${params.id}`);
         return { results: view(record) };
       },
@@ -86,8 +89,9 @@ export function apiKeyRoutes(keys: KeyService): ApiRoute[] {
       summary: 'Delete a key (it stops working at once)',
       tag,
       params: keyIdParams,
-      async handler({ params }) {
-        if (!(await keys.delete(params.id))) throw notFound(`no API key ${params.id}`);
+      async handler({ key, params }) {
+        const deleted = await withinAuthority(() => new DelegatedKeys(keys, key).delete(params.id));
+        if (!deleted) throw notFound(`no API key ${params.id}`);
         return undefined;
       },
     }),
@@ -103,4 +107,15 @@ export function apiKeyRoutes(keys: KeyService): ApiRoute[] {
       },
     }),
   ];
+}
+
+/** core's refusal as SparkPost's 403, naming the field. */
+async function withinAuthority<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof KeyAuthorityError)
+      throw new ApiError(403, { message: 'Forbidden.', description: `${error.field}: ${error.message}` });
+    throw error;
+  }
 }

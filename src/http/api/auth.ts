@@ -1,7 +1,8 @@
 /**
  * Who is calling the API: the key from `Authorization: KEY` (SparkPost's form), `Bearer KEY`, or
  * HTTP Basic with the key as user name. core's KeyService decides (hash lookup, grant, valid_ips);
- * this file only maps its answer to 401 (no or unknown key) and 403 (grant or address refused),
+ * this file only maps its answer to 401 (no or unknown key) and 403 (grant or address refused,
+ * the description naming the grant the request needs and the key's grants, or the address),
  * and applies the per-key request rate (429 with Retry-After).
  */
 import type { Grant } from '../../core/grants.js';
@@ -43,7 +44,17 @@ export async function authorize(
   const secret = presentedKey(header);
   if (!secret) throw unauthorized();
   const result = await keys.authenticate(secret, unmapIPv4(clientIp), grant);
-  if (!result.ok) throw result.reason === 'grant' || result.reason === 'ip' ? forbidden() : unauthorized();
+  if (!result.ok) {
+    if (result.reason === 'grant')
+      throw forbidden(
+        `this request needs an API key with the grant ${grant}; key ${result.keyId} has ${result.grants?.join(', ') || 'no grants'}`,
+      );
+    if (result.reason === 'ip')
+      throw forbidden(
+        `key ${result.keyId} may not be used from ${unmapIPv4(clientIp)} (not in its valid_ips)`,
+      );
+    throw unauthorized();
+  }
   const outcome = rate.take(result.key.id);
   if (!outcome.ok) {
     const seconds = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));

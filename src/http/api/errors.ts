@@ -9,6 +9,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { TemplateError } from '../../core/template/index.js';
 import type { Logger } from '../../log.js';
+import { isStoreOutage, outageSummary } from '../../store/outage.js';
 import { InvalidCursorError } from '../../store/types.js';
 
 export interface ErrorBody {
@@ -31,7 +32,8 @@ export class ApiError extends Error {
 }
 
 export const unauthorized = () => new ApiError(401, { message: 'Unauthorized.' });
-export const forbidden = () => new ApiError(403, { message: 'Forbidden.' });
+/** SparkPost's 403, with a description of what the key lacks (the grant, or the address). */
+export const forbidden = (description: string) => new ApiError(403, { message: 'Forbidden.', description });
 export const notFound = (description = 'resource not found') =>
   new ApiError(404, { message: 'resource not found', code: '1600', description });
 export const conflict = (description: string) =>
@@ -94,6 +96,18 @@ export function apiErrorHandler(log: Logger) {
         reply,
         new ApiError(400, { message: 'invalid JSON', code: '1300', description: error.message }),
       );
+    if (isStoreOutage(error)) {
+      // The outage is logged once by the store's client; each request only says what it got.
+      log.debug({ url: request.url, method: request.method, ...outageSummary(error) }, 'API request: 503');
+      return sendError(
+        reply,
+        new ApiError(
+          503,
+          { message: 'Service Unavailable', description: 'the store is not answering; try again later' },
+          { 'retry-after': '5' },
+        ),
+      );
+    }
     log.error({ err: error, url: request.url, method: request.method }, 'API request failed');
     return sendError(reply, new ApiError(500, { message: 'internal error', code: '1000' }));
   };

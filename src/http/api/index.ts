@@ -62,6 +62,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
       dispatcher: deps.dispatcher,
       timeoutMs: deps.config.webhooks.timeout,
       allowPrivateTargets: deps.config.webhooks.allow_private_targets,
+      log: deps.log,
     }),
   ];
 }
@@ -69,6 +70,6 @@ export function apiRoutes(deps: ApiDeps): ApiRoute[] {
 export function registerApi(app: FastifyInstance, deps: ApiDeps): void {
   const routes = apiRoutes(deps);
   const rate = new RequestRate(deps.config.http.rate_limit, deps.config.http.rate_window);
-  registerRoutes(app, routes, { keys: deps.keys, rate });
+  registerRoutes(app, routes, { keys: deps.keys, rate, maxBody: deps.config.http.max_body });
   registerOpenApi(app, routes, API_VERSION);
 }

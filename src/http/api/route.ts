@@ -4,6 +4,11 @@
  * rate limit, validation into 422 naming the field) and feeds the OpenAPI document, so what is
  * validated and what is documented cannot drift apart. Handlers get parsed, typed input and
  * return the JSON body to send (undefined: 204 No Content).
+ *
+ * The key, its grant and the rate are checked in onRequest, from the headers alone, before a
+ * byte of the body is read: a request without a valid key costs its headers and nothing else
+ * (listener-limits.ts drops what still comes, within a small bound, then closes). Only then may
+ * the body be as large as http.max_body.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
@@ -55,14 +60,18 @@ export function route<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodT
 export interface RouterDeps {
   keys: KeyService;
   rate: RequestRate;
+  /** Largest body, in bytes, once the key is known (http.max_body). */
+  maxBody: number;
 }
 
 export function registerRoutes(app: FastifyInstance, routes: readonly ApiRoute[], deps: RouterDeps): void {
+  const callers = new WeakMap<FastifyRequest, ApiKeyRecord>();
   for (const spec of routes) {
     app.route({
       method: spec.method,
       url: spec.url,
-      handler: async (request, reply) => {
+      bodyLimit: deps.maxBody,
+      onRequest: async (request) => {
         const key = await authorize(
           deps.keys,
           deps.rate,
@@ -70,6 +79,12 @@ export function registerRoutes(app: FastifyInstance, routes: readonly ApiRoute[]
           request.ip,
           spec.grant,
         );
+        callers.set(request, key);
+      },
+      handler: async (request, reply) => {
+        const key = callers.get(request);
+        // onRequest either set it or answered; a request here without one is a wiring bug.
+        if (!key) throw new Error(`no authorized key for ${spec.method} ${spec.url}`);
         const body = parse(spec.body, request.body, 'body');
         const query = parse(spec.query, request.query, 'query');
         const params = parse(spec.params, request.params, 'params');

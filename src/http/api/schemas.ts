@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { EVENT_TYPES } from '../../core/event-types.js';
 import { GRANTS } from '../../core/grants.js';
 import { email, json, transmissionContent } from './content-schemas.js';
 
@@ -174,19 +175,8 @@ export const transmissionResults = z.object({
 
 // ---- events ---------------------------------------------------------------------------------
 
-export const EVENT_TYPES = [
-  'injection',
-  'delivery',
-  'delay',
-  'bounce',
-  'policy_rejection',
-  'out_of_band',
-  'open',
-  'initial_open',
-  'click',
-  'generation_failure',
-  'generation_rejection',
-] as const;
+/** Core's list: the API's filters and the command line's --type accept the same types. */
+export { EVENT_TYPES };
 
 export const eventsQuery = z.object({
   events: csv(z.enum(EVENT_TYPES)).optional(),

@@ -3,12 +3,18 @@
  * made only if the target accepts it, as SparkPost does; the signing secret is in this answer
  * only), list and get (webhooks/view), update and delete (webhooks/modify), and
  * POST /webhooks/:id/validate to send a test batch again. Delivery is the dispatcher's.
+ *
+ * A failed test batch is told to the caller in one of two fixed sentences: the target guard
+ * refused where it points, or it "could not be reached or did not answer 2xx" — never the
+ * network error, the HTTP status or the answer, which would let a key holder scan ports and
+ * hosts through Sluice. The details go to the log.
  */
 import { randomBytes } from 'node:crypto';
 import { newBatchId, newWebhookSecret, testBatch } from '../../core/webhooks.js';
+import type { Logger } from '../../log.js';
 import type { WebhookRecord, WebhookStore } from '../../store/types.js';
 import type { WebhookDispatcher } from '../../webhooks/dispatcher.js';
-import { postBatch } from '../../webhooks/post.js';
+import { type PostResult, postBatch } from '../../webhooks/post.js';
 import { ApiError, invalidValue, notFound } from './errors.js';
 import { type ApiRoute, route } from './route.js';
 import { createWebhookBody, updateWebhookBody, webhookIdParams, webhookView } from './schemas.js';
@@ -18,6 +24,16 @@ export interface WebhookRouteDeps {
   dispatcher: WebhookDispatcher | null;
   timeoutMs: number;
   allowPrivateTargets: boolean;
+  log: Logger;
+}
+
+export const UNREACHABLE_TARGET = 'the target could not be reached or did not answer 2xx';
+export const REFUSED_TARGET =
+  "the target is refused: it is, or resolves to, a loopback, private, reserved or special-purpose address or one of this host's own (webhooks.allow_private_targets allows them)";
+
+/** What an API caller may learn of a failed test batch. */
+function failureText(result: PostResult): string {
+  return result.refused === 'address' ? REFUSED_TARGET : UNREACHABLE_TARGET;
 }
 
 function view(record: WebhookRecord) {
@@ -41,8 +57,18 @@ export function webhookRoutes(deps: WebhookRouteDeps): ApiRoute[] {
     if (!record) throw notFound(`no webhook ${id}`);
     return record;
   };
-  const test = async (webhook: Pick<WebhookRecord, 'target' | 'auth_type' | 'auth_credentials' | 'secret'>) =>
-    postBatch(webhook, newBatchId(), testBatch(), deps);
+  const test = async (
+    webhook: Pick<WebhookRecord, 'target' | 'auth_type' | 'auth_credentials' | 'secret'>,
+    id: string,
+  ) => {
+    const result = await postBatch(webhook, newBatchId(), testBatch(), deps);
+    if (!result.ok)
+      deps.log.warn(
+        { webhook: id, target: webhook.target, status: result.status, result: result.detail },
+        'webhook test batch not accepted',
+      );
+    return result;
+  };
   return [
     route({
       method: 'POST',
@@ -68,12 +94,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): ApiRoute[] {
           created: now,
           updated: now,
         };
-        const result = await test(record);
+        const result = await test(record, record.id);
         if (!result.ok)
           throw new ApiError(400, {
             message: 'webhook target did not accept the test batch',
             code: '1300',
-            description: `target: answered ${result.detail}; it must answer 200 to a POST`,
+            description: `target: ${failureText(result)}`,
           });
         await deps.store.insert(record);
         await deps.dispatcher?.reload();
@@ -146,14 +172,16 @@ export function webhookRoutes(deps: WebhookRouteDeps): ApiRoute[] {
       method: 'POST',
       url: `${base}/:id/validate`,
       grant: 'webhooks/modify',
-      summary: 'Send a test batch to the target and report its answer',
+      summary: 'Send a test batch to the target and report whether it was accepted (its answer only if so)',
       tag,
       params: webhookIdParams,
       async handler({ params }) {
-        const result = await test(await find(params.id));
+        const result = await test(await find(params.id), params.id);
+        if (!result.ok)
+          return { results: { msg: 'Test POST to endpoint failed', description: failureText(result) } };
         return {
           results: {
-            msg: result.ok ? 'Test POST to endpoint succeeded' : 'Test POST to endpoint failed',
+            msg: 'Test POST to endpoint succeeded',
             response: { status: result.status, body: result.body },
           },
         };

@@ -1,13 +1,20 @@
 /**
  * The embedded store's SQLite database (data_dir/sluice.db), shared by `sluice serve` and the CLI.
  * WAL lets the CLI read and write while the server runs; schema changes are numbered migrations.
+ * Any number of processes may open a fresh data_dir at the same moment (systemd starts serve,
+ * auth, policy and milter together at boot): the migrations run under one write lock (BEGIN
+ * IMMEDIATE) and the schema version is read again once it is held, so exactly one process
+ * migrates and the others wait for it (busy_timeout) and find the work done.
+ * The database holds webhook secrets and key hashes: data_dir is created 0700 and sluice.db 0600
+ * whatever the umask (SQLite gives its -wal and -shm files the database file's mode). Modes of
+ * files that already exist are left as the administrator set them.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 
 const MIGRATIONS: string[] = [
-  `CREATE TABLE api_keys (
+  `CREATE TABLE IF NOT EXISTS api_keys (
      id TEXT PRIMARY KEY,
      label TEXT NOT NULL,
      grants TEXT NOT NULL,
@@ -18,7 +25,7 @@ const MIGRATIONS: string[] = [
      updated_at TEXT NOT NULL,
      last_used_at TEXT
    );
-   CREATE TABLE events (
+   CREATE TABLE IF NOT EXISTS events (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
      event_id TEXT NOT NULL,
      type TEXT NOT NULL,
@@ -27,11 +34,11 @@ const MIGRATIONS: string[] = [
      timestamp TEXT NOT NULL,
      body TEXT NOT NULL
    );
-   CREATE INDEX events_message ON events (message_id);
-   CREATE INDEX events_rcpt ON events (rcpt_to);
-   CREATE INDEX events_time ON events (timestamp);`,
+   CREATE INDEX IF NOT EXISTS events_message ON events (message_id);
+   CREATE INDEX IF NOT EXISTS events_rcpt ON events (rcpt_to);
+   CREATE INDEX IF NOT EXISTS events_time ON events (timestamp);`,
   `ALTER TABLE api_keys ADD COLUMN defaults TEXT NOT NULL DEFAULT '{}';
-   CREATE TABLE suppressions (
+   CREATE TABLE IF NOT EXISTS suppressions (
      recipient TEXT NOT NULL,
      type TEXT NOT NULL,
      source TEXT NOT NULL,
@@ -40,12 +47,12 @@ const MIGRATIONS: string[] = [
      updated TEXT NOT NULL,
      PRIMARY KEY (recipient, type)
    );
-   CREATE INDEX suppressions_updated ON suppressions (updated, recipient, type);`,
-  `CREATE TABLE webhooks (
+   CREATE INDEX IF NOT EXISTS suppressions_updated ON suppressions (updated, recipient, type);`,
+  `CREATE TABLE IF NOT EXISTS webhooks (
      id TEXT PRIMARY KEY,
      body TEXT NOT NULL
    );
-   CREATE TABLE webhook_batches (
+   CREATE TABLE IF NOT EXISTS webhook_batches (
      id TEXT PRIMARY KEY,
      webhook_id TEXT NOT NULL,
      payload TEXT NOT NULL,
@@ -53,26 +60,31 @@ const MIGRATIONS: string[] = [
      due INTEGER NOT NULL,
      attempts INTEGER NOT NULL
    );
-   CREATE INDEX webhook_batches_due ON webhook_batches (due);
-   CREATE INDEX webhook_batches_webhook ON webhook_batches (webhook_id);`,
+   CREATE INDEX IF NOT EXISTS webhook_batches_due ON webhook_batches (due);
+   CREATE INDEX IF NOT EXISTS webhook_batches_webhook ON webhook_batches (webhook_id);`,
   // A click or open looks up its message's injection event: with message_id alone that scans every
   // event of the message (one more per click); with the type too it is one index probe.
-  `CREATE INDEX events_message_type ON events (message_id, type);`,
+  `CREATE INDEX IF NOT EXISTS events_message_type ON events (message_id, type);`,
   // events_message_type answers every lookup by message_id (its first column): the older index only
   // cost an insert per event, which at one event per recipient is a good part of a delivery's write.
-  `DROP INDEX events_message;`,
+  `DROP INDEX IF EXISTS events_message;`,
+  // A message an upstream milter named is spooled under a queue id of its own; its events carry
+  // that id too, and a search by it finds them. Only such events have one: the partial index costs
+  // nothing for the rest.
+  `ALTER TABLE events ADD COLUMN queue_id TEXT;
+   CREATE INDEX IF NOT EXISTS events_queue ON events (queue_id) WHERE queue_id IS NOT NULL;`,
   // Stored templates and recipient lists (JSON documents), and transmissions: `due` is the start
   // time of a submitted one and the lease end of one being generated, NULL once finished.
-  `CREATE TABLE templates (
+  `CREATE TABLE IF NOT EXISTS templates (
      id TEXT PRIMARY KEY,
      body TEXT NOT NULL
    );
-   CREATE TABLE recipient_lists (
+   CREATE TABLE IF NOT EXISTS recipient_lists (
      id TEXT PRIMARY KEY,
      meta TEXT NOT NULL,
      recipients TEXT NOT NULL
    );
-   CREATE TABLE transmissions (
+   CREATE TABLE IF NOT EXISTS transmissions (
      id TEXT PRIMARY KEY,
      state TEXT NOT NULL,
      campaign_id TEXT NOT NULL,
@@ -84,28 +96,41 @@ const MIGRATIONS: string[] = [
      body TEXT NOT NULL,
      request TEXT
    );
-   CREATE INDEX transmissions_due ON transmissions (due) WHERE due IS NOT NULL;
-   CREATE INDEX transmissions_campaign ON transmissions (campaign_id, state);
-   CREATE INDEX transmissions_created ON transmissions (created);`,
+   CREATE INDEX IF NOT EXISTS transmissions_due ON transmissions (due) WHERE due IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS transmissions_campaign ON transmissions (campaign_id, state);
+   CREATE INDEX IF NOT EXISTS transmissions_created ON transmissions (created);`,
 ];
 
+/** How long a statement waits for another process's lock (a migration, a checkpoint) before failing. */
+const BUSY_TIMEOUT_MS = 5000;
+
 export function openDatabase(dataDir: string): Database.Database {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, 'sluice.db'));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, 'sluice.db');
+  // Created here, private, before SQLite creates it with the umask's mode.
+  closeSync(openSync(file, 'a', 0o600));
+  const db = new Database(file);
+  // First: every later statement, the switch to WAL included, waits for a process starting alongside.
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.pragma('journal_mode = WAL');
   // Events and keys are not mail: NORMAL survives a process crash (kill -9); the spool has its own fsyncs.
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
 }
 
+function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
 function migrate(db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  for (let i = version; i < MIGRATIONS.length; i++) {
-    db.transaction(() => {
+  if (schemaVersion(db) >= MIGRATIONS.length) return;
+  // IMMEDIATE takes the write lock at BEGIN: a process that read the old version and then waited
+  // reads it again here, after the one that migrated has committed.
+  db.transaction(() => {
+    for (let i = schemaVersion(db); i < MIGRATIONS.length; i++) {
       db.exec(MIGRATIONS[i]!);
       db.pragma(`user_version = ${i + 1}`);
-    })();
-  }
+    }
+  }).immediate();
 }

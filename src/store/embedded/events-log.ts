@@ -40,8 +40,10 @@ export class EmbeddedLogWriter {
       if (!this.namesOpenFile(this.fd)) this.close();
     }
     if (this.fd === null) {
-      mkdirSync(this.dataDir, { recursive: true });
-      this.fd = openSync(path.join(this.dataDir, EVENTS_LOG), 'a');
+      // Every event names recipients and metadata: for Sluice's user only, whatever the umask
+      // (logrotate's `create` sets the mode of the files it makes; an existing file keeps its own).
+      mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+      this.fd = openSync(path.join(this.dataDir, EVENTS_LOG), 'a', 0o600);
     }
     return this.fd;
   }

@@ -34,12 +34,20 @@ db.pragma('synchronous = NORMAL');
 const log = new EmbeddedLogWriter(dataDir);
 // The same statement as EmbeddedEventStore's insert (events.ts).
 const insert = db.prepare(
-  'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
+  'INSERT INTO events (event_id, type, message_id, queue_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
 );
 const insertAll = db.transaction((events: SluiceEvent[], bodies: string[]) => {
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    insert.run(e.event_id, e.type, e.message_id ?? null, e.rcpt_to ?? null, e.timestamp, bodies[i]!);
+    insert.run(
+      e.event_id,
+      e.type,
+      e.message_id ?? null,
+      e.queue_id ?? null,
+      e.rcpt_to ?? null,
+      e.timestamp,
+      bodies[i]!,
+    );
   }
 });
 

@@ -27,7 +27,7 @@ export class EmbeddedEventStore implements EventStore {
   ) {
     this.log = new EmbeddedLogWriter(dataDir);
     this.insert = db.prepare(
-      'INSERT INTO events (event_id, type, message_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO events (event_id, type, message_id, queue_id, rcpt_to, timestamp, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.insertAll = db.transaction((events: readonly SluiceEvent[], bodies: string[]) => {
       for (const [i, event] of events.entries()) this.insertRow(event, bodies[i]!);
@@ -57,6 +57,7 @@ export class EmbeddedEventStore implements EventStore {
       event.event_id,
       event.type,
       event.message_id ?? null,
+      event.queue_id ?? null,
       event.rcpt_to ?? null,
       event.timestamp,
       body,
@@ -75,12 +76,30 @@ export class EmbeddedEventStore implements EventStore {
       args.push(filter.recipient.toLowerCase());
     }
     if (filter.messageId) {
-      where.push('message_id = ?');
-      args.push(filter.messageId);
+      // Either of a message's ids (MessageFacts.queue_id).
+      where.push('(message_id = ? OR queue_id = ?)');
+      args.push(filter.messageId, filter.messageId);
     }
     if (filter.since) {
       where.push('timestamp >= ?');
       args.push(filter.since);
+    }
+    if (filter.until) {
+      where.push('timestamp <= ?');
+      args.push(filter.until);
+    }
+    // No columns of their own: read from the stored body (rare filters, no index).
+    if (filter.campaign !== undefined) {
+      where.push("json_extract(body, '$.campaign_id') = ?");
+      args.push(filter.campaign);
+    }
+    if (filter.sender !== undefined) {
+      where.push("lower(json_extract(body, '$.msg_from')) = ?");
+      args.push(filter.sender.toLowerCase());
+    }
+    if (filter.transmissionId !== undefined) {
+      where.push("json_extract(body, '$.transmission_id') = ?");
+      args.push(filter.transmissionId);
     }
     const sql = `SELECT body FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
     args.push(filter.limit ?? 1000);
@@ -109,7 +128,11 @@ export class EmbeddedEventStore implements EventStore {
       'rcpt_to',
       filter.recipients?.map((r) => r.toLowerCase()),
     );
-    within('message_id', filter.messageIds);
+    if (filter.messageIds && filter.messageIds.length > 0) {
+      const marks = filter.messageIds.map(() => '?').join(',');
+      where.push(`(message_id IN (${marks}) OR queue_id IN (${marks}))`);
+      args.push(...filter.messageIds, ...filter.messageIds);
+    }
     // campaign_id has no column of its own: read from the stored body (rare filter, no index).
     within("json_extract(body, '$.campaign_id')", filter.campaigns);
     if (filter.from) {

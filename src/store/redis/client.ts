@@ -14,9 +14,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { OptionError } from '../../config/errors.js';
 import type { RedisConfig } from '../../config/sections/store.js';
 import type { Logger } from '../../log.js';
 import { restoreFastStringPrototype } from '../../runtime/string-prototype.js';
+import { outageSummary } from '../outage.js';
 
 // ioredis subclasses String while it loads, which slows every string in the process down.
 restoreFastStringPrototype();
@@ -43,12 +45,24 @@ function parseHostPort(value: string): { host: string; port: number } {
   return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(value.slice(at + 1)) };
 }
 
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new OptionError('store.redis.tls_ca', file, error);
+  }
+}
+
 /** Reconnect quickly at first, then every second at most, for ever. */
 const retryStrategy = (times: number) => Math.min(50 * times, 1000);
 
-export function createRedisClient(config: RedisConfig, log?: Logger): RedisClient {
+/**
+ * `answers`: what the doors answer while Redis is away (core/store-outage.ts), put in the one
+ * line that reports the outage.
+ */
+export function createRedisClient(config: RedisConfig, log?: Logger, answers?: string): RedisClient {
   const tlsWanted = config.tls || config.url.startsWith('rediss://');
-  const tls = tlsWanted ? (config.tls_ca ? { ca: readFileSync(config.tls_ca) } : {}) : undefined;
+  const tls = tlsWanted ? (config.tls_ca ? { ca: readCa(config.tls_ca) } : {}) : undefined;
   const common: RedisOptions = {
     connectTimeout: config.connect_timeout,
     commandTimeout: config.command_timeout,
@@ -80,22 +94,38 @@ export function createRedisClient(config: RedisConfig, log?: Logger): RedisClien
   } else {
     client = new Redis(config.url, common);
   }
-  watchAvailability(client, log);
+  watchAvailability(client, redisWhere(config), log, answers);
   return client;
 }
 
-/** Logs "redis unavailable" / "redis available" once per change of state (errors repeat while down). */
-function watchAvailability(client: RedisClient, log?: Logger): void {
+/** Where the store is, without credentials: "127.0.0.1:6379", "sentinels a:26379,b:26379 (mymaster)". */
+export function redisWhere(config: RedisConfig): string {
+  if (config.cluster.length > 0) return `cluster ${config.cluster.join(',')}`;
+  if (config.sentinels.length > 0) return `sentinels ${config.sentinels.join(',')} (${config.name})`;
+  try {
+    const url = new URL(config.url);
+    return url.host || config.url.replace(/\/\/[^@/]*@/, '//');
+  } catch {
+    return 'the configured url';
+  }
+}
+
+/**
+ * Logs "redis unavailable" (where, why in a few words, what each door answers meanwhile) and
+ * "redis available" once per change of state: errors repeat while Redis is down, the line does not.
+ */
+function watchAvailability(client: RedisClient, at: string, log?: Logger, answers?: string): void {
   let up: boolean | null = null;
   client.on('ready', () => {
-    if (up !== true) log?.info('redis available');
+    if (up !== true) log?.info({ store: 'redis', at }, 'redis available');
     up = true;
   });
   const down = (error?: Error) => {
     if (up === false) return;
     up = false;
-    // The message only: ioredis errors carry no credentials, but options are never logged.
-    log?.warn({ error: error?.message ?? 'connection closed' }, 'redis unavailable');
+    // A few words, not the client's message: it names its own options, which the operator cannot set.
+    const reason = error ? outageSummary(error).reason : 'connection lost';
+    log?.warn({ store: 'redis', at, reason, ...(answers && { answers }) }, 'redis unavailable');
   };
   client.on('error', down);
   client.on('close', () => {

@@ -6,7 +6,8 @@
  * Layout (all under the `{ev}` hash tag):
  *   s              the stream, one entry per event (field `e`: the JSON), trimmed to about
  *                  `maxLength` entries (XADD MAXLEN ~), and by events.retention through prune().
- *   m:<message_id> sorted sets of stream ids (score: the id's milliseconds; the sequence part is
+ *   m:<id>         (an event is indexed under its message_id and, when it has one, its queue_id)
+ *                  sorted sets of stream ids (score: the id's milliseconds; the sequence part is
  *                  zero-padded so ids of one millisecond sort in stream order), the secondary
  *   rc:<rcpt_to>   indexes; they expire `indexTtlMs` after their last write, and entries whose
  *                  event was trimmed from the stream are skipped (and pruned) when read.
@@ -27,16 +28,16 @@ import { defineScripts, type Scripts } from './scripts.js';
 /** An event with its stream id. */
 type Found = { id: string; event: SluiceEvent };
 
-/** KEYS: stream, chunk marker. ARGV: base, maxlen, index ttl, then per event: json, message id, rcpt. */
+/** KEYS: stream, chunk marker. ARGV: base, maxlen, index ttl, then per event: json, message id, rcpt, queue id. */
 const APPEND = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local base, maxlen, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-for i = 4, #ARGV, 3 do
+for i = 4, #ARGV, 4 do
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[i])
   local ms, sq = string.match(id, '^(%d+)-(%d+)$')
   -- Padded sequence: members of one millisecond sort (by lex) in stream order.
   local member = ms .. '-' .. string.format('%010d', tonumber(sq))
-  for j, area in ipairs({'m:', 'rc:'}) do
+  for j, area in ipairs({'m:', 'rc:', 'm:'}) do
     local value = ARGV[i + j]
     if value ~= '' then
       redis.call('ZADD', base .. area .. value, tonumber(ms), member)
@@ -107,7 +108,8 @@ export class RedisEventStore implements EventStore {
       (!types || types.has(e.type)) &&
       (!recipients?.length || (e.rcpt_to !== undefined && recipients.includes(e.rcpt_to))) &&
       (!filter.messageIds?.length ||
-        (e.message_id !== undefined && filter.messageIds.includes(e.message_id))) &&
+        (e.message_id !== undefined && filter.messageIds.includes(e.message_id)) ||
+        (e.queue_id !== undefined && filter.messageIds.includes(e.queue_id))) &&
       (!campaigns || campaigns.has(String(e['campaign_id'] ?? ''))) &&
       (!filter.from || e.timestamp >= filter.from) &&
       (!filter.to || e.timestamp <= filter.to);
@@ -156,11 +158,16 @@ export class RedisEventStore implements EventStore {
     const limit = filter.limit ?? 1000;
     const types = filter.types?.length ? new Set(filter.types) : null;
     const recipient = filter.recipient?.toLowerCase();
+    const sender = filter.sender?.toLowerCase();
     const matches = (event: SluiceEvent) =>
       (!types || types.has(event.type)) &&
       (!recipient || event.rcpt_to === recipient) &&
-      (!filter.messageId || event.message_id === filter.messageId) &&
-      (!filter.since || event.timestamp >= filter.since);
+      (!filter.messageId || event.message_id === filter.messageId || event.queue_id === filter.messageId) &&
+      (!filter.since || event.timestamp >= filter.since) &&
+      (!filter.until || event.timestamp <= filter.until) &&
+      (filter.campaign === undefined || event.campaign_id === filter.campaign) &&
+      (sender === undefined || String(event.msg_from ?? '').toLowerCase() === sender) &&
+      (filter.transmissionId === undefined || event.transmission_id === filter.transmissionId);
     const lowest = filter.since ? Math.max(0, Date.parse(filter.since) - CLOCK_SLACK_MS) : 0;
     const index = filter.messageId
       ? `${this.base}m:${filter.messageId}`
@@ -196,7 +203,12 @@ export class RedisEventStore implements EventStore {
       this.options.indexTtlMs ?? 30 * 86_400_000,
     ];
     for (const event of events)
-      args.push(JSON.stringify(event), event.message_id ?? '', event.rcpt_to?.toLowerCase() ?? '');
+      args.push(
+        JSON.stringify(event),
+        event.message_id ?? '',
+        event.rcpt_to?.toLowerCase() ?? '',
+        event.queue_id ?? '',
+      );
     await this.scripts.append([`${this.base}s`, `${this.base}seg:${segment}:${chunk}`], args);
   }
 

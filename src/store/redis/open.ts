@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { Config } from '../../config/schema.js';
+import { outageAnswers } from '../../core/store-outage.js';
 import type { Logger } from '../../log.js';
 import type { OpenOptions } from '../open.js';
 import type { Stores } from '../types.js';
@@ -22,7 +23,7 @@ export async function openRedisStores(
   open: OpenOptions,
 ): Promise<Stores> {
   const options = config.store.redis;
-  const redis = createRedisClient(options, log);
+  const redis = createRedisClient(options, log, outageAnswers(config));
   try {
     if (!open.service) await waitReady(redis, Math.max(options.connect_timeout, 1000));
     else {

@@ -61,7 +61,7 @@ export class EventOutbox {
     private readonly send: Send,
     private readonly options: OutboxOptions = {},
   ) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.adoptOrphans();
     if (this.sealed.length > 0) this.schedule();
   }
@@ -79,7 +79,7 @@ export class EventOutbox {
       // Names sort in creation order: run start time, then a zero-padded sequence.
       const name = `seg-${this.run}-${String(this.seq++).padStart(9, '0')}.jsonl`;
       const file = path.join(this.dir, name);
-      this.current = { file, fd: openSync(file, 'a'), count: 0 };
+      this.current = { file, fd: openSync(file, 'a', 0o600), count: 0 };
     }
     writeSync(this.current.fd, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
     this.current.count += events.length;
