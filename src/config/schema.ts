@@ -16,6 +16,7 @@ import { pickupSection } from './sections/pickup.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
+import { transmissionsSection } from './sections/transmissions.js';
 import { cidr, duration, listener, portProblem, size, timerDuration } from './validators.js';
 
 const listenSchema = z
@@ -223,6 +224,7 @@ export const configSchema = z.strictObject({
   events: eventsSection,
   console: consoleSection,
   pickup: pickupSection,
+  transmissions: transmissionsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

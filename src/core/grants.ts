@@ -12,6 +12,9 @@ export const GRANTS = [
   'suppression_lists/manage',
   'webhooks/modify',
   'webhooks/view',
+  'templates/modify',
+  'templates/view',
+  'recipient_lists/manage',
   'console/view',
   'console/manage',
 ] as const;

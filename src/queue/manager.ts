@@ -264,6 +264,7 @@ export class QueueManager {
       rcpts: job.rcpts,
       size: message.messageLength,
       ipPool: message.envelope.facts.msys.options?.ip_pool,
+      sandbox: message.envelope.facts.msys.options?.sandbox === true,
       body: () => {
         const source = this.spool.body(message);
         const { renderer } = this.options;

@@ -15,6 +15,8 @@ import { openDatabase } from './embedded/db.js';
 import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
 import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
+import { EmbeddedRecipientListStore, EmbeddedTemplateStore } from './embedded/templates.js';
+import { EmbeddedTransmissionStore } from './embedded/transmissions.js';
 import { EmbeddedWebhookStore } from './embedded/webhooks.js';
 import type { Stores } from './types.js';
 
@@ -40,6 +42,9 @@ export function openEmbeddedStores(config: Pick<Config, 'data_dir'>): Stores {
     events,
     suppressions: new EmbeddedSuppressionStore(db),
     webhooks: new EmbeddedWebhookStore(db),
+    templates: new EmbeddedTemplateStore(db),
+    recipientLists: new EmbeddedRecipientListStore(db),
+    transmissions: new EmbeddedTransmissionStore(db),
     counters: new EmbeddedCounterStore(),
     async close() {
       events.close();
