@@ -4,7 +4,8 @@
  * keys) and throws if any cannot be had, before anything changes; the commit it returns cannot
  * fail and applies, for new connections and new deliveries: relay networks and require_auth, TLS
  * certificate and key (next STARTTLS), the SMTP limits, routing, connection and shaping settings,
- * retries, bounce handling, tracking keys, link lifetime, base URL and defaults. The configuration
+ * retries, bounce handling, tracking keys, link lifetime, base URL and defaults, the sandbox
+ * relay and the transmissions limits. The configuration
  * object itself is updated in place by the caller (config/reload.ts), which covers what doors read
  * per message or per query (message limits, tracking defaults, smtp_unavailable, the Metrics
  * API's watched domains).
@@ -41,6 +42,9 @@ export const SERVE_RELOAD: ReloadSpec = {
     'tracking',
     'milter.unauthenticated',
     'pickup.authorized_users',
+    // max_schedule_ahead and generation_chunk are read per request and per chunk; the sandbox
+    // relay is rebuilt with the delivery parts.
+    'transmissions',
     'metrics.watched_domains',
   ],
   restart: [
@@ -88,7 +92,7 @@ export async function prepareServeReload(next: Config, parts: ServeParts): Promi
       server.updateSecureContext({ key: tls.key, cert: tls.cert });
     }
     parts.pool.reconfigure(delivery.pool);
-    parts.deliverer.reconfigure(delivery.router, delivery.policy, delivery.ipPools);
+    parts.deliverer.reconfigure(delivery.router, delivery.policy, delivery.ipPools, delivery.sandboxRouter);
     parts.queue.configure(delivery.queue);
     parts.signer.setKeys(trackingKeys.keys, next.tracking.link_ttl);
     parts.idSigner.setKeys(trackingKeys.keys);

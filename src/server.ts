@@ -51,6 +51,7 @@ import { startEventRetention, startMetricsRetention } from './store/retention.js
 import { loadTlsPair } from './tls/certificate.js';
 import { loadTrackingKeys } from './tracking/keys.js';
 import { TokenSigner } from './tracking/token.js';
+import { TransmissionScheduler } from './transmissions/scheduler.js';
 import { observedCommits, observedEvents, webhookDispatcher } from './webhooks/dispatcher.js';
 
 export interface ServerOptions {
@@ -129,7 +130,7 @@ export async function startServer(
   const shaping = { policy: parts.policy, shaper: new Shaper(), ipPools: parts.ipPools };
   // What delivery last saw per destination (host set, last reply), for the console's queue view.
   const destinationStatus = new DestinationStatus();
-  const deliverer = new Deliverer(parts.router, pool, shaping, destinationStatus);
+  const deliverer = new Deliverer(parts.router, pool, shaping, destinationStatus, parts.sandboxRouter);
   const bounces = new BounceHandler(spool, stores.suppressions, log, {
     dsn: config.bounces.dsn,
     suppressHardBounces: config.bounces.suppress_hard_bounces,
@@ -160,6 +161,24 @@ export async function startServer(
   const metricsRetention = startMetricsRetention(stores.metrics, log);
   const recovered = await queue.recover();
   if (recovered > 0) log.info({ messages: recovered }, 'resuming spooled messages');
+  // Stored transmissions (scheduled, or on a recipient list) are generated once the spool is
+  // recovered: a generation interrupted by a crash finds the messages it had already spooled.
+  const scheduler = new TransmissionScheduler(
+    {
+      config,
+      hostname,
+      spool,
+      queue,
+      events,
+      suppressions: stores.suppressions,
+      log,
+      transmissions: stores.transmissions,
+      templates: stores.templates,
+      recipientLists: stores.recipientLists,
+    },
+    { retentionMs: config.events.retention },
+  );
+  scheduler.start();
 
   const tls = await usingOption('tls', config.tls.cert ?? `${config.data_dir}/tls`, () =>
     loadTlsPair(config.tls, config.data_dir, hostname),
@@ -257,6 +276,10 @@ export async function startServer(
         spool,
         queue,
         log,
+        templates: stores.templates,
+        recipientLists: stores.recipientLists,
+        transmissions: stores.transmissions,
+        scheduler,
         metrics: config.metrics.rollups
           ? new MetricsService(stores.metrics, {
               // Read per query: a reload (SIGHUP) applies a new list.
@@ -325,6 +348,7 @@ export async function startServer(
     await admin?.close();
     await pickup?.close();
     await milter?.stop();
+    await scheduler.stop();
     await dispatcher.stop();
     retention.stop();
     metricsRetention.stop();
@@ -367,6 +391,8 @@ export async function startServer(
       // After the HTTP door has answered its last request: its queued opens and clicks.
       engagement?.close();
       await engagementWriter?.close();
+      // A generation in progress stops after its current chunk; it resumes at the next start.
+      await scheduler.stop();
       deliverer.close();
       await queue.stop(30_000);
       pool.closeAll();

@@ -192,7 +192,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'store migrate',
-    summary: 'copy API keys and suppressions between store backends (embedded -> redis)',
+    summary:
+      'copy API keys, suppressions, templates, recipient lists and scheduled transmissions between store backends (embedded -> redis)',
     usage: 'sluice store migrate --from embedded --to redis [--json]',
     options: { from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
     load: async () => (await import('./store-migrate.js')).run,

@@ -17,6 +17,7 @@ import { pickupSection } from './sections/pickup.js';
 import { policySection } from './sections/policy.js';
 import { storeSection } from './sections/store.js';
 import { trackingSection } from './sections/tracking.js';
+import { transmissionsSection } from './sections/transmissions.js';
 import { cidr, duration, listener, portProblem, size, timerDuration } from './validators.js';
 
 const listenSchema = z
@@ -225,6 +226,7 @@ export const configSchema = z.strictObject({
   metrics: metricsSection,
   console: consoleSection,
   pickup: pickupSection,
+  transmissions: transmissionsSection,
 });
 
 /** The validated configuration, durations in milliseconds. */

@@ -12,6 +12,8 @@ export const EVENT_TYPES = [
   'open',
   'initial_open',
   'click',
+  'generation_failure',
+  'generation_rejection',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -34,6 +34,9 @@ export interface MessageFacts {
   local_user?: { uid: number; name: string | null };
   client_ip: string;
   msys: MsysApi;
+  /** The stored template the message was generated from, and its published version (or "draft"). */
+  template_id?: string | undefined;
+  template_version?: string | undefined;
 }
 
 export interface SluiceEvent {
@@ -83,6 +86,9 @@ function common(type: EventType, facts: MessageFacts, rcpt: string, now: Date): 
     routing_domain: rcpt.slice(rcpt.lastIndexOf('@') + 1).toLowerCase(),
     api_key_id: facts.api_key_id,
     ip_address: facts.client_ip,
+    ...(facts.template_id !== undefined
+      ? { template_id: facts.template_id, template_version: facts.template_version ?? '0' }
+      : {}),
     ...(facts.local_user
       ? { local_uid: String(facts.local_user.uid), local_user: facts.local_user.name }
       : {}),
@@ -116,6 +122,45 @@ export function policyRejectionEvent(
     ...common('policy_rejection', facts, rcpt, now),
     raw_reason: refusal.toString(),
     error_code: String(refusal.code),
+  };
+}
+
+/**
+ * A recipient whose message could not be generated: its template failed to render for its data
+ * (SparkPost's reason reads "554 5.3.3 [internal] Error while rendering part html: …"). The
+ * recipient's substitution data is included, as SparkPost does, to show what the template met.
+ */
+export function generationFailureEvent(
+  facts: MessageFacts,
+  rcpt: string,
+  reason: string,
+  substitutionData: Record<string, unknown>,
+  now = new Date(),
+): SluiceEvent {
+  const text = `554 5.3.3 [internal] ${reason}`;
+  return {
+    ...common('generation_failure', facts, rcpt, now),
+    error_code: '554',
+    raw_reason: text,
+    reason: text,
+    rcpt_subs: substitutionData,
+  };
+}
+
+/** A recipient not generated for policy: suppressed (SparkPost's REST injection reports this). */
+export function generationRejectionEvent(
+  facts: MessageFacts,
+  rcpt: string,
+  refusal: Rejection,
+  now = new Date(),
+) {
+  const text = refusal.toString();
+  return {
+    ...common('generation_rejection', facts, rcpt, now),
+    error_code: String(refusal.code),
+    raw_reason: text,
+    reason: text,
+    bounce_class: '25',
   };
 }
 

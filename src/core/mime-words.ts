@@ -1,6 +1,7 @@
 /**
  * Just enough RFC 2047 to show a Subject or From in events as a person reads it:
- * encoded-words (=?charset?B|Q?text?=) decoded with the platform's TextDecoder.
+ * encoded-words (=?charset?B|Q?text?=) decoded with the platform's TextDecoder; and to write a
+ * header value that is not plain ASCII (UTF-8 B-encoded words).
  */
 const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;
 
@@ -29,4 +30,19 @@ export function decodeMimeWords(value: string): string {
 export function addressOf(value: string): string {
   const angle = /<([^<>]*)>/.exec(value);
   return (angle ? angle[1]! : value).trim();
+}
+
+/** RFC 2047 B-encoding in words of at most 75 characters, never splitting a character. */
+export function encodeMimeWords(text: string): string {
+  const words: string[] = [];
+  let chunk = '';
+  for (const char of text) {
+    if (Buffer.byteLength(chunk + char) > 45) {
+      words.push(chunk);
+      chunk = '';
+    }
+    chunk += char;
+  }
+  if (chunk) words.push(chunk);
+  return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
 }

@@ -8,6 +8,7 @@
  * RangeError, which would have been a temporary failure the sender retries for ever).
  */
 import { z } from 'zod';
+import { MAX_NESTING, nestsTooDeep, TOO_DEEP } from './json-nesting.js';
 import { Rejection } from './reply.js';
 
 export const MSYS_HEADER = 'x-msys-api';
@@ -48,8 +49,8 @@ const msysSchema = z.looseObject({
 
 export type MsysApi = z.output<typeof msysSchema>;
 
-/** Deepest nesting of objects and arrays accepted inside one field (`{"metadata":{"a":1}}` is 1 in metadata). */
-export const MAX_NESTING = 32;
+/** The depth rule is core's, shared with the HTTP API (json-nesting.ts). */
+export { MAX_NESTING };
 
 /** The refusal of a second X-MSYS-API header, as soon as it is seen. */
 export const duplicateMsysApi = (): Rejection => invalid('the header appears more than once');
@@ -70,31 +71,13 @@ export function parseMsysApi(values: readonly string[]): MsysApi {
   if (json === null || typeof json !== 'object' || Array.isArray(json))
     throw invalid('must be a JSON object');
   for (const [field, value] of Object.entries(json))
-    if (nestingOf(value, MAX_NESTING) > MAX_NESTING)
-      throw invalid(`${field} nests too deep (more than ${MAX_NESTING} levels)`);
+    if (nestsTooDeep(value)) throw invalid(`${field} ${TOO_DEEP}`);
   const result = msysSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw invalid(`${issue.path.join('.')} ${issue.message}`);
   }
   return result.data;
-}
-
-/**
- * How deep objects and arrays nest in a parsed JSON value (a scalar is 0), counted without
- * recursion and given up as soon as it passes `limit` (then limit + 1 is returned).
- */
-function nestingOf(value: unknown, limit: number): number {
-  let deepest = 0;
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    if (depth + 1 > limit) return limit + 1;
-    deepest = Math.max(deepest, depth + 1);
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
-  }
-  return deepest;
 }
 
 function invalid(reason: string): Rejection {

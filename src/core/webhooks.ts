@@ -1,6 +1,6 @@
 /**
  * Webhook rules, shared by the dispatcher and the API: which events a webhook receives, the
- * SparkPost batch body (`[{"msys":{"message_event"|"track_event":{…}}}]`), our HMAC signature
+ * SparkPost batch body (`[{"msys":{"message_event"|"track_event"|"gen_event":{…}}}]`), our HMAC signature
  * (so receivers can tell a batch came from this Sluice), and when a refused batch is tried again
  * (the schedule's waits, the last repeating, until max_age after the batch was made).
  */
@@ -12,6 +12,13 @@ export const SIGNATURE_HEADER = 'x-sluice-signature';
 export const BATCH_HEADER = 'x-messagesystems-batch-id';
 
 const TRACK_EVENTS = new Set(['open', 'initial_open', 'click']);
+const GENERATION_EVENTS = new Set(['generation_failure', 'generation_rejection']);
+
+/** SparkPost's category of an event in a webhook batch. */
+function category(type: string): string {
+  if (TRACK_EVENTS.has(type)) return 'track_event';
+  return GENERATION_EVENTS.has(type) ? 'gen_event' : 'message_event';
+}
 
 export function wants(webhook: WebhookRecord, event: SluiceEvent): boolean {
   return webhook.active && (webhook.events.length === 0 || webhook.events.includes(event.type));
@@ -21,7 +28,7 @@ export function wants(webhook: WebhookRecord, event: SluiceEvent): boolean {
 export function batchPayload(events: readonly SluiceEvent[]): string {
   return JSON.stringify(
     events.map((event) => ({
-      msys: { [TRACK_EVENTS.has(event.type) ? 'track_event' : 'message_event']: event },
+      msys: { [category(event.type)]: event },
     })),
   );
 }

@@ -5,6 +5,9 @@
  * closed while idle is retried once on a fresh one before the hop counts as failed.
  * Before connecting, an attempt takes a permit from the shaping budgets of its recipient domain
  * and of its MX host set, and picks its TLS policy and source address (the message's ip_pool).
+ * A sandbox message (options.sandbox) never goes to its recipients: it goes to the sandbox relay
+ * (transmissions.sandbox_relay) when one is set, else it is dropped and reported delivered to
+ * the host "sandbox" with a reply saying so.
  */
 import type { Readable } from 'node:stream';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -36,6 +39,8 @@ export interface Attempt {
   size: number;
   /** X-MSYS-API options.ip_pool: the named pool of source addresses to send from. */
   ipPool?: string | undefined;
+  /** options.sandbox: never to the recipients (the sandbox relay, or nowhere). */
+  sandbox?: boolean | undefined;
   /** Called for every try, since a stream can be read only once. */
   body(): Buffer | Readable;
   /**
@@ -69,6 +74,8 @@ export class Deliverer {
     shaping?: Partial<Shaping>,
     /** Told of each attempt's route and replies (the console's queue view); optional. */
     private readonly status?: DestinationStatus,
+    /** Routes sandbox mail to the sandbox relay; null: sandbox mail is dropped. */
+    private sandboxRouter: Router | null = null,
   ) {
     this.shaping = {
       policy:
@@ -88,8 +95,9 @@ export class Deliverer {
    * shaper keeps its budgets (their counts are of deliveries running now); each budget takes the
    * new limits at its next use.
    */
-  reconfigure(router: Router, policy: ShapingPolicy, ipPools: IpPools): void {
+  reconfigure(router: Router, policy: ShapingPolicy, ipPools: IpPools, sandboxRouter: Router | null): void {
     this.router = router;
+    this.sandboxRouter = sandboxRouter;
     this.shaping.policy = policy;
     this.shaping.ipPools = ipPools;
   }
@@ -105,6 +113,8 @@ export class Deliverer {
   }
 
   async attempt(job: Attempt): Promise<RcptResult[]> {
+    // Sandbox mail says nothing about its recipients' destination: the console's view ignores it.
+    if (job.sandbox) return await this.sandbox(job);
     const results = await this.routeAndSend(job);
     this.status?.attempted(job.domain, results);
     return results;
@@ -118,9 +128,27 @@ export class Deliverer {
     return shaper.waiting(`domain:${name}`) > 0 || (hostSet ? shaper.waiting(`hosts:${hostSet}`) > 0 : false);
   }
 
+  /** options.sandbox: to the sandbox relay, or dropped and reported delivered to host "sandbox". */
+  private async sandbox(job: Attempt): Promise<RcptResult[]> {
+    if (!this.sandboxRouter)
+      return this.all(
+        job,
+        'delivered',
+        250,
+        '2.0.0',
+        'sandbox: not sent (no transmissions.sandbox_relay)',
+        'sandbox',
+      );
+    return await this.send(job, await this.sandboxRouter.route(job.domain));
+  }
+
   private async routeAndSend(job: Attempt): Promise<RcptResult[]> {
     const route = await this.router.route(job.domain);
     this.status?.routed(job.domain, route.ok ? route.hostSet : null);
+    return await this.send(job, route);
+  }
+
+  private async send(job: Attempt, route: Route): Promise<RcptResult[]> {
     if (!route.ok) {
       const status = route.permanent ? 'bounce' : 'defer';
       return this.all(job, status, route.permanent ? 550 : 451, route.enhanced, route.reason, undefined);

@@ -1,6 +1,7 @@
 /**
- * The delivery engine's parts as the `delivery` (and `bounces`) sections describe them: built once
- * when `sluice serve` starts and again by a reload, so both read the options the same way. The
+ * The delivery engine's parts as the `delivery` and `bounces` sections (and
+ * transmissions.sandbox_relay) describe them: built once when `sluice serve` starts and again by
+ * a reload, so both read the options the same way. The
  * builders read the files the options name (transport map, CA file, DKIM keys) and throw when one
  * cannot be read, naming the option (OptionError): `sluice serve` then exits 78 saying which, and
  * a reload refuses the new configuration as a whole.
@@ -19,6 +20,8 @@ import { TransportMap } from './transport-map.js';
 
 export interface DeliveryParts {
   router: Router;
+  /** Where options.sandbox mail goes (transmissions.sandbox_relay); null: nowhere, it is dropped. */
+  sandboxRouter: Router | null;
   pool: PoolOptions;
   policy: ShapingPolicy;
   ipPools: IpPools;
@@ -55,8 +58,12 @@ export async function deliveryParts(
           DkimSigner.fromConfig(delivery.dkim),
         )
       : null;
+  const sandboxRelay = config.transmissions.sandbox_relay;
   return {
     router: new Router(resolver, delivery.smtp_port, relayhost, transportMap),
+    sandboxRouter: sandboxRelay
+      ? new Router(resolver, delivery.smtp_port, parseRelayHost(sandboxRelay, delivery.smtp_port))
+      : null,
     pool: {
       maxPerHop: delivery.max_connections_per_destination,
       maxMessages: delivery.max_messages_per_connection,

@@ -12,11 +12,12 @@
  * from 32 MiB up every allocation is mapped and unmapped when freed. Pages that are never
  * written to cost no memory, so the larger reservation costs address space only.
  * A body over the limit is 413 as soon as the Content-Length or the bytes say so; malformed JSON
- * is 400; an empty body is no body; a "__proto__" member never survives parsing.
+ * is 400; an empty body is no body; a "__proto__" member never survives parsing (parse-json.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import { MessageChannel } from 'node:worker_threads';
 import type { FastifyRequest } from 'fastify';
+import { parseJsonText } from './parse-json.js';
 
 /** Bodies this small are left to the garbage collector; detaching them would gain nothing. */
 const RELEASE_FROM_BYTES = 64 * 1024;
@@ -100,7 +101,7 @@ export function parseJsonBody(request: FastifyRequest, payload: IncomingMessage,
     // An empty body (some clients send one with DELETE) is no body, not malformed JSON.
     if (text.length === 0) return finish(null, undefined);
     try {
-      finish(null, JSON.parse(text, dropProto));
+      finish(null, parseJsonText(text));
     } catch (error) {
       finish(httpError(400, `malformed JSON: ${(error as Error).message}`));
     }
@@ -112,9 +113,4 @@ export function parseJsonBody(request: FastifyRequest, payload: IncomingMessage,
   payload.on('error', onAbort);
   payload.on('close', onAbort);
   payload.resume();
-}
-
-/** JSON.parse reviver: a "__proto__" member must never reach Object.assign or a spread target. */
-function dropProto(key: string, value: unknown): unknown {
-  return key === '__proto__' ? undefined : value;
 }

@@ -13,7 +13,9 @@ import { composeDsn, dsnStatus, type FailedRecipient } from '../delivery/dsn.js'
 import type { Logger } from '../log.js';
 import type { SuppressionStore } from '../store/types.js';
 import { acceptMessage } from './accept.js';
-import { type BouncedRcpt, idsOf, type QueueManager } from './manager.js';
+import { idsOf } from './log-ids.js';
+import type { QueueManager } from './manager.js';
+import type { BouncedRcpt } from './queue-entries.js';
 import type { Spool, SpooledMessage } from './spool.js';
 
 /** Longest original header section copied into a DSN. */

@@ -17,7 +17,9 @@
 import { bounceEvent, type SluiceEvent } from '../core/events.js';
 import type { Logger } from '../log.js';
 import type { EventStore } from '../store/types.js';
-import { type BouncedRcpt, type Entry, entryIds, type QueueManager } from './manager.js';
+import { entryIds } from './log-ids.js';
+import type { QueueManager } from './manager.js';
+import type { BouncedRcpt, Entry } from './queue-entries.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { type DomainSummary, lastDeferrals, newestError, type QueuedMessage, summarise } from './view.js';
 

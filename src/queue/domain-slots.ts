@@ -4,7 +4,7 @@
  * count), so one slow domain cannot take every delivery slot. A waiting job is handed back, first
  * in first out, when a job of its domain finishes.
  */
-import type { Job } from './manager.js';
+import type { Job } from './queue-entries.js';
 
 export class DomainSlots {
   private readonly busy = new Map<string, number>();

@@ -19,7 +19,9 @@ import type { Logger } from '../log.js';
 import { EventGroupCommit } from '../store/event-group-commit.js';
 import type { EventStore } from '../store/types.js';
 import { DomainSlots } from './domain-slots.js';
+import { entryIds, idsOf } from './log-ids.js';
 import { outcomeEvent, retryDelay } from './outcome-events.js';
+import type { BouncedRcpt, Entry, Job } from './queue-entries.js';
 import { recoverSpool } from './recovery.js';
 import type { Spool, SpooledMessage } from './spool.js';
 import { TimerHeap } from './timer-heap.js';
@@ -40,12 +42,6 @@ export interface QueueOptions {
   groupCommit?: EventGroupCommit;
 }
 
-/** A recipient that reached a permanent failure, with the bounce event recorded for it. */
-export interface BouncedRcpt {
-  result: RcptResult;
-  event: SluiceEvent;
-}
-
 /** The status word of a delivery log line, Postfix's. */
 const LOGGED_STATUS = {
   delivered: 'sent',
@@ -56,45 +52,6 @@ const LOGGED_STATUS = {
 
 /** Hot messages queued to run now, at most; later arrivals wait cold. */
 const HOT_BACKLOG = 1000;
-
-export interface Entry {
-  /** The spool's id (the queue id). */
-  id: string;
-  /** The message id when it differs from the queue id (an upstream milter named it); else undefined. */
-  messageId: string | undefined;
-  /** Injection time, ms since the epoch (expiry and the queue tools read it without the envelope). */
-  arrival: number;
-  /** The envelope (and maybe body) in memory, or null when cold: see load(). */
-  message: SpooledMessage | null;
-  loading: Promise<SpooledMessage> | null;
-  openJobs: number;
-  /** The last spool write (side file or removal) for this message; the next one waits for it. */
-  writes: Promise<void>;
-  /** Its unfinished jobs, whatever their state (queue/control.ts reads them). */
-  jobs: Set<Job>;
-  /** On hold: its jobs are parked instead of run (persisted as `<id>.hold` in the spool). */
-  held: boolean;
-  parked: Job[];
-  /** Whether a `<id>.done` side file may exist (loaded with one, or written since). */
-  sideFile: boolean;
-}
-
-export interface Job {
-  entry: Entry;
-  domain: string;
-  rcpts: string[];
-  /** Attempts already made for these recipients. */
-  attempts: number;
-  /** When it is due (deferred jobs); 0 when queued to run now. */
-  due: number;
-  state?: 'ready' | 'deferred' | 'parked' | 'running';
-  /** The reply that deferred the previous attempt. */
-  lastError?: string;
-  /** Withdrawn by an admin operation while still in a queue; skipped when taken out. */
-  cancelled?: boolean;
-  /** Why the rendered message went out (partly) untracked, from the last attempt's rendering. */
-  trackingNote?: string;
-}
 
 export class QueueManager {
   /** Read and changed by queue/control.ts (the admin operations), nothing else. */
@@ -307,6 +264,7 @@ export class QueueManager {
       rcpts: job.rcpts,
       size: message.messageLength,
       ipPool: message.envelope.facts.msys.options?.ip_pool,
+      sandbox: message.envelope.facts.msys.options?.sandbox === true,
       body: () => {
         const source = this.spool.body(message);
         const { renderer } = this.options;
@@ -423,24 +381,4 @@ export class QueueManager {
   private backoff(attempts: number): number {
     return retryDelay(this.options.retrySchedule, this.options.retryJitter ?? 0.1, attempts);
   }
-}
-
-/**
- * Log fields naming a message: `message_id` is always the message's id (the one in its 250 reply
- * and its events); `queue_id`, the spool's, is added where it differs (a message an upstream
- * milter named).
- */
-export function idsOf(message: SpooledMessage): LogIds {
-  return logIds(message.envelope.facts.message_id, message.id);
-}
-
-export function entryIds(entry: Entry): LogIds {
-  return logIds(entry.messageId ?? entry.id, entry.id);
-}
-
-type LogIds = { message_id: string; queue_id?: string };
-
-/** queue_id only where it tells something: a line in Postfix's manner is not made longer for nothing. */
-function logIds(messageId: string, queueId: string): LogIds {
-  return messageId === queueId ? { message_id: messageId } : { message_id: messageId, queue_id: queueId };
 }

@@ -27,6 +27,8 @@ export function outcomeEvent(
     const event = deliveryEvent(facts, result.rcpt, base, now);
     // Signed or unparseable content is delivered untracked; whoever reads events learns why.
     if (attempt.trackingNote) event.tracking_skipped = attempt.trackingNote;
+    // Sandbox mail reached the sandbox relay, or (mx_hostname "sandbox") nobody: say so.
+    if (facts.msys.options?.sandbox === true) event.sandbox = true;
     return event;
   }
   const failure = {

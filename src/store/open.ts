@@ -17,6 +17,8 @@ import { EmbeddedEventStore } from './embedded/events.js';
 import { EmbeddedKeyStore } from './embedded/keys.js';
 import { EmbeddedMetricsStore } from './embedded/metrics.js';
 import { EmbeddedSuppressionStore } from './embedded/suppressions.js';
+import { EmbeddedRecipientListStore, EmbeddedTemplateStore } from './embedded/templates.js';
+import { EmbeddedTransmissionStore } from './embedded/transmissions.js';
 import { EmbeddedWebhookStore } from './embedded/webhooks.js';
 import type { Stores } from './types.js';
 
@@ -48,6 +50,9 @@ export function openEmbeddedStores(
     events,
     suppressions: new EmbeddedSuppressionStore(db),
     webhooks: new EmbeddedWebhookStore(db),
+    templates: new EmbeddedTemplateStore(db),
+    recipientLists: new EmbeddedRecipientListStore(db),
+    transmissions: new EmbeddedTransmissionStore(db),
     counters: new EmbeddedCounterStore(),
     metrics: new EmbeddedMetricsStore(db, retention),
     async close() {

@@ -189,11 +189,160 @@ export interface WebhookStore {
   pending(webhookId: string): Promise<number>;
 }
 
+/** A stored template's content: SparkPost's inline fields, or a whole message (email_rfc822). */
+export type TemplateContent = Record<string, unknown>;
+
+/** Options a template gives its transmissions, under the transmission's own. */
+export interface TemplateOptions {
+  open_tracking?: boolean;
+  click_tracking?: boolean;
+  transactional?: boolean;
+}
+
+/** One version (draft or published) of a template. */
+export interface TemplateVersion {
+  name: string;
+  description: string;
+  content: TemplateContent;
+  options: TemplateOptions;
+  updated: string;
+}
+
+/** SparkPost's stored template: a draft and a published version, either of which may be absent. */
+export interface TemplateRecord {
+  id: string;
+  draft: TemplateVersion | null;
+  published: TemplateVersion | null;
+  /** Times the template was published: the `template_version` of the mail it generates. */
+  published_version: number;
+  last_update_time: string;
+  last_use: string | null;
+}
+
+/** Templates, read and written whole (they are few and small next to the mail they make). */
+export interface TemplateStore {
+  /** False when the id is taken. */
+  insert(record: TemplateRecord): Promise<boolean>;
+  get(id: string): Promise<TemplateRecord | null>;
+  /** Replaces an existing record; false when there is none. */
+  put(record: TemplateRecord): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+  /** Every template, by id. */
+  list(): Promise<TemplateRecord[]>;
+  /** Records a use (last_use) without rewriting the record: an edit made meanwhile is kept. */
+  touch(id: string, when: string): Promise<void>;
+}
+
+/** A recipient as SparkPost's recipient object (address, return_path, tags, metadata, substitution_data). */
+export type StoredRecipient = Record<string, unknown>;
+
+export interface RecipientListMeta {
+  id: string;
+  name: string;
+  description: string;
+  attributes: Record<string, unknown>;
+  total_accepted_recipients: number;
+  created: string;
+  updated: string;
+}
+
+/** Stored recipient lists: the description apart from the recipients, which may be many. */
+export interface RecipientListStore {
+  /** False when the id is taken. */
+  insert(meta: RecipientListMeta, recipients: StoredRecipient[]): Promise<boolean>;
+  get(id: string): Promise<RecipientListMeta | null>;
+  recipients(id: string): Promise<StoredRecipient[] | null>;
+  /** Replaces the description, and the recipients when given; false when the list does not exist. */
+  update(meta: RecipientListMeta, recipients: StoredRecipient[] | null): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+  /** Every list's description, by id. */
+  list(): Promise<RecipientListMeta[]>;
+}
+
+/** SparkPost's transmission states. */
+export type TransmissionState = 'submitted' | 'Generating' | 'Success' | 'Canceled';
+
+/** What a transmission was and became; kept `events.retention` after it finished. */
+export interface TransmissionRecord {
+  id: string;
+  state: TransmissionState;
+  name: string;
+  description: string;
+  campaign_id: string;
+  /** The stored template's id, or "inline" (SparkPost's word for inline and email_rfc822 content). */
+  template_id: string;
+  use_draft_template: boolean;
+  recipient_list_id: string | null;
+  /** ISO; null when sent at once. */
+  start_time: string | null;
+  created: string;
+  num_rcpts: number;
+  num_generated: number;
+  num_failed_gen: number;
+  /** Recipients handled so far: where a generation that was interrupted resumes. */
+  progress: number;
+  generation_start_time: string | null;
+  generation_end_time: string | null;
+  metadata: Record<string, unknown>;
+  substitution_data: Record<string, unknown>;
+  options: Record<string, unknown>;
+}
+
+export type TransmissionPatch = Partial<
+  Pick<
+    TransmissionRecord,
+    | 'state'
+    | 'num_rcpts'
+    | 'num_generated'
+    | 'num_failed_gen'
+    | 'progress'
+    | 'generation_start_time'
+    | 'generation_end_time'
+  >
+>;
+
+export type CancelOutcome = { ok: true } | { ok: false; state: TransmissionState | null };
+
+/**
+ * Transmissions: a record per transmission; for one waiting to be generated (scheduled, or on a
+ * stored recipient list) also its request, durable once insert returns. Generation is claimed
+ * with a lease, so among nodes sharing the store one generates it, and one whose node died is
+ * taken over when the lease runs out.
+ */
+export interface TransmissionStore {
+  /** `request`: what generation needs later (null when the transmission is already generated). */
+  insert(record: TransmissionRecord, request: string | null): Promise<void>;
+  get(id: string): Promise<TransmissionRecord | null>;
+  request(id: string): Promise<string | null>;
+  /** Transmissions that were scheduled (start_time set), newest first, filtered. */
+  listScheduled(filter: { campaign_id?: string; template_id?: string }): Promise<TransmissionRecord[]>;
+  /**
+   * Takes up to `limit` transmissions due by `now` (submitted ones whose start time came, and
+   * Generating ones whose lease ran out) and leases them until `leaseUntil`; they read Generating.
+   */
+  claimDue(now: number, leaseUntil: number, limit: number): Promise<TransmissionRecord[]>;
+  /** Records progress and extends the lease; a finished state (Success) ends it and drops the request. */
+  update(id: string, patch: TransmissionPatch, leaseUntil: number | null): Promise<void>;
+  /** Cancels a submitted transmission; anything else is refused with its state (null: unknown). */
+  cancel(id: string): Promise<CancelOutcome>;
+  /** The transmissions still to generate (submitted or Generating), by id. */
+  pending(): Promise<TransmissionRecord[]>;
+  /** Ids of the submitted transmissions of a campaign (to cancel them one by one). */
+  submittedInCampaign(campaign: string): Promise<string[]>;
+  /** Whether a submitted or Generating transmission uses this template or recipient list. */
+  inUse(use: { template_id: string } | { recipient_list_id: string }): Promise<boolean>;
+  /** Forgets finished transmissions created before `before` (ISO); returns how many went. */
+  prune(before: string): Promise<number>;
+}
+
 export interface Stores {
   keys: KeyStore;
   events: EventStore;
   suppressions: SuppressionStore;
   webhooks: WebhookStore;
+  templates: TemplateStore;
+  recipientLists: RecipientListStore;
+  transmissions: TransmissionStore;
   /** Rate counters: per process with the embedded backend, shared with the Redis one. */
   counters: CounterStore;
   /** The Metrics API's rollups, written by `events` as it stores events. */

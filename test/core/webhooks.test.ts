@@ -1,6 +1,6 @@
 /**
  * Specifies the webhook rules: which events a webhook takes, SparkPost's batch shape
- * (message_event vs track_event), the signature a receiver verifies, and the retry schedule that
+ * (message_event, track_event, gen_event), the signature a receiver verifies, and the retry schedule that
  * repeats its last wait and stops after max_age.
  */
 import assert from 'node:assert/strict';
@@ -19,11 +19,19 @@ test('a webhook takes the types it lists (all when none), only while active', ()
   assert.ok(!wants(hook([], false), event('bounce')));
 });
 
-test('batch shape: message events and track events as SparkPost wraps them', () => {
-  const body = JSON.parse(batchPayload([event('delivery'), event('click'), event('initial_open')]));
+test('batch shape: message, track and generation events as SparkPost wraps them', () => {
+  const body = JSON.parse(
+    batchPayload([
+      event('delivery'),
+      event('click'),
+      event('initial_open'),
+      event('generation_failure'),
+      event('generation_rejection'),
+    ]),
+  );
   assert.deepEqual(
     body.map((entry: { msys: object }) => Object.keys(entry.msys)[0]),
-    ['message_event', 'track_event', 'track_event'],
+    ['message_event', 'track_event', 'track_event', 'gen_event', 'gen_event'],
   );
 });
 

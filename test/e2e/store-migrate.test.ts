@@ -1,8 +1,9 @@
 /**
  * `sluice store migrate --from embedded --to redis` on a real redis-server: keys created on the
  * embedded store (with the CLI) and suppressions move over; the moved keys authenticate against
- * Redis with the secrets the user already has; suppressions keep their fields and `created`; a
- * second run copies nothing twice; bad backend names are usage errors.
+ * Redis with the secrets the user already has; suppressions keep their fields and `created`;
+ * templates, recipient lists and a scheduled transmission (with its request) move too; a second
+ * run copies nothing twice; bad backend names are usage errors.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -72,6 +73,12 @@ test('keys and suppressions move from embedded to redis; the old secrets authent
     keys_copied: 2,
     keys_present: 0,
     suppressions: 1502,
+    templates_copied: 0,
+    templates_present: 0,
+    lists_copied: 0,
+    lists_present: 0,
+    transmissions_copied: 0,
+    transmissions_present: 0,
   });
 
   const config = loadConfig({
@@ -99,6 +106,112 @@ test('keys and suppressions move from embedded to redis; the old secrets authent
   assert.equal(again.code, 0, again.stderr);
   assert.equal(JSON.parse(again.stdout).keys_present, 2);
   assert.equal(JSON.parse(again.stdout).keys_copied, 0);
+});
+
+test('templates, recipient lists and scheduled transmissions move too, once', async () => {
+  const own = mkdtempSync(path.join(tmpdir(), 'sluice-migrate-content-'));
+  const embedded = openEmbeddedStores({ data_dir: own });
+  const now = '2026-03-01T00:00:00.000Z';
+  const version = {
+    name: 'n',
+    description: '',
+    content: { from: 'a@b.example', subject: 's', text: 't' },
+    options: {},
+    updated: now,
+  };
+  await embedded.templates.insert({
+    id: 'tpl',
+    draft: version,
+    published: null,
+    published_version: 0,
+    last_update_time: now,
+    last_use: null,
+  });
+  const meta = {
+    id: 'list',
+    name: 'list',
+    description: '',
+    attributes: {},
+    total_accepted_recipients: 1,
+    created: now,
+    updated: now,
+  };
+  await embedded.recipientLists.insert(meta, [{ address: 'a@b.example', substitution_data: { x: 1 } }]);
+  const record = {
+    id: '42',
+    state: 'submitted' as const,
+    name: '',
+    description: '',
+    campaign_id: 'c',
+    template_id: 'tpl',
+    use_draft_template: true,
+    recipient_list_id: 'list',
+    start_time: '2026-03-02T00:00:00.000Z',
+    created: now,
+    num_rcpts: 1,
+    num_generated: 0,
+    num_failed_gen: 0,
+    progress: 0,
+    generation_start_time: null,
+    generation_end_time: null,
+    metadata: {},
+    substitution_data: {},
+    options: {},
+  };
+  await embedded.transmissions.insert(record, '{"the":"request"}');
+  await embedded.transmissions.insert({ ...record, id: '43', state: 'Success', start_time: null }, null);
+  await embedded.close();
+  const migrate = () =>
+    sluiceCli([
+      'store',
+      'migrate',
+      '--from',
+      'embedded',
+      '--to',
+      'redis',
+      '--json',
+      '-o',
+      `data_dir=${own}`,
+      '-o',
+      `store.redis.url=${redis.url}`,
+      '-o',
+      'store.redis.key_prefix=content:',
+    ]);
+  const first = await migrate();
+  assert.equal(first.code, 0, first.stderr);
+  const counts = JSON.parse(first.stdout);
+  assert.deepEqual(
+    [counts.templates_copied, counts.lists_copied, counts.transmissions_copied],
+    [1, 1, 1],
+    'finished transmissions stay behind',
+  );
+  const shared = await openStores(
+    loadConfig({
+      overrides: [
+        `data_dir=${own}`,
+        'store.backend=redis',
+        `store.redis.url=${redis.url}`,
+        'store.redis.key_prefix=content:',
+      ],
+    }),
+  );
+  try {
+    assert.equal((await shared.templates.get('tpl'))?.draft?.content.subject, 's');
+    assert.deepEqual(await shared.recipientLists.recipients('list'), [
+      { address: 'a@b.example', substitution_data: { x: 1 } },
+    ]);
+    assert.deepEqual(await shared.transmissions.get('42'), record);
+    assert.equal(await shared.transmissions.request('42'), '{"the":"request"}');
+    assert.equal(await shared.transmissions.get('43'), null);
+  } finally {
+    await shared.close();
+  }
+  const again = JSON.parse((await migrate()).stdout);
+  assert.deepEqual(
+    [again.templates_present, again.lists_present, again.transmissions_present, again.transmissions_copied],
+    [1, 1, 1, 0],
+  );
+  rmSync(own, { recursive: true, force: true });
 });
 
 test('backend names are checked', async () => {

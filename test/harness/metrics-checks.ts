@@ -259,17 +259,45 @@ export async function checkEndpoints(
   );
   assert.deepEqual(byClass(classes), eventClasses);
 
-  const rejections = events.filter((e) => e.type === 'policy_rejection');
+  // Refusals at RCPT are policy rejections (category 1), suppressed recipients of a transmission
+  // generation rejections (2), messages that could not be generated generation failures (3).
+  const categories: Array<[string, number, string]> = [
+    ['policy_rejection', 1, 'Policy Rejection'],
+    ['generation_rejection', 2, 'Generation Rejection'],
+    ['generation_failure', 3, 'Generation Failure'],
+  ];
+  const rejections = events.filter((e) => categories.some(([type]) => type === e.type));
   const rejected = await get(`deliverability/rejection-reason?${window}`);
+  for (const [type, id, name] of categories) {
+    const rows = rejected.filter((r) => r.rejection_category_id === id);
+    assert.ok(
+      rows.every((r) => r.rejection_type === name),
+      name,
+    );
+    assert.equal(
+      rows.reduce((n, r) => n + r.count_rejected, 0),
+      events.filter((e) => e.type === type).length,
+      `${type} counted as ${name}`,
+    );
+  }
   assert.equal(
     rejected.reduce((n, r) => n + r.count_rejected, 0),
     rejections.length,
+    'every rejection has its category',
   );
-  assert.ok(rejected.every((r) => r.rejection_type === 'Policy Rejection' && r.rejection_category_id === 1));
   const rejectedByDomain = await get(`deliverability/rejection-reason/domain?${window}`);
+  const rejectedDomains = [...new Set(rejections.map((e) => domainOf(e.rcpt_to)))];
   assert.deepEqual(
-    rejectedByDomain.map((r) => [r.domain, r.count_rejected]),
-    [['d3.metrics.example', rejections.length]],
+    rejectedDomains.map((d) =>
+      rejectedByDomain.filter((r) => r.domain === d).reduce((n, r) => n + r.count_rejected, 0),
+    ),
+    rejectedDomains.map((d) => rejections.filter((e) => domainOf(e.rcpt_to) === d).length),
+    'rejections by domain',
+  );
+  assert.deepEqual(
+    new Set(rejectedByDomain.map((r) => r.domain)),
+    new Set(rejectedDomains),
+    'no domain without a rejection',
   );
 
   const delays = events.filter((e) => e.type === 'delay');

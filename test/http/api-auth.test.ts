@@ -216,7 +216,7 @@ describe('bad input', () => {
       ],
       [
         { recipients: [{ address: 'a@b.example' }], content: { from: 'a@b.example', subject: 's' } },
-        /^content:/,
+        /^content\.html: html or text is required/,
       ],
       [
         {

@@ -47,7 +47,7 @@ async function spooledOptions(api: ApiCall, body: object) {
   return message.envelope.facts.msys.options ?? {};
 }
 
-test('message options first, then key defaults, then config; skip_suppression never passes', async () => {
+test('message options first, then key defaults, then config; skip_suppression is refused, never passed on', async () => {
   const created = await admin('POST', '/api/v1/api-keys', {
     label: 'tracked app',
     grants: ['transmissions/modify'],
@@ -57,10 +57,17 @@ test('message options first, then key defaults, then config; skip_suppression ne
   const api = apiClient(sluice.httpPort, created.body.results.key);
   const content = { from: 'app@track.example', subject: 's', html: '<a href="https://x.example/">x</a>' };
 
+  const refused = await api('POST', '/api/v1/transmissions', {
+    recipients: [{ address: 'one@track.example' }],
+    content,
+    options: { skip_suppression: true },
+  });
+  assert.equal(refused.status, 422, 'not accepted and ignored');
+  assert.match(refused.body.errors[0].description, /^options\.skip_suppression:/);
   const asked = await spooledOptions(api, {
     recipients: [{ address: 'one@track.example' }],
     content,
-    options: { open_tracking: true, skip_suppression: true },
+    options: { open_tracking: true, skip_suppression: false },
   });
   assert.equal(asked.open_tracking, true, 'from the transmission');
   assert.equal(asked.click_tracking, true, 'from the key default');

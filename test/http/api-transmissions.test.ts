@@ -2,8 +2,8 @@
  * Specifies POST /api/v1/transmissions end to end against the real `sluice serve` binary: one
  * message per recipient with `{{name}}` substitution (recipient data before transmission data,
  * unknown keys empty), attachments and inline images, campaign, tags and metadata in the events;
- * a suppressed recipient rejected alone (policy_rejection event, rcpt_to_errors); email_rfc822
- * content; each message delivered to a recording sink; open and click tracking applied at delivery
+ * a suppressed recipient rejected alone (generation_rejection event, as SparkPost's REST
+ * injection; rcpt_to_errors); email_rfc822 content; each message delivered to a recording sink; open and click tracking applied at delivery
  * as for SMTP mail (the pixel's open event carries the transmission); events readable through GET
  * /api/v1/events/message, newest first, filtered, and paged by following links.next.
  */
@@ -124,7 +124,7 @@ describe('POST /api/v1/transmissions', () => {
     );
     assert.deepEqual(annInjection.rcpt_tags, ['vip']);
     assert.equal(annInjection.subject, 'Hello Ann, 10% off');
-    const rejected = await events('events=policy_rejection&recipients=gone@shop.example');
+    const rejected = await events('events=generation_rejection&recipients=gone@shop.example');
     assert.equal(rejected.length, 1);
     assert.equal(rejected[0].transmission_id, results.id);
     await waitFor(

@@ -223,7 +223,7 @@ describe('the Metrics API refuses what it cannot answer, naming it', () => {
   });
 });
 
-test('metrics.rollups false: every metrics path answers a 422 naming the option', async () => {
+test('metrics.rollups false: every metrics path answers a 422 naming the option, once the key is checked', async () => {
   const off = await startSluice({
     overrides: { 'metrics.rollups': false, 'delivery.relayhost': '[127.0.0.1]:9' },
   });
@@ -241,6 +241,16 @@ test('metrics.rollups false: every metrics path answers a 422 naming the option'
       assert.equal(answer.status, 422, path);
       assert.match(answer.body.errors[0].description, /metrics\.rollups is false/);
     }
+    // The key is checked before anything else, rollups or not: no key, 401; a key without the grant, 403.
+    assert.equal(
+      (await apiClient(off.httpPort, null)('GET', `/api/v1/metrics/deliverability?${ok}`)).status,
+      401,
+    );
+    const other = await createKey(off.dataDir, { label: 'other', grants: ['message_events/view'] });
+    assert.equal(
+      (await apiClient(off.httpPort, other.key)('GET', `/api/v1/metrics/campaigns?${recent}`)).status,
+      403,
+    );
   } finally {
     await off.stop();
   }

@@ -2,9 +2,11 @@
  * Specifies compatibility with SparkPost's own Node client (the `sparkpost` npm package), pointed
  * at Sluice with its `origin` option and otherwise used as its README says: transmissions.send
  * (delivered to a recording sink), events.searchMessage, suppressionList upsert/get/delete, API
- * keys through the client's generic get/post/put/delete (2.x has no api-keys wrapper), and its
- * error path: a refusal reaches the caller as the client's SparkPostError with our status and
- * SparkPost-shaped `errors`.
+ * keys through the client's generic get/post/put/delete (2.x has no api-keys wrapper), templates.*
+ * (create, get, list, update, preview, delete), recipientLists.* (create, get, list, update,
+ * delete), transmissions.send to a stored list with a stored template, scheduled, then
+ * transmissions.list and transmissions.get, and its error path: a refusal reaches the caller as
+ * the client's SparkPostError with our status and SparkPost-shaped `errors`.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -30,7 +32,16 @@ before(async () => {
   sluice = await startSluice({ overrides: { 'delivery.relayhost': `[127.0.0.1]:${sink.port}` } });
   const key = await createKey(sluice.dataDir, {
     label: 'sparkpost client',
-    grants: ['transmissions/modify', 'message_events/view', 'suppression_lists/manage', 'api_keys/manage'],
+    grants: [
+      'transmissions/modify',
+      'transmissions/view',
+      'message_events/view',
+      'suppression_lists/manage',
+      'api_keys/manage',
+      'templates/modify',
+      'templates/view',
+      'recipient_lists/manage',
+    ],
   });
   client = new SparkPost(key.key, { origin: `http://127.0.0.1:${sluice.httpPort}` });
 });
@@ -121,4 +132,108 @@ test('a refusal reaches the client as SparkPostError with status and SparkPost-s
       return true;
     },
   );
+});
+
+test('templates.create, get, list, update, preview and delete', async () => {
+  const created = await client.templates.create({
+    id: 'client_tpl',
+    name: 'Client template',
+    content: { from: 'app@lib.example', subject: 'Hi {{name}}', text: 'draft {{name}}' },
+  });
+  assert.deepEqual(created.results, { id: 'client_tpl' });
+  const draft = await client.templates.get('client_tpl', { draft: true });
+  assert.equal(draft.results.published, false);
+  assert.equal(draft.results.content.text, 'draft {{name}}');
+  await client.templates.update('client_tpl', { published: true });
+  await client.templates.update('client_tpl', { description: 'in place' }, { update_published: true });
+  const published = await client.templates.get('client_tpl', { draft: false });
+  assert.equal(published.results.published, true);
+  assert.equal(published.results.description, 'in place');
+  assert.ok((await client.templates.list()).results.some((t: Any) => t.id === 'client_tpl'));
+  const preview = await client.templates.preview('client_tpl', {
+    substitution_data: { name: 'Lib' },
+    draft: false,
+  });
+  assert.equal(preview.results.subject, 'Hi Lib');
+  assert.equal(preview.results.text, 'draft Lib');
+  await client.templates.delete('client_tpl');
+  await assert.rejects(client.templates.get('client_tpl'), (error: Any) => error.statusCode === 404);
+});
+
+test('recipientLists.create, get, list, update and delete', async () => {
+  const created = await client.recipientLists.create({
+    id: 'client_list',
+    name: 'Client list',
+    num_rcpt_errors: 1,
+    recipients: [
+      {
+        address: { email: 'one@list.example', name: 'One' },
+        substitution_data: { n: 1 },
+        metadata: { m: 'a' },
+      },
+      { address: 'bad address' },
+    ],
+  });
+  assert.equal(created.results.total_accepted_recipients, 1);
+  assert.equal(created.results.total_rejected_recipients, 1);
+  assert.equal(created.results.rcpt_to_errors.length, 1);
+  const got = await client.recipientLists.get('client_list', { show_recipients: true });
+  assert.deepEqual(got.results.recipients, [
+    {
+      address: { email: 'one@list.example', name: 'One' },
+      substitution_data: { n: 1 },
+      metadata: { m: 'a' },
+    },
+  ]);
+  assert.ok((await client.recipientLists.list()).results.some((l: Any) => l.id === 'client_list'));
+  const updated = await client.recipientLists.update('client_list', {
+    recipients: [{ address: 'two@list.example' }, { address: 'three@list.example' }],
+  });
+  assert.equal(updated.results.total_accepted_recipients, 2);
+  await client.recipientLists.delete('client_list');
+  await assert.rejects(client.recipientLists.get('client_list'), (error: Any) => error.statusCode === 404);
+});
+
+test('transmissions.send to a stored list with a stored template; scheduled; transmissions.list and get', async () => {
+  await client.templates.create({
+    id: 'lib_tpl',
+    published: true,
+    content: { from: 'app@lib.example', subject: 'For {{who}}', text: 'hello {{who}}' },
+  });
+  await client.recipientLists.create({
+    id: 'lib_list',
+    recipients: [{ address: 'gil@nine.example', substitution_data: { who: 'Gil' } }],
+  });
+  const before = sink.messages.length;
+  const sent = await client.transmissions.send({
+    campaign_id: 'lib-list',
+    recipients: { list_id: 'lib_list' },
+    content: { template_id: 'lib_tpl' },
+  });
+  assert.equal(sent.results.total_accepted_recipients, 1);
+  await waitFor(() => sink.messages.length > before, 20_000, 'the list delivery');
+  assert.match(sink.messages.at(-1)!.text, /Subject: For Gil/);
+  await waitFor(
+    async () => (await client.transmissions.get(sent.results.id)).results.transmission.state === 'Success',
+    20_000,
+    'Success',
+  );
+
+  const start = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+  const scheduled = await client.transmissions.send({
+    campaign_id: 'lib-later',
+    options: { start_time: start },
+    recipients: [{ address: 'hal@nine.example', substitution_data: { who: 'Hal' } }],
+    content: { template_id: 'lib_tpl' },
+  });
+  const listed = await client.transmissions.list({ campaign_id: 'lib-later' });
+  assert.deepEqual(
+    listed.results.map((t: Any) => [t.id, t.state, t.content.template_id]),
+    [[scheduled.results.id, 'submitted', 'lib_tpl']],
+  );
+  const got = await client.transmissions.get(scheduled.results.id);
+  assert.equal(got.results.transmission.state, 'submitted');
+  assert.equal(got.results.transmission.num_rcpts, 1);
+  await client.delete({ uri: `transmissions/${scheduled.results.id}` });
+  assert.equal((await client.transmissions.get(scheduled.results.id)).results.transmission.state, 'Canceled');
 });

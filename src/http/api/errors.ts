@@ -7,6 +7,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import type { TemplateError } from '../../core/template/index.js';
 import type { Logger } from '../../log.js';
 import { isStoreOutage, outageSummary } from '../../store/outage.js';
 import { InvalidCursorError } from '../../store/types.js';
@@ -15,6 +16,9 @@ export interface ErrorBody {
   message: string;
   code?: string;
   description?: string;
+  /** Template errors (SparkPost's): the part (html, text, Header:Subject…) and its line. */
+  part?: string;
+  line?: number;
   /** Every schema violation of a JSON parameter (the Metrics API's query_filters). */
   validationErrors?: string[];
 }
@@ -41,6 +45,19 @@ export const invalidValue = (field: string, problem: string) =>
     message: 'invalid data format/type',
     code: '1300',
     description: `${field}: ${problem}`,
+  });
+
+/** A template that does not compile (or a preview that does not render), in SparkPost's shape. */
+export const templateInvalid = (error: TemplateError) =>
+  new ApiError(422, {
+    message:
+      error.phase === 'compiling'
+        ? 'substitution language syntax error in template content'
+        : 'substitution language error while rendering template content',
+    code: '3000',
+    description: error.message,
+    part: error.part,
+    line: error.line,
   });
 
 /** The first zod issue as a 422 naming the field by its dotted path (`recipients.0.address`). */

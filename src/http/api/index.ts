@@ -10,14 +10,23 @@ import { RequestRate } from '../../core/request-rate.js';
 import type { Logger } from '../../log.js';
 import type { QueueManager } from '../../queue/manager.js';
 import type { Spool } from '../../queue/spool.js';
-import type { EventStore, SuppressionStore, WebhookStore } from '../../store/types.js';
+import type {
+  EventStore,
+  RecipientListStore,
+  SuppressionStore,
+  TemplateStore,
+  TransmissionStore,
+  WebhookStore,
+} from '../../store/types.js';
 import type { WebhookDispatcher } from '../../webhooks/dispatcher.js';
 import { apiKeyRoutes } from './api-keys-v1.js';
 import { eventRoutes } from './events-v1.js';
 import { metricsRoutes } from './metrics-v1.js';
 import { registerOpenApi } from './openapi-v1.js';
+import { recipientListRoutes } from './recipient-lists-v1.js';
 import { type ApiRoute, registerRoutes } from './route.js';
 import { suppressionRoutes } from './suppression-list-v1.js';
+import { templateRoutes } from './templates-v1.js';
 import { transmissionRoutes } from './transmissions-v1.js';
 import { webhookRoutes } from './webhooks-v1.js';
 
@@ -33,6 +42,11 @@ export interface ApiDeps {
   spool: Spool;
   queue: QueueManager;
   log: Logger;
+  templates: TemplateStore;
+  recipientLists: RecipientListStore;
+  transmissions: TransmissionStore;
+  /** Generates stored transmissions; kicked when one is submitted for generation now. null: none here. */
+  scheduler: { kick(): void } | null;
   /** The Metrics API's query layer; null or absent: metrics.rollups is off (the routes say so). */
   metrics?: MetricsService | null;
 }
@@ -42,6 +56,8 @@ export const API_VERSION = '1.0.0';
 export function apiRoutes(deps: ApiDeps): ApiRoute[] {
   return [
     ...transmissionRoutes(deps),
+    ...templateRoutes(deps),
+    ...recipientListRoutes(deps),
     ...apiKeyRoutes(deps.keys),
     ...eventRoutes(deps.events),
     ...suppressionRoutes(deps.suppressions),

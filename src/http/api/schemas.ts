@@ -5,11 +5,10 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { EVENT_TYPES } from '../../core/event-types.js';
 import { GRANTS } from '../../core/grants.js';
+import { email, json, transmissionContent } from './content-schemas.js';
 
-const EMAIL = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+$/;
-const email = z.string().regex(EMAIL, 'must be an email address');
-const json = z.record(z.string(), z.unknown());
 const csv = <T extends z.ZodType<string, string>>(item: T) =>
   z
     .string()
@@ -34,7 +33,14 @@ const cidr = z.string().refine((value) => {
 
 export const errorsSchema = z.object({
   errors: z.array(
-    z.object({ message: z.string(), code: z.string().optional(), description: z.string().optional() }),
+    z.object({
+      message: z.string(),
+      code: z.string().optional(),
+      description: z.string().optional(),
+      /** Template errors: the part (html, text, Header:Subject…) and line, as SparkPost's. */
+      part: z.string().optional(),
+      line: z.number().optional(),
+    }),
   ),
 });
 
@@ -81,50 +87,20 @@ export const keyView = z.object({
 
 // ---- transmissions --------------------------------------------------------------------------
 
-const addressObject = z.strictObject({
-  email,
-  name: z.string().max(256).optional(),
-  header_to: z.string().optional(),
-});
-
-export const recipientSchema = z.strictObject({
-  address: z.union([email, addressObject]),
-  return_path: email.optional(),
-  tags: z.array(z.string()).max(10).optional(),
-  metadata: json.optional(),
-  substitution_data: json.optional(),
-});
-
-const attachmentSchema = z.strictObject({
-  name: z.string().min(1).max(255),
-  type: z.string().min(1).max(255),
-  /** Base64, as SparkPost's. */
-  data: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64'),
-});
-
-const inlineContent = z.strictObject({
-  from: z.union([email, z.strictObject({ email, name: z.string().max(256).optional() })]),
-  subject: z.string().min(1),
-  text: z.string().optional(),
-  html: z.string().optional(),
-  amp_html: z.string().optional(),
-  reply_to: z.string().optional(),
-  headers: z
-    .record(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'must be a header name'), z.string())
-    .optional(),
-  attachments: z.array(attachmentSchema).optional(),
-  inline_images: z.array(attachmentSchema).optional(),
-});
-
-const rfc822Content = z.strictObject({ email_rfc822: z.string().min(1) });
-
 export const transmissionOptions = z.strictObject({
   open_tracking: z.boolean().optional(),
   click_tracking: z.boolean().optional(),
   transactional: z.boolean().optional(),
   sandbox: z.boolean().optional(),
-  skip_suppression: z.boolean().optional(),
+  skip_suppression: z
+    .boolean()
+    .refine(
+      (skip) => skip === false,
+      "is not honoured over HTTP: the suppression list is the operator's (sluice suppressions remove)",
+    )
+    .optional(),
   inline_css: z.boolean().optional(),
+  /** Checked by the handler against transmissions.max_schedule_ahead (core/start-time.ts). */
   start_time: z.string().optional(),
   ip_pool: z
     .string()
@@ -133,22 +109,59 @@ export const transmissionOptions = z.strictObject({
 });
 
 export const transmissionBody = z.strictObject({
-  recipients: z.array(recipientSchema).min(1, 'must list at least one recipient'),
-  content: z.union([rfc822Content, inlineContent], {
-    error: 'must be {from, subject, html|text} or {email_rfc822}',
+  /** An array is checked recipient by recipient: a bad one is rejected alone (rcpt_to_errors). */
+  recipients: z.union([z.array(z.unknown()), z.strictObject({ list_id: z.string().min(1).max(64) })], {
+    error: 'must be an array of recipients or {"list_id": "…"}',
   }),
+  content: transmissionContent,
   options: transmissionOptions.optional(),
   campaign_id: z.string().max(64).optional(),
   description: z.string().max(1024).optional(),
+  name: z.string().max(1024).optional(),
   metadata: json.optional(),
   substitution_data: json.optional(),
   return_path: email.optional(),
 });
 export type TransmissionBody = z.output<typeof transmissionBody>;
-export type TransmissionRecipient = z.output<typeof recipientSchema>;
 
 export const transmissionQuery = z.object({
   num_rcpt_errors: z.coerce.number().int().min(0).max(10_000).optional(),
+});
+
+export const transmissionListQuery = z.object({
+  campaign_id: z.string().max(64).optional(),
+  template_id: z.string().max(64).optional(),
+});
+export const transmissionParams = z.object({
+  id: z.string().regex(/^\d{1,20}$/, 'must be a transmission id'),
+});
+export const cancelCampaignQuery = z.object({ campaign_id: z.string().min(1).max(64) });
+
+export const transmissionSummary = z.object({
+  id: z.string(),
+  state: z.string(),
+  campaign_id: z.string(),
+  description: z.string(),
+  content: z.object({ template_id: z.string() }),
+});
+
+export const transmissionView = z.object({
+  transmission: transmissionSummary.extend({
+    name: z.string(),
+    content: z.object({ template_id: z.string(), use_draft_template: z.boolean() }),
+    recipients: z.object({ list_id: z.string() }).optional(),
+    start_time: z.string().optional(),
+    rcpt_list_chunk_size: z.number(),
+    rcpt_list_total_chunks: z.number(),
+    num_rcpts: z.number(),
+    num_generated: z.number(),
+    num_failed_gen: z.number(),
+    generation_start_time: z.string().optional(),
+    generation_end_time: z.string().optional(),
+    substitution_data: json,
+    metadata: json,
+    options: json,
+  }),
 });
 
 export const transmissionResults = z.object({
@@ -162,17 +175,8 @@ export const transmissionResults = z.object({
 
 // ---- events ---------------------------------------------------------------------------------
 
-export const EVENT_TYPES = [
-  'injection',
-  'delivery',
-  'delay',
-  'bounce',
-  'policy_rejection',
-  'out_of_band',
-  'open',
-  'initial_open',
-  'click',
-] as const;
+/** Core's list: the API's filters and the command line's --type accept the same types. */
+export { EVENT_TYPES };
 
 export const eventsQuery = z.object({
   events: csv(z.enum(EVENT_TYPES)).optional(),

@@ -1,44 +1,77 @@
 /**
- * POST /api/v1/transmissions (grant transmissions/modify): one message per recipient, composed
- * with substitution data, each spooled through the same intake, spool and acceptance as SMTP mail
- * (same injection events; tracking flags resolved by core's precedence and carried in the facts,
- * so delivery tracks it as it tracks SMTP mail). The answer comes only once every accepted
- * message is fsynced. A suppressed recipient (or one whose message the intake refuses) is
- * rejected alone, recorded as policy_rejection, and listed in rcpt_to_errors up to
- * ?num_rcpt_errors; the others are still sent.
+ * SparkPost's Transmissions API. POST /transmissions (grant transmissions/modify) sends or
+ * schedules (transmission-submit.ts). GET /transmissions lists the scheduled ones (campaign_id,
+ * template_id filters; inline content reads template_id "inline"), GET /transmissions/{id} shows
+ * any transmission with its state (submitted, Generating, Success, Canceled) and counts (grant
+ * transmissions/view). DELETE /transmissions/{id} cancels one that is still submitted (409 code
+ * 2006 once generation started, 404 unknown), DELETE /transmissions?campaign_id= every submitted
+ * one of a campaign. Unlike SparkPost, there is no 10-minute window before the start time in
+ * which cancelling is refused: a transmission can be cancelled until its generation starts.
  */
-
-import { fromAddress, TransmissionComposer } from '../../core/compose.js';
-import type { MessageFacts, SluiceEvent } from '../../core/events.js';
-import { policyRejectionEvent } from '../../core/events.js';
-import { newMessageId, transmissionIdFor } from '../../core/ids.js';
 import { unmapIPv4 } from '../../core/networks.js';
-import { Rejection } from '../../core/reply.js';
-import type { MsysApi } from '../../core/smtpapi.js';
-import { findSuppression, suppressedRejection } from '../../core/suppression.js';
-import { resolveMessageOptions } from '../../core/tracking-decision.js';
-import { injectWhole } from '../../queue/inject.js';
-import type { SpooledMessage } from '../../queue/spool.js';
-import { rfc5322Date } from '../../smtp/received.js';
-import type { ApiKeyRecord, EventStore } from '../../store/types.js';
-import { invalidValue } from './errors.js';
+import type { TransmissionRecord } from '../../store/types.js';
+import { ApiError } from './errors.js';
 import type { ApiDeps } from './index.js';
 import { type ApiRoute, route } from './route.js';
 import {
-  type TransmissionBody,
-  type TransmissionRecipient,
+  cancelCampaignQuery,
   transmissionBody,
+  transmissionListQuery,
+  transmissionParams,
   transmissionQuery,
   transmissionResults,
+  transmissionSummary,
+  transmissionView,
 } from './schemas.js';
+import { submitTransmission } from './transmission-submit.js';
 
-/** Messages of one transmission spooled at once: enough to share directory fsyncs, bounded memory. */
-const PARALLEL = 64;
+const missing = (id: string) =>
+  new ApiError(404, {
+    message: 'resource not found',
+    code: '1600',
+    description: `Resource not found:transmission id ${id}`,
+  });
 
-interface RcptError {
-  message: string;
-  code: string;
-  description: string;
+/** SparkPost's timestamps: 2014-05-22T15:12:59+00:00. */
+export function sparkTime(iso: string): string {
+  return iso.replace(/\.\d{3}Z$/, '+00:00').replace(/Z$/, '+00:00');
+}
+
+function summary(record: TransmissionRecord) {
+  return {
+    content: { template_id: record.template_id },
+    id: record.id,
+    campaign_id: record.campaign_id,
+    description: record.description,
+    state: record.state,
+  };
+}
+
+function view(record: TransmissionRecord, chunk: number) {
+  return {
+    transmission: {
+      id: record.id,
+      name: record.name,
+      description: record.description,
+      state: record.state,
+      campaign_id: record.campaign_id,
+      content: { template_id: record.template_id, use_draft_template: record.use_draft_template },
+      ...(record.recipient_list_id ? { recipients: { list_id: record.recipient_list_id } } : {}),
+      ...(record.start_time ? { start_time: sparkTime(record.start_time) } : {}),
+      rcpt_list_chunk_size: chunk,
+      rcpt_list_total_chunks: Math.ceil(record.num_rcpts / chunk),
+      num_rcpts: record.num_rcpts,
+      num_generated: record.num_generated,
+      num_failed_gen: record.num_failed_gen,
+      ...(record.generation_start_time
+        ? { generation_start_time: sparkTime(record.generation_start_time) }
+        : {}),
+      ...(record.generation_end_time ? { generation_end_time: sparkTime(record.generation_end_time) } : {}),
+      substitution_data: record.substitution_data,
+      metadata: record.metadata,
+      options: record.options,
+    },
+  };
 }
 
 export function transmissionRoutes(deps: ApiDeps): ApiRoute[] {
@@ -47,137 +80,80 @@ export function transmissionRoutes(deps: ApiDeps): ApiRoute[] {
       method: 'POST',
       url: '/api/v1/transmissions',
       grant: 'transmissions/modify',
-      summary: 'Send a message to each recipient (durable before the answer)',
+      summary: 'Send a message to each recipient (durable before the answer), or schedule it',
       tag: 'Transmissions',
       body: transmissionBody,
       query: transmissionQuery,
       results: transmissionResults,
       async handler({ key, body, query, request }) {
-        checkShape(body, deps.config.http.max_recipients);
-        const results = await transmit(body, key, unmapIPv4(request.ip), deps);
-        const limit = query.num_rcpt_errors ?? 0;
-        return {
-          results: {
-            total_rejected_recipients: results.errors.length,
-            total_accepted_recipients: results.accepted,
-            id: results.id,
-            ...(limit > 0 ? { rcpt_to_errors: results.errors.slice(0, limit) } : {}),
-          },
-        };
+        return await submitTransmission(body, key, unmapIPv4(request.ip), query.num_rcpt_errors, deps);
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/transmissions',
+      grant: 'transmissions/view',
+      summary: 'List scheduled transmissions',
+      tag: 'Transmissions',
+      query: transmissionListQuery,
+      results: transmissionSummary.array(),
+      async handler({ query }) {
+        const records = await deps.transmissions.listScheduled(query);
+        return { results: records.map(summary) };
+      },
+    }),
+    route({
+      method: 'GET',
+      url: '/api/v1/transmissions/:id',
+      grant: 'transmissions/view',
+      summary: 'A transmission: state and counts',
+      tag: 'Transmissions',
+      params: transmissionParams,
+      results: transmissionView,
+      async handler({ params }) {
+        const record = await deps.transmissions.get(params.id);
+        if (!record) throw missing(params.id);
+        return { results: view(record, deps.config.transmissions.generation_chunk) };
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/transmissions/:id',
+      grant: 'transmissions/modify',
+      summary: 'Cancel a scheduled transmission',
+      tag: 'Transmissions',
+      params: transmissionParams,
+      async handler({ params }) {
+        const outcome = await deps.transmissions.cancel(params.id);
+        if (outcome.ok) {
+          deps.log.info({ transmission_id: params.id }, 'transmission canceled');
+          return undefined;
+        }
+        if (outcome.state === null) throw missing(params.id);
+        throw new ApiError(409, {
+          message: 'transmission database record is in an invalid state for deletion',
+          code: '2006',
+          description:
+            outcome.state === 'Generating'
+              ? 'Unable to delete a transmission that is in progress (state=Generating)'
+              : `Unable to delete a transmission that is not scheduled (state=${outcome.state})`,
+        });
+      },
+    }),
+    route({
+      method: 'DELETE',
+      url: '/api/v1/transmissions',
+      grant: 'transmissions/modify',
+      summary: 'Cancel every scheduled transmission of a campaign',
+      tag: 'Transmissions',
+      query: cancelCampaignQuery,
+      async handler({ query }) {
+        const ids = await deps.transmissions.submittedInCampaign(query.campaign_id);
+        let canceled = 0;
+        for (const id of ids) if ((await deps.transmissions.cancel(id)).ok) canceled++;
+        deps.log.info({ campaign_id: query.campaign_id, canceled }, 'campaign transmissions canceled');
+        return undefined;
       },
     }),
   ];
-}
-
-function checkShape(body: TransmissionBody, maxRecipients: number): void {
-  if (body.recipients.length > maxRecipients)
-    throw invalidValue('recipients', `must have at most ${maxRecipients} entries`);
-  const content = body.content;
-  if (!('email_rfc822' in content) && content.text === undefined && content.html === undefined)
-    throw invalidValue('content', 'must have html or text (or be {email_rfc822})');
-  if ('email_rfc822' in content && !body.return_path && body.recipients.every((r) => !r.return_path))
-    throw invalidValue('return_path', 'is required with content.email_rfc822 (no From to take it from)');
-}
-
-async function transmit(body: TransmissionBody, key: ApiKeyRecord, clientIp: string, deps: ApiDeps) {
-  const now = new Date();
-  const id = transmissionIdFor(newMessageId(now.getTime()));
-  // The same settled precedence as SMTP (message, then key defaults, then config), so delivery
-  // reads tracking, transactional and ip_pool from the spooled facts alone.
-  const settled = resolveMessageOptions({ options: body.options ?? {} }, key.defaults, deps.config.tracking);
-  const resolved = { ...settled.options };
-  // skip_suppression is an operator's decision, not a caller's: it is never honoured over HTTP.
-  delete resolved.skip_suppression;
-  const transactional = resolved.transactional === true;
-  const errors: RcptError[] = [];
-  let accepted = 0;
-  const composer = new TransmissionComposer(body.content);
-  // Durable messages are queued once the whole transmission is in, so on a small machine the
-  // first deliveries do not compete with spooling the rest (the caller waits for the latter).
-  // Their injection events are written together too: one transaction instead of one per message.
-  const ready: SpooledMessage[] = [];
-  const recorded: SluiceEvent[] = [];
-  const held = {
-    add: (message: SpooledMessage) => ready.push(message),
-    recordEvents: async (events: readonly SluiceEvent[]) => {
-      recorded.push(...events);
-    },
-  };
-  const collect: EventStore = {
-    append: (event) => recorded.push(event),
-    appendMany: (events) => recorded.push(...events),
-    search: (filter) => deps.events.search(filter),
-    page: (filter) => deps.events.page(filter),
-  };
-
-  const one = async (recipient: TransmissionRecipient) => {
-    const address = typeof recipient.address === 'string' ? { email: recipient.address } : recipient.address;
-    const messageId = newMessageId(now.getTime());
-    const mailFrom = recipient.return_path ?? body.return_path ?? fromAddress(body.content) ?? '';
-    const msys: MsysApi = {
-      ...(body.campaign_id !== undefined ? { campaign_id: body.campaign_id } : {}),
-      metadata: { ...body.metadata, ...recipient.metadata },
-      tags: recipient.tags ?? [],
-      options: resolved,
-    };
-    const facts = {
-      message_id: messageId,
-      transmission_id: id,
-      msg_from: mailFrom,
-      injection_time: now.toISOString(),
-      recv_method: 'rest' as const,
-      api_key_id: key.id,
-      client_ip: clientIp,
-    };
-    const refuse = (rejection: Rejection) => {
-      const known: MessageFacts = { ...facts, friendly_from: '', subject: '', msg_size: 0, msys };
-      collect.append(policyRejectionEvent(known, address.email, rejection));
-      errors.push({
-        message: 'recipient rejected',
-        code: String(rejection.code),
-        description: `${address.email}: ${rejection.text}`,
-      });
-    };
-    if (await findSuppression(deps.suppressions, address.email, transactional))
-      return refuse(suppressedRejection(address.email));
-    try {
-      const bytes = await composer.compose(
-        {
-          email: address.email,
-          name: 'name' in address ? address.name : undefined,
-          headerTo: 'header_to' in address ? address.header_to : undefined,
-        },
-        [recipient.substitution_data, body.substitution_data],
-        messageId,
-      );
-      const trace = Buffer.from(
-        `Received: from [${clientIp}]\r\n\tby ${deps.hostname} (Sluice) with HTTP id ${messageId}\r\n\tfor <${address.email}>;\r\n\t${rfc5322Date(now)}\r\n`,
-      );
-      await injectWhole(
-        { trace, bytes, mailFrom, rcpts: [address.email], facts, msys: (header) => ({ ...header, ...msys }) },
-        { ...deps, queue: held },
-      );
-      accepted++;
-    } catch (error) {
-      if (!(error instanceof Rejection)) throw error;
-      refuse(error);
-    }
-  };
-
-  // Bounded parallelism: messages share directory fsyncs without holding every body at once.
-  const queue = [...body.recipients];
-  const workers = Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) await one(next);
-  });
-  try {
-    await Promise.all(workers);
-  } finally {
-    deps.events.appendMany(recorded);
-    for (const message of ready) deps.queue.add(message);
-  }
-  deps.log.info(
-    { transmission_id: id, key: key.id, accepted, rejected: errors.length, ip: clientIp },
-    'transmission accepted',
-  );
-  return { id, accepted, errors };
 }

@@ -73,6 +73,32 @@ const MIGRATIONS: string[] = [
   // nothing for the rest.
   `ALTER TABLE events ADD COLUMN queue_id TEXT;
    CREATE INDEX IF NOT EXISTS events_queue ON events (queue_id) WHERE queue_id IS NOT NULL;`,
+  // Stored templates and recipient lists (JSON documents), and transmissions: `due` is the start
+  // time of a submitted one and the lease end of one being generated, NULL once finished.
+  `CREATE TABLE IF NOT EXISTS templates (
+     id TEXT PRIMARY KEY,
+     body TEXT NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS recipient_lists (
+     id TEXT PRIMARY KEY,
+     meta TEXT NOT NULL,
+     recipients TEXT NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS transmissions (
+     id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     campaign_id TEXT NOT NULL,
+     template_id TEXT NOT NULL,
+     recipient_list_id TEXT,
+     scheduled INTEGER NOT NULL,
+     created TEXT NOT NULL,
+     due INTEGER,
+     body TEXT NOT NULL,
+     request TEXT
+   );
+   CREATE INDEX IF NOT EXISTS transmissions_due ON transmissions (due) WHERE due IS NOT NULL;
+   CREATE INDEX IF NOT EXISTS transmissions_campaign ON transmissions (campaign_id, state);
+   CREATE INDEX IF NOT EXISTS transmissions_created ON transmissions (created);`,
   // The Metrics API's rollups (metrics-writer.ts says what each table holds). c0..c25 are the
   // counters of core/metrics/definitions.ts in its order; a counter appended there needs a
   // migration adding its column here. Keyed key-first, so a query seeks per key.

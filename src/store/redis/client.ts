@@ -25,7 +25,7 @@ restoreFastStringPrototype();
 
 export type RedisClient = Redis | Cluster;
 
-export type Area = 'keys' | 'lim' | 'sup' | 'ev' | 'wh' | 'mx';
+export type Area = 'keys' | 'lim' | 'sup' | 'ev' | 'wh' | 'tpl' | 'rl' | 'tx' | 'mx';
 
 export class KeyNames {
   constructor(private readonly prefix: string) {}

@@ -15,6 +15,8 @@ import { RedisEventStore } from './events.js';
 import { RedisKeyStore } from './keys.js';
 import { RedisMetricsStore } from './metrics.js';
 import { RedisSuppressionStore } from './suppressions.js';
+import { RedisRecipientListStore, RedisTemplateStore } from './templates.js';
+import { RedisTransmissionStore } from './transmissions.js';
 import { RedisWebhookStore } from './webhooks.js';
 
 export async function openRedisStores(
@@ -57,6 +59,9 @@ export async function openRedisStores(
     suppressions: new RedisSuppressionStore(redis, names),
     // A claimed batch is not offered to another node while an attempt can still be running.
     webhooks: new RedisWebhookStore(redis, names, config.webhooks.timeout + 10_000),
+    templates: new RedisTemplateStore(redis, names),
+    recipientLists: new RedisRecipientListStore(redis, names),
+    transmissions: new RedisTransmissionStore(redis, names, config.events.retention),
     counters: new RedisCounterStore(redis, names),
     metrics,
     async close() {
