@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import { sluiceBin } from './sluice-process.js';
 
@@ -432,6 +433,25 @@ export class RawSmtp {
         return { code, lines: lines.map((l) => l.slice(4)), raw: lines.join('\n') };
       }
     }
+  }
+
+  /**
+   * Sends STARTTLS and, on its 220, returns a client speaking over TLS on the same connection
+   * (certificates not verified: the test servers use self-signed ones). This client is then spent.
+   */
+  async startTls(): Promise<RawSmtp> {
+    const reply = await this.command('STARTTLS');
+    if (reply.code !== 220) throw new Error(`STARTTLS refused: ${reply.raw}`);
+    this.socket.removeAllListeners('data');
+    const secure = tls.connect({ socket: this.socket, rejectUnauthorized: false, servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', () => {
+        secure.off('error', reject);
+        resolve();
+      });
+      secure.once('error', reject);
+    });
+    return new RawSmtp(secure);
   }
 
   write(data: string | Buffer): void {

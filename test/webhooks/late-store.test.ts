@@ -1,7 +1,7 @@
 /**
  * Specifies the dispatcher of a node that starts while its Redis is away: events recorded before
  * the webhook list could ever be read are held, not dropped, and once a real redis-server appears
- * on the configured port (holding the webhook) they reach the receiver in a batch, each once.
+ * again on the configured port (holding the webhook) they reach the receiver in a batch, each once.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -59,7 +59,26 @@ test('events offered before the store first answers are held, then sent once it 
   await new Promise<void>((resolve) => receiver!.listen(0, '127.0.0.1', resolve));
   const target = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
 
+  // The webhook is written first and Redis then killed, so whenever the dispatcher's client
+  // first reaches Redis the webhook is already there (inserting it after a restart would race
+  // the dispatcher's first read of the list).
   const port = await freePort();
+  redis = await startRedis({ port, persistent: true });
+  const now = new Date().toISOString();
+  await store(port).insert({
+    id: 'late-hook',
+    name: 'late',
+    target,
+    events: [],
+    auth_type: 'none',
+    auth_credentials: null,
+    secret: 's',
+    active: true,
+    created: now,
+    updated: now,
+  });
+  await redis.kill();
+
   dispatcher = new WebhookDispatcher(
     store(port),
     {
@@ -75,20 +94,7 @@ test('events offered before the store first answers are held, then sent once it 
   await dispatcher.start(); // Redis is not there: the list cannot be read.
   for (let n = 0; n < 5; n++) dispatcher.offer(event(n));
 
-  redis = await startRedis({ port });
-  const now = new Date().toISOString();
-  await store(port).insert({
-    id: 'late-hook',
-    name: 'late',
-    target,
-    events: [],
-    auth_type: 'none',
-    auth_credentials: null,
-    secret: 's',
-    active: true,
-    created: now,
-    updated: now,
-  });
+  await redis.start(); // it comes back holding the webhook, from its append-only file
   await waitFor(() => posted.length >= 5, 20_000, 'the held events posted');
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.deepEqual(posted.map((entry) => entry.msys.message_event.message_id).sort(), [
