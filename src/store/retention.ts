@@ -9,24 +9,17 @@ import type { EventStore, MetricsStore } from './types.js';
 
 const HOUR_MS = 3_600_000;
 
-export function startEventRetention(
-  events: EventStore,
-  retentionMs: number,
-  log: Logger,
-  intervalMs = HOUR_MS,
-): { stop(): void } {
-  const prune = events.prune?.bind(events);
-  if (!prune) return { stop() {} };
+/**
+ * Runs task now and then every intervalMs, never two at once (a slow store skips a tick rather
+ * than piling them up); the timer does not keep the process alive.
+ */
+function everyInterval(task: () => Promise<void>, intervalMs: number): { stop(): void } {
   let running = false;
   const tick = async () => {
     if (running) return;
     running = true;
-    const before = new Date(Date.now() - retentionMs).toISOString();
     try {
-      const removed = await prune(before);
-      if (removed > 0) log.info({ removed, before }, 'pruned old events');
-    } catch (error) {
-      log.error({ err: error }, 'event pruning failed; will retry');
+      await task();
     } finally {
       running = false;
     }
@@ -41,6 +34,25 @@ export function startEventRetention(
   };
 }
 
+export function startEventRetention(
+  events: EventStore,
+  retentionMs: number,
+  log: Logger,
+  intervalMs = HOUR_MS,
+): { stop(): void } {
+  const prune = events.prune?.bind(events);
+  if (!prune) return { stop() {} };
+  return everyInterval(async () => {
+    const before = new Date(Date.now() - retentionMs).toISOString();
+    try {
+      const removed = await prune(before);
+      if (removed > 0) log.info({ removed, before }, 'pruned old events');
+    } catch (error) {
+      log.error({ err: error }, 'event pruning failed; will retry');
+    }
+  }, intervalMs);
+}
+
 /**
  * Metrics rollup upkeep: every minute, finished hours are folded into hour and day rows
  * (MetricsStore.compact; several nodes sharing Redis may all run it, each hour is folded once);
@@ -52,11 +64,8 @@ export function startMetricsRetention(
   intervalMs = 60_000,
   pruneEvery = 60,
 ): { stop(): void } {
-  let running = false;
   let ticks = 0;
-  const tick = async () => {
-    if (running) return;
-    running = true;
+  return everyInterval(async () => {
     try {
       const folded = await metrics.compact(Date.now());
       if (folded > 0) log.debug({ hours: folded }, 'folded metrics rollups');
@@ -66,16 +75,6 @@ export function startMetricsRetention(
       }
     } catch (error) {
       log.error({ err: error }, 'metrics rollup upkeep failed; will retry');
-    } finally {
-      running = false;
     }
-  };
-  void tick();
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return {
-    stop() {
-      clearInterval(timer);
-    },
-  };
+  }, intervalMs);
 }
